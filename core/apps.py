@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from core.roles import roles_sync_permissions
+
+        # Every app: model permissions appear per app, after that app migrates.
+        post_migrate.connect(roles_sync_permissions, dispatch_uid="core.roles_sync_permissions")
+

@@ -1,0 +1,44 @@
+"""The three roles: agents work the queue, managers run the admin and KPIs, integrations push data.
+
+The groups are created by a migration; their permissions are (re)granted after every migrate, because
+model permissions only exist once all apps have migrated.
+"""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+
+AGENTS = "Agents"
+MANAGERS = "Managers"
+INTEGRATIONS = "Integrations"
+
+# Apps whose every model a manager may view, add and change (deleting business records is not a
+# manager's everyday action: history feeds the KPIs).
+MANAGED_APPS = ("crm", "winback", "metrics", "django_celery_beat")
+INTEGRATION_MODELS = ("customer", "order", "contact", "complaint", "feedback")
+
+
+def user_is_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or user.groups.filter(name=MANAGERS).exists()
+
+
+def user_is_agent(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return user.is_authenticated and user.groups.filter(name=AGENTS).exists()
+
+
+def roles_sync_permissions(**kwargs: Any) -> None:
+    managers, _ = Group.objects.get_or_create(name=MANAGERS)
+    Group.objects.get_or_create(name=AGENTS)
+    integrations, _ = Group.objects.get_or_create(name=INTEGRATIONS)
+    managers.permissions.add(
+        *Permission.objects.filter(content_type__app_label__in=MANAGED_APPS).exclude(
+            codename__startswith="delete_"
+        )
+    )
+    integrations.permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="crm", content_type__model__in=INTEGRATION_MODELS
+        ).exclude(codename__startswith="delete_")
+    )

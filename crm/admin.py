@@ -1,0 +1,152 @@
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order
+from crm.selectors import customer_audit, customer_timeline
+from crm.services.audit import Actor
+from crm.services.customers import CUSTOMER_INPUT_FIELDS, customer_create, customer_update
+from crm.services.records import record_create, record_update
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """Saves go through the services so the admin leaves the same audit rows as the API."""
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        actor = Actor.of(request.user, via="admin")
+        data = {f: form.cleaned_data[f] for f in form.changed_data if f in form.cleaned_data}
+        if change:
+            updated = record_update(actor=actor, record=obj.__class__.objects.get(pk=obj.pk), data=data)
+        else:
+            updated = record_create(actor=actor, model=obj.__class__, data=dict(form.cleaned_data))
+        obj.pk = updated.pk
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "name", "email", "status", "order_count", "total_spent", "last_order_at", "do_not_call_flag")
+    list_filter = ("status", "email_consent", "locale", ("do_not_call_since", admin.EmptyFieldListFilter), ("cancelled_at", admin.EmptyFieldListFilter))
+    search_fields = ("external_id", "name", "email", "phone")
+    date_hierarchy = "acquired_at"
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = ("status", "cancelled_at", "last_order_at", "order_count", "total_spent", "created_at", "updated_at", "timeline", "audit_trail")
+    fieldsets = (
+        (None, {"fields": ("external_id", "name", "email", "phone", "timezone", "locale")}),
+        ("Lifecycle", {"fields": ("status", "acquired_at", "cancelled_at", "last_order_at", "order_count", "total_spent")}),
+        ("Consent", {"fields": ("email_consent", "email_consent_at", "email_consent_source", "do_not_call_since")}),
+        ("Timeline", {"fields": ("timeline",)}),
+        ("Audit trail", {"classes": ("collapse",), "fields": ("audit_trail", "created_at", "updated_at")}),
+    )
+
+    @admin.display(boolean=True, description="DNC")
+    def do_not_call_flag(self, obj: Customer) -> bool:
+        return obj.do_not_call
+
+    @admin.display(description="Orders, contacts, complaints and feedback")
+    def timeline(self, obj: Customer) -> str:
+        if not obj.pk:
+            return "-"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f"{i.at:%Y-%m-%d %H:%M}", i.kind, i.summary) for i in customer_timeline(customer=obj)),
+        )
+        return format_html('<table class="timeline"><thead><tr><th>When</th><th>What</th><th>Details</th></tr></thead><tbody>{}</tbody></table>', rows) if rows else "No history yet."
+
+    @admin.display(description="Changes")
+    def audit_trail(self, obj: Customer) -> str:
+        if not obj.pk:
+            return "-"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{} {}</td><td><code>{}</code></td></tr>",
+            ((f"{a.at:%Y-%m-%d %H:%M}", a.actor_label, a.action, a.entity, a.changes) for a in customer_audit(customer=obj)),
+        )
+        return format_html("<table><tbody>{}</tbody></table>", rows)
+
+    def save_model(self, request: HttpRequest, obj: Customer, form, change: bool) -> None:
+        actor = Actor.of(request.user, via="admin")
+        if change:
+            data = {f: form.cleaned_data[f] for f in form.changed_data if f in CUSTOMER_INPUT_FIELDS}
+            customer_update(actor=actor, customer=Customer.objects.get(pk=obj.pk), data=data)
+        else:
+            data = {f: v for f, v in form.cleaned_data.items() if f in CUSTOMER_INPUT_FIELDS}
+            obj.pk = customer_create(actor=actor, data=data)[0].pk
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "customer", "ordered_at", "amount", "currency", "coupon_code")
+    list_filter = ("currency",)
+    search_fields = ("external_id", "customer__external_id", "coupon_code")
+    date_hierarchy = "ordered_at"
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer",)
+    show_full_result_count = False
+
+    # Orders arrive from other systems (API, import) and never change: read-only here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(ServiceAdmin):
+    list_display = ("occurred_at", "customer", "channel", "direction", "outcome", "agent")
+    list_filter = ("channel", "direction", "outcome")
+    search_fields = ("customer__external_id", "customer__name", "notes")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("customer", "agent")
+    raw_id_fields = ("customer",)
+    exclude = ("external_id",)
+
+
+@admin.register(Complaint)
+class ComplaintAdmin(ServiceAdmin):
+    list_display = ("opened_at", "customer", "category", "severity", "status", "resolved_at", "owner")
+    list_filter = ("status", "category", "severity")
+    search_fields = ("customer__external_id", "customer__name", "summary")
+    date_hierarchy = "opened_at"
+    list_select_related = ("customer", "owner")
+    raw_id_fields = ("customer",)
+    exclude = ("external_id",)
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ServiceAdmin):
+    list_display = ("responded_at", "customer", "kind", "score")
+    list_filter = ("kind", "score")
+    search_fields = ("customer__external_id", "comment")
+    date_hierarchy = "responded_at"
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer",)
+    exclude = ("external_id",)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor_label", "action", "entity", "entity_id", "customer")
+    list_filter = ("action", "entity")
+    search_fields = ("actor_label", "customer__external_id")
+    date_hierarchy = "at"
+    list_select_related = ("customer",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -1,0 +1,12 @@
+from rest_framework.routers import DefaultRouter
+
+from crm.api import views
+
+router = DefaultRouter()
+router.register("customers", views.CustomerViewSet, basename="customer")
+router.register("orders", views.OrderViewSet, basename="order")
+router.register("contacts", views.ContactViewSet, basename="contact")
+router.register("complaints", views.ComplaintViewSet, basename="complaint")
+router.register("feedback", views.FeedbackViewSet, basename="feedback")
+
+urlpatterns = router.urls

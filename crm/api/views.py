@@ -1,0 +1,204 @@
+from typing import Any
+
+import django_filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.api import Conflict
+from core.permissions import ModelPermissions
+from crm.api.serializers import (
+    ComplaintSerializer, ContactSerializer, CustomerCancelSerializer, CustomerInputSerializer,
+    CustomerSerializer, FeedbackSerializer, OrderInputSerializer, OrderSerializer,
+)
+from crm.models import Complaint, Contact, Customer, Feedback, Order
+from crm.services.audit import Actor
+from crm.services.customers import customer_cancel, customer_create, customer_update
+from crm.services.errors import ConflictError, ItemErrors
+from crm.services.orders import order_create, order_input_parse, orders_create_bulk
+from crm.services.records import record_create, record_update
+
+LOOKUP = r"[^/]+"
+
+
+def api_actor(request: Request) -> Actor:
+    return Actor.of(request.user, via="api")
+
+
+class CustomerFilter(django_filters.FilterSet):
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    last_order_before = django_filters.IsoDateTimeFilter(field_name="last_order_at", lookup_expr="lt")
+    last_order_after = django_filters.IsoDateTimeFilter(field_name="last_order_at", lookup_expr="gte")
+
+    class Meta:
+        model = Customer
+        fields = ["status", "email", "email_consent", "locale"]
+
+
+class CustomerViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Customers by their external_id. POST with a known external_id and the same data answers 200 with
+    the existing customer; different data is a 409."""
+
+    queryset = Customer.objects.all().order_by("id")
+    serializer_class = CustomerSerializer
+    permission_classes = [ModelPermissions]
+    lookup_field = "external_id"
+    lookup_value_regex = LOOKUP
+    filterset_class = CustomerFilter
+    search_fields = ["name", "email", "external_id", "phone"]
+    ordering_fields = ["id", "last_order_at", "total_spent", "order_count", "acquired_at", "updated_at"]
+
+    @extend_schema(request=CustomerInputSerializer, responses={201: CustomerSerializer, 200: CustomerSerializer, 409: OpenApiResponse(description="Exists with different data")})
+    def create(self, request: Request) -> Response:
+        data = CustomerInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            customer, created = customer_create(actor=api_actor(request), data=data.validated_data)
+        except ConflictError as exc:
+            raise Conflict(exc.message) from exc
+        return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=CustomerInputSerializer, responses=CustomerSerializer)
+    def update(self, request: Request, external_id: str, partial: bool = False) -> Response:
+        customer = self.get_object()
+        data = CustomerInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        payload = dict(data.validated_data)
+        if payload.get("external_id", customer.external_id) != customer.external_id:
+            return Response(
+                {"detail": "Invalid input.", "errors": [{"field": "external_id", "message": "The external_id of a customer cannot change."}]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        customer = customer_update(actor=api_actor(request), customer=customer, data=payload)
+        return Response(CustomerSerializer(customer).data)
+
+    @extend_schema(request=CustomerInputSerializer, responses=CustomerSerializer)
+    def partial_update(self, request: Request, external_id: str) -> Response:
+        return self.update(request, external_id, partial=True)
+
+    @extend_schema(request=CustomerCancelSerializer, responses=CustomerSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, external_id: str) -> Response:
+        customer = self.get_object()
+        data = CustomerCancelSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = customer_cancel(actor=api_actor(request), customer=customer, cancelled_at=data.validated_data["cancelled_at"])
+        return Response(CustomerSerializer(customer).data)
+
+
+class OrderFilter(django_filters.FilterSet):
+    customer = django_filters.CharFilter(field_name="customer__external_id")
+    ordered_after = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
+    ordered_before = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
+
+    class Meta:
+        model = Order
+        fields = ["customer", "currency", "coupon_code"]
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Orders are immutable facts. POST one order, or a list (all-or-nothing). Idempotent by external_id."""
+
+    queryset = Order.objects.select_related("customer").order_by("-ordered_at", "-id")
+    serializer_class = OrderSerializer
+    permission_classes = [ModelPermissions]
+    lookup_field = "external_id"
+    lookup_value_regex = LOOKUP
+    filterset_class = OrderFilter
+    ordering_fields = ["ordered_at", "amount", "id"]
+
+    @extend_schema(
+        request=OrderInputSerializer(many=True),
+        responses={201: OrderSerializer, 200: OrderSerializer, 400: OpenApiResponse(description="Item errors"), 409: OpenApiResponse(description="Conflict")},
+        description="Body: one order object, or a list of them. A list is written all-or-nothing; each error names the item's index and field.",
+    )
+    def create(self, request: Request) -> Response:
+        many = isinstance(request.data, list)
+        shape = OrderInputSerializer(data=request.data, many=many)
+        if not shape.is_valid():
+            return Response(_item_errors_body(shape.errors, many), status=status.HTTP_400_BAD_REQUEST)
+        rows = shape.validated_data if many else [shape.validated_data]
+        items = []
+        errors: list[dict[str, Any]] = []
+        for index, row in enumerate(rows):
+            item, row_errors = order_input_parse(row)
+            items.append(item)
+            errors += [{"index": index, "field": f, "message": m} for f, m in row_errors.items()]
+        if errors:
+            return Response(_errors_body(errors, many), status=status.HTTP_400_BAD_REQUEST)
+        try:
+            if many:
+                orders, result = orders_create_bulk(actor=api_actor(request), items=items)
+                code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+                return Response(OrderSerializer(orders, many=True).data, status=code)
+            order, created = order_create(actor=api_actor(request), item=items[0])
+        except ConflictError as exc:
+            raise Conflict(exc.message) from exc
+        except ItemErrors as exc:
+            code = status.HTTP_409_CONFLICT if exc.only_conflicts else status.HTTP_400_BAD_REQUEST
+            return Response(_errors_body(exc.item_errors, many), status=code)
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _errors_body(errors: list[dict[str, Any]], many: bool) -> dict[str, Any]:
+    if not many:
+        errors = [{k: v for k, v in e.items() if k != "index"} for e in errors]
+    detail = f"{len(errors)} error(s); nothing was written." if many else "Invalid input."
+    return {"detail": detail, "errors": [{k: v for k, v in e.items() if k != "code"} | ({"code": e["code"]} if "code" in e else {}) for e in errors]}
+
+
+def _item_errors_body(serializer_errors: Any, many: bool) -> dict[str, Any]:
+    if not many:
+        return _errors_body([{"field": f, "message": " ".join(map(str, m))} for f, m in serializer_errors.items()], many)
+    # DRF reports a list's errors as {index: {field: [...]}} (3.18) or as a list with {} for good items;
+    # a non-integer key is an error about the list itself (e.g. it is empty).
+    pairs = serializer_errors.items() if isinstance(serializer_errors, dict) else enumerate(serializer_errors)
+    errors = []
+    for index, item in pairs:
+        if not isinstance(index, int):
+            errors.append({"index": None, "field": "", "message": " ".join(map(str, item))})
+            continue
+        for field, messages in (item or {}).items():
+            errors.append({"index": index, "field": field, "message": " ".join(map(str, messages))})
+    return _errors_body(errors, many)
+
+
+class RecordViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    permission_classes = [ModelPermissions]
+    lookup_field = "external_id"
+    lookup_value_regex = LOOKUP
+    filterset_fields = ["customer__external_id"]
+
+    def perform_create(self, serializer):
+        try:
+            serializer.instance = record_create(actor=api_actor(self.request), model=self.queryset.model, data=serializer.validated_data)
+        except ConflictError as exc:
+            raise Conflict(exc.message) from exc
+
+    def perform_update(self, serializer):
+        serializer.instance = record_update(actor=api_actor(self.request), record=serializer.instance, data=serializer.validated_data)
+
+
+class ContactViewSet(RecordViewSet):
+    queryset = Contact.objects.select_related("customer", "agent").order_by("-occurred_at", "-id")
+    serializer_class = ContactSerializer
+    filterset_fields = ["customer__external_id", "channel", "direction", "outcome"]
+
+
+class ComplaintViewSet(RecordViewSet):
+    queryset = Complaint.objects.select_related("customer", "owner").order_by("-opened_at", "-id")
+    serializer_class = ComplaintSerializer
+    filterset_fields = ["customer__external_id", "status", "category", "severity"]
+
+
+class FeedbackViewSet(RecordViewSet):
+    queryset = Feedback.objects.select_related("customer").order_by("-responded_at", "-id")
+    serializer_class = FeedbackSerializer
+    filterset_fields = ["customer__external_id", "kind"]

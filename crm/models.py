@@ -1,0 +1,245 @@
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from crm.validators import validate_currency, validate_locale, validate_time_zone
+
+
+def new_external_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Customer(models.Model):
+    class Status(models.TextChoices):
+        PROSPECT = "prospect", "Prospect (no order yet)"
+        ACTIVE = "active", "Active"
+        AT_RISK = "at_risk", "At risk"
+        LAPSED = "lapsed", "Lapsed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Consent(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown (no marketing)"
+        GRANTED = "granted", "Consent given"
+        RELATIONSHIP = "relationship", "Existing customer relationship"
+        WITHDRAWN = "withdrawn", "Opted out"
+
+    external_id = models.CharField(max_length=64, unique=True, help_text="The key other systems use.")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True, db_index=True)
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +33612345678.")
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA zone; when blank it is derived from the phone number where unambiguous.",
+    )
+    locale = models.CharField(max_length=16, default="en", validators=[validate_locale])
+    acquired_at = models.DateTimeField(
+        null=True, blank=True, help_text="Contract start if given, else the first order (the earlier)."
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROSPECT, db_index=True)
+    email_consent = models.CharField(max_length=12, choices=Consent.choices, default=Consent.UNKNOWN)
+    email_consent_at = models.DateTimeField(null=True, blank=True)
+    email_consent_source = models.CharField(max_length=100, blank=True)
+    do_not_call_since = models.DateTimeField(null=True, blank=True)
+    # Kept right by the order services (one UPDATE per order or per import batch).
+    last_order_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    order_count = models.PositiveIntegerField(default=0)
+    total_spent = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(order_count__gte=0), name="customer_order_count_gte_0"),
+            models.CheckConstraint(condition=Q(total_spent__gte=0), name="customer_total_spent_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_id})"
+
+    @property
+    def do_not_call(self) -> bool:
+        return self.do_not_call_since is not None
+
+
+class Order(models.Model):
+    external_id = models.CharField(max_length=64, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    ordered_at = models.DateTimeField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    coupon_code = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-ordered_at", "-id"]
+        indexes = [models.Index(fields=["customer", "ordered_at"], name="order_customer_time")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_gte_0")]
+
+    def __str__(self) -> str:
+        return f"Order {self.external_id}"
+
+
+class Contact(models.Model):
+    class Channel(models.TextChoices):
+        CALL = "call", "Call"
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+        VISIT = "visit", "Visit"
+        NOTE = "note", "Note"
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "Outbound"
+        INBOUND = "inbound", "Inbound"
+        INTERNAL = "internal", "Internal (note)"
+
+    class Outcome(models.TextChoices):
+        REACHED_WILL_RETURN = "reached_will_return", "Reached - will return"
+        REACHED_DECLINED = "reached_declined", "Reached - declined"
+        CALLBACK_REQUESTED = "callback_requested", "Callback requested"
+        NO_ANSWER = "no_answer", "No answer"
+        VOICEMAIL = "voicemail", "Voicemail"
+        BUSY = "busy", "Busy"
+        WRONG_NUMBER = "wrong_number", "Wrong number"
+        DO_NOT_CALL = "do_not_call", "Do not call"
+        COMPLAINT_ESCALATED = "complaint_escalated", "Complaint escalated"
+        SENT = "sent", "Sent"
+        REPLIED = "replied", "Replied"
+        OTHER = "other", "Other"
+
+    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="contacts")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
+    occurred_at = models.DateTimeField()
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["customer", "occurred_at"], name="contact_customer_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.occurred_at:%Y-%m-%d}"
+
+
+class Complaint(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        RESOLVED = "resolved", "Resolved"
+
+    class Category(models.TextChoices):
+        PRODUCT = "product", "Product quality"
+        DELIVERY = "delivery", "Delivery"
+        BILLING = "billing", "Billing"
+        SERVICE = "service", "Service or support"
+        PRICE = "price", "Price"
+        OTHER = "other", "Other"
+
+    class Severity(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="complaints")
+    opened_at = models.DateTimeField()
+    category = models.CharField(max_length=12, choices=Category.choices, default=Category.OTHER)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
+    summary = models.TextField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="complaints"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [models.Index(fields=["customer", "status"], name="complaint_customer_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(status="resolved") & Q(resolved_at__isnull=False))
+                | (~Q(status="resolved") & Q(resolved_at__isnull=True)),
+                name="complaint_resolved_at_iff_resolved",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()} complaint {self.external_id}"
+
+
+class Feedback(models.Model):
+    class Kind(models.TextChoices):
+        NPS = "nps", "NPS (0-10)"
+        CSAT = "csat", "CSAT (1-5)"
+        CES = "ces", "CES (1-7)"
+
+    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="feedback")
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    score = models.SmallIntegerField()
+    comment = models.TextField(blank=True)
+    responded_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-responded_at", "-id"]
+        verbose_name_plural = "feedback"
+        indexes = [models.Index(fields=["kind", "responded_at"], name="feedback_kind_time")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="nps") & Q(score__gte=0) & Q(score__lte=10))
+                | (Q(kind="csat") & Q(score__gte=1) & Q(score__lte=5))
+                | (Q(kind="ces") & Q(score__gte=1) & Q(score__lte=7)),
+                name="feedback_score_in_range_for_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind.upper()} {self.score}"
+
+
+class AuditEntry(models.Model):
+    """Who changed what, when: written by the services for every create, update and cancel."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Updated"
+        CANCEL = "cancel", "Cancelled"
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Who, when there is no user (an import file, the demo seeder, a task); kept even if the user goes.
+    actor_label = models.CharField(max_length=150)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    entity = models.CharField(max_length=30, help_text="Model label, e.g. crm.order.")
+    entity_id = models.BigIntegerField()
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    changes = models.JSONField(default=dict, help_text="{field: [old, new]}; on create, {field: new}.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["entity", "entity_id"], name="audit_entity"),
+            models.Index(fields=["customer", "at"], name="audit_customer_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.entity}#{self.entity_id}"

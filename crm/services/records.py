@@ -1,0 +1,116 @@
+"""Contacts, complaints and feedback: create, update and import-upsert, each with its audit row."""
+
+from typing import Any, Literal, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback
+from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot
+from crm.services.errors import ConflictError
+from crm.validators import validate_feedback_score
+
+R = TypeVar("R", Contact, Complaint, Feedback)
+Outcome = Literal["created", "updated", "unchanged"]
+
+CONTACT_FIELDS = ["external_id", "customer", "channel", "direction", "occurred_at", "agent", "outcome", "notes"]
+COMPLAINT_FIELDS = [
+    "external_id", "customer", "opened_at", "category", "severity", "summary", "status", "resolved_at",
+    "resolution", "owner",
+]
+FEEDBACK_FIELDS = ["external_id", "customer", "kind", "score", "comment", "responded_at"]
+FIELDS: dict[type[models.Model], list[str]] = {
+    Contact: CONTACT_FIELDS, Complaint: COMPLAINT_FIELDS, Feedback: FEEDBACK_FIELDS
+}
+
+
+def _complaint_rules(complaint: Complaint, data: dict[str, Any]) -> None:
+    status = data.get("status", complaint.status)
+    if status == Complaint.Status.RESOLVED:
+        if not (data.get("resolved_at") or complaint.resolved_at):
+            data["resolved_at"] = timezone.now()
+        opened = data.get("opened_at", complaint.opened_at)
+        if opened and data.get("resolved_at", complaint.resolved_at) < opened:
+            raise ValidationError({"resolved_at": "A complaint cannot be resolved before it was opened."})
+    else:
+        if data.get("resolved_at"):
+            raise ValidationError({"resolved_at": "Only a resolved complaint has a resolution date; set status to resolved."})
+        data["resolved_at"] = None
+
+
+def _feedback_rules(feedback: Feedback, data: dict[str, Any]) -> None:
+    validate_feedback_score(data.get("kind", feedback.kind), data.get("score", feedback.score))
+
+
+RULES = {Complaint: _complaint_rules, Feedback: _feedback_rules}
+
+
+def _save_new(*, actor: Actor, model: type[R], data: dict[str, Any]) -> R:
+    record = model()
+    RULES.get(model, lambda r, d: None)(record, data)
+    for key, value in data.items():
+        setattr(record, key, value)
+    record.full_clean(validate_unique=False)
+    record.save()
+    audit_record(
+        actor=actor, action=AuditEntry.Action.CREATE, instance=record,
+        changes=fields_snapshot(record, FIELDS[model]), customer=record.customer,
+    )
+    return record
+
+
+@transaction.atomic
+def record_create(*, actor: Actor, model: type[R], data: dict[str, Any]) -> R:
+    data = {k: v for k, v in data.items() if v is not None or k in ("resolved_at", "agent", "owner")}
+    if data.get("external_id") and model.objects.filter(external_id=data["external_id"]).exists():
+        raise ConflictError(f"A {model._meta.verbose_name} with external_id '{data['external_id']}' already exists.")
+    return _save_new(actor=actor, model=model, data=data)
+
+
+@transaction.atomic
+def record_update(*, actor: Actor, record: R, data: dict[str, Any]) -> R:
+    model = type(record)
+    record = model.objects.select_for_update().get(pk=record.pk)
+    data = {k: v for k, v in data.items() if k not in ("external_id", "customer")}
+    RULES.get(model, lambda r, d: None)(record, data)
+    changes = apply_changes(record, data)
+    if changes:
+        record.full_clean(validate_unique=False)
+        record.save()
+        audit_record(actor=actor, action=AuditEntry.Action.UPDATE, instance=record, changes=changes, customer=record.customer)
+    return record
+
+
+@transaction.atomic
+def record_upsert(*, actor: Actor, model: type[R], data: dict[str, Any], mutable: bool) -> tuple[Outcome, R]:
+    """Import semantics by external_id: create, leave an identical record alone, update it (mutable
+    records such as complaints) or refuse the change (immutable ones such as survey answers)."""
+    existing = model.objects.select_for_update().filter(external_id=data["external_id"]).first()
+    if existing is None:
+        return "created", _save_new(actor=actor, model=model, data=data)
+    if existing.customer_id != data["customer"].pk:
+        raise ConflictError(f"'{data['external_id']}' already belongs to another customer.", field="customer")
+    wanted = {k: v for k, v in data.items() if k not in ("external_id", "customer")}
+    differing = [k for k, v in wanted.items() if getattr(existing, k) != v]
+    if not differing:
+        return "unchanged", existing
+    if not mutable:
+        raise ConflictError(
+            f"'{data['external_id']}' already exists with different {', '.join(differing)}; it cannot change.",
+            field=differing[0],
+        )
+    return "updated", record_update(actor=actor, record=existing, data=wanted)
+
+
+def contact_create(*, actor: Actor, data: dict[str, Any]) -> Contact:
+    return record_create(actor=actor, model=Contact, data=data)
+
+
+def complaint_create(*, actor: Actor, data: dict[str, Any]) -> Complaint:
+    return record_create(actor=actor, model=Complaint, data=data)
+
+
+def feedback_create(*, actor: Actor, data: dict[str, Any]) -> Feedback:
+    return record_create(actor=actor, model=Feedback, data=data)
+

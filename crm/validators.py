@@ -1,0 +1,67 @@
+"""Field validators shared by models, the API and CSV import, so every entry point says the same thing."""
+
+import re
+import zoneinfo
+from functools import lru_cache
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from phonenumbers import timezone as phone_timezone
+
+LOCALE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def phone_normalize(value: str) -> str:
+    """Return the number in E.164, or raise ValidationError saying why it is not a valid number."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, settings.PHONE_DEFAULT_REGION)
+    except phonenumbers.NumberParseException as exc:
+        hint = "" if settings.PHONE_DEFAULT_REGION else " (write it with its +country code)"
+        raise ValidationError(f"'{value}' is not a phone number: {exc._msg}{hint}.", code="invalid_phone")
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(f"'{value}' is not a valid phone number.", code="invalid_phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_time_zones(e164: str) -> list[str]:
+    """Every IANA zone the number may be in (one for most numbers, several for large countries)."""
+    if not e164:
+        return []
+    zones = phone_timezone.time_zones_for_number(phonenumbers.parse(e164, None))
+    return [z for z in zones if z in _time_zones()]
+
+
+def validate_time_zone(value: str) -> None:
+    if value and value not in _time_zones():
+        raise ValidationError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris).", code="invalid_tz")
+
+
+def validate_locale(value: str) -> None:
+    if value and not LOCALE_RE.match(value):
+        raise ValidationError(f"'{value}' is not a language tag (e.g. en, ar, pt-BR).", code="invalid_locale")
+
+
+def validate_currency(value: str) -> None:
+    if not CURRENCY_RE.match(value or ""):
+        raise ValidationError(f"'{value}' is not a three-letter ISO 4217 currency code.", code="invalid_currency")
+
+
+FEEDBACK_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+
+
+def validate_feedback_score(kind: str, score: int | None) -> None:
+    if kind not in FEEDBACK_RANGES:
+        raise ValidationError({"kind": f"'{kind}' is not one of nps, csat, ces."})
+    low, high = FEEDBACK_RANGES[kind]
+    if score is None or not (low <= score <= high):
+        raise ValidationError({"score": f"A {kind} score must be between {low} and {high}; got {score}."})

@@ -1,0 +1,1 @@
+# KPI calculators and snapshots arrive with the metrics issue.

@@ -1,0 +1,119 @@
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from core.roles import AGENTS, INTEGRATIONS, MANAGERS
+from tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://... (CI always does)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = terminalreporter.stats.get("skipped", [])
+    if ON_CI and skipped:
+        terminalreporter.write_line(
+            f"CI=true: {len(skipped)} test(s) were skipped; on CI everything must run.", red=True
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if ON_CI and reporter and reporter.stats.get("skipped") and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def _user_in(group: str, **kwargs):
+    user = UserFactory(**kwargs)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def manager(db):
+    return _user_in(MANAGERS, username="manager", is_staff=True)
+
+
+@pytest.fixture
+def agent(db):
+    return _user_in(AGENTS, username="agent")
+
+
+@pytest.fixture
+def integration(db):
+    return _user_in(INTEGRATIONS, username="shop-integration")
+
+
+@pytest.fixture
+def api(integration) -> APIClient:
+    """An API client authenticated with the integration's token, as another system would be."""
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=integration)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL for subprocesses (worker, demo) that points at the test database."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1", **extra}
+    return env
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the configured broker (Redis on CI, the filesystem otherwise)."""
+    log = open(ROOT / "var" / "test-worker.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1",
+         "--pool", "prefork", "--without-heartbeat", "--without-mingle", "--without-gossip", "-n", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if "ready." in (ROOT / "var" / "test-worker.log").read_text():
+            break
+        if proc.poll() is not None:
+            raise RuntimeError("worker exited:\n" + (ROOT / "var" / "test-worker.log").read_text())
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("worker did not become ready in 60 s")
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

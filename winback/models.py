@@ -1,0 +1,1 @@
+# Lifecycle events, cases and touchpoints arrive with the lifecycle and queue issues.
