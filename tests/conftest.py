@@ -94,7 +94,10 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 @pytest.fixture
 def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
     """A real Celery worker process on the configured broker (Redis on CI, the filesystem otherwise)."""
-    log = open(ROOT / "var" / "test-worker.log", "w")
+    from django.conf import settings
+
+    log_path = settings.VAR_DIR / "test-worker.log"
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1",
          "--pool", "prefork", "--without-heartbeat", "--without-mingle", "--without-gossip", "-n", f"test-{os.getpid()}@%h"],
@@ -102,10 +105,10 @@ def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if "ready." in (ROOT / "var" / "test-worker.log").read_text():
+        if "ready." in log_path.read_text():
             break
         if proc.poll() is not None:
-            raise RuntimeError("worker exited:\n" + (ROOT / "var" / "test-worker.log").read_text())
+            raise RuntimeError("worker exited:\n" + log_path.read_text())
         time.sleep(0.2)
     else:
         proc.kill()
