@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from crm.models import Complaint, Contact, Customer, Feedback, Order
+from crm.validators import phone_normalize, validate_locale, validate_time_zone
 
 
 class CustomerSerializer(serializers.ModelSerializer):
@@ -24,13 +25,16 @@ class CustomerInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
-    timezone = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    locale = serializers.CharField(max_length=16, required=False)
+    timezone = serializers.CharField(max_length=64, required=False, allow_blank=True, validators=[validate_time_zone])
+    locale = serializers.CharField(max_length=16, required=False, validators=[validate_locale])
     acquired_at = serializers.DateTimeField(required=False, allow_null=True)
     email_consent = serializers.ChoiceField(choices=Customer.Consent.choices, required=False)
     email_consent_at = serializers.DateTimeField(required=False)
     email_consent_source = serializers.CharField(max_length=100, required=False, allow_blank=True)
     do_not_call = serializers.BooleanField(required=False)
+
+    def validate_phone(self, value: str) -> str:
+        return phone_normalize(value)
 
 
 class CustomerCancelSerializer(serializers.Serializer):

@@ -115,3 +115,17 @@ def customer_cancel(*, actor: Actor, customer: Customer, cancelled_at: dt.dateti
         customer.save(update_fields=["cancelled_at", "status", "updated_at"])
         audit_record(actor=actor, action=AuditEntry.Action.CANCEL, instance=customer, changes=changes, customer=customer)
     return customer
+
+
+def customer_upsert(*, actor: Actor, data: dict[str, Any]) -> tuple[str, Customer]:
+    """Import semantics: create the customer, or bring the existing one up to date with ``data``.
+
+    Returns ("created" | "updated" | "unchanged", customer).
+    """
+    existing = Customer.objects.filter(external_id=data["external_id"]).first()
+    if existing is None:
+        customer, created = customer_create(actor=actor, data=data)
+        return ("created" if created else "unchanged"), customer
+    before = existing.updated_at
+    customer = customer_update(actor=actor, customer=existing, data=data)
+    return ("updated" if customer.updated_at != before else "unchanged"), customer

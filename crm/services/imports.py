@@ -1,0 +1,254 @@
+"""CSV import of customers, orders, complaints and feedback.
+
+The file is read as a stream (constant memory, whatever its size). Every row is validated; rejected rows go
+to an error report (row, column, reason) and the good rows are committed in batches, each batch in its own
+transaction. A row is never half-written: orders are classified before anything is written, and the other
+kinds write each row in a savepoint. Re-importing a file adds nothing: every row has an external_id, a
+repeat is left alone (customers and complaints are updated to what the file says, orders and survey
+answers never change).
+
+Row numbers are spreadsheet rows: the header is row 1, the first record row 2 (a quoted field with line
+breaks still counts as one row).
+"""
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from tqdm import tqdm
+
+from crm.api.serializers import ComplaintSerializer, CustomerInputSerializer, FeedbackSerializer
+from crm.models import Complaint, Feedback
+from crm.services.audit import Actor
+from crm.services.customers import customer_upsert
+from crm.services.errors import ConflictError
+from crm.services.orders import OrderInput, order_input_parse, orders_insert
+from crm.services.records import record_upsert
+
+ORDER_COLUMNS = ("external_id", "customer", "ordered_at", "amount", "currency", "coupon_code")
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (no header, unknown or missing columns): nothing was written."""
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    report_path: Path | None = None
+
+    def summary(self) -> str:
+        return (
+            f"{self.kind}: {self.rows} rows read, {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} already present, {self.rejected} rejected"
+        )
+
+
+@dataclass(frozen=True)
+class ImportKind:
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    parse: Callable[[dict[str, str]], tuple[Any, dict[str, str]]]
+    # Writes one batch of (row number, parsed row); returns outcomes and {row: {column: reason}}.
+    write: Callable[[Actor, list[tuple[int, Any]]], tuple[dict[str, int], dict[int, dict[str, str]]]]
+    columns: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", self.required + self.optional)
+
+
+# --- Parsing -----------------------------------------------------------------------------------------
+
+def _given(row: dict[str, str]) -> dict[str, str]:
+    # A blank cell means "not given", so a file with fewer facts never erases what is known.
+    return {k: v for k, v in row.items() if v is not None and v.strip() != ""}
+
+
+def _serializer_parse(serializer_class: type, require_external_id: bool = True) -> Callable:
+    def parse(row: dict[str, str]) -> tuple[Any, dict[str, str]]:
+        data = _given(row)
+        serializer = serializer_class(data=data)
+        errors: dict[str, str] = {}
+        if not serializer.is_valid():
+            errors = {f: " ".join(map(str, m)) for f, m in serializer.errors.items()}
+        if require_external_id and not data.get("external_id"):
+            errors["external_id"] = "Required in an import, so that importing the file again adds nothing."
+        return (None, errors) if errors else (serializer.validated_data, {})
+
+    return parse
+
+
+def _parse_order(row: dict[str, str]) -> tuple[OrderInput | None, dict[str, str]]:
+    return order_input_parse(row)
+
+
+# --- Writing -----------------------------------------------------------------------------------------
+
+def _write_orders(actor: Actor, batch: list[tuple[int, OrderInput]]) -> tuple[dict[str, int], dict[int, dict[str, str]]]:
+    result = orders_insert(actor=actor, items=[item for _, item in batch], all_or_nothing=False)
+    errors: dict[int, dict[str, str]] = {}
+    for error in result.errors:
+        errors.setdefault(batch[error["index"]][0], {})[error["field"]] = error["message"]
+    return {"created": len(result.created), "unchanged": len(result.existing)}, errors
+
+
+def _row_by_row(upsert: Callable[[Actor, dict[str, Any]], str]) -> Callable:
+    def write(actor: Actor, batch: list[tuple[int, dict[str, Any]]]) -> tuple[dict[str, int], dict[int, dict[str, str]]]:
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        errors: dict[int, dict[str, str]] = {}
+        for row_number, data in batch:
+            try:
+                with transaction.atomic():  # a savepoint: a failing row leaves no trace
+                    counts[upsert(actor, data)] += 1
+            except ConflictError as exc:
+                errors[row_number] = {exc.field: exc.message}
+            except ValidationError as exc:
+                errors[row_number] = (
+                    {f: " ".join(m) for f, m in exc.message_dict.items()}
+                    if hasattr(exc, "error_dict") else {"": " ".join(exc.messages)}
+                )
+        return counts, errors
+
+    return write
+
+
+KINDS: dict[str, ImportKind] = {
+    "customers": ImportKind(
+        required=("external_id", "name"),
+        optional=("email", "phone", "timezone", "locale", "acquired_at", "email_consent",
+                  "email_consent_at", "email_consent_source", "do_not_call"),
+        parse=_serializer_parse(CustomerInputSerializer),
+        write=_row_by_row(lambda actor, data: customer_upsert(actor=actor, data=data)[0]),
+    ),
+    "orders": ImportKind(
+        required=("external_id", "customer", "ordered_at", "amount"),
+        optional=("currency", "coupon_code"),
+        parse=_parse_order,
+        write=_write_orders,
+    ),
+    "complaints": ImportKind(
+        required=("external_id", "customer", "opened_at", "summary"),
+        optional=("category", "severity", "status", "resolved_at", "resolution", "owner"),
+        parse=_serializer_parse(ComplaintSerializer),
+        write=_row_by_row(lambda actor, data: record_upsert(actor=actor, model=Complaint, data=data, mutable=True)[0]),
+    ),
+    "feedback": ImportKind(
+        required=("external_id", "customer", "kind", "score", "responded_at"),
+        optional=("comment",),
+        parse=_serializer_parse(FeedbackSerializer),
+        write=_row_by_row(lambda actor, data: record_upsert(actor=actor, model=Feedback, data=data, mutable=False)[0]),
+    ),
+}
+
+
+# --- The driver --------------------------------------------------------------------------------------
+
+def _records(stream: io.TextIOBase, spec: ImportKind) -> Iterator[tuple[int, dict[str, str] | None, str]]:
+    """Yield (row number, {column: value}, "") or, for a row that is not a record, (row number, None, why)."""
+    reader = csv.reader(stream)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportFileError("The file is empty: expected a header row.") from None
+    except csv.Error as exc:
+        raise ImportFileError(f"The header row is not valid CSV: {exc}.") from None
+    names = [h.strip().lower() for h in header]
+    unknown = [n for n in names if n not in spec.columns]
+    missing = [c for c in spec.required if c not in names]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if unknown or missing or duplicated:
+        problems = []
+        if missing:
+            problems.append(f"missing required column(s) {', '.join(missing)}")
+        if unknown:
+            problems.append(f"unknown column(s) {', '.join(unknown)}")
+        if duplicated:
+            problems.append(f"repeated column(s) {', '.join(duplicated)}")
+        raise ImportFileError(f"Header: {'; '.join(problems)}. Expected columns: {', '.join(spec.columns)}.")
+    width = len(names)
+    row_number = 1
+    while True:
+        row_number += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield row_number, None, f"Not valid CSV: {exc}."
+            continue
+        if not values or values == [""]:
+            continue  # a blank line holds nothing to import (but is still a spreadsheet row)
+        if len(values) != width:
+            yield row_number, None, f"Expected {width} fields, found {len(values)}."
+            continue
+        yield row_number, dict(zip(names, values)), ""
+
+
+def csv_import(
+    *,
+    kind: str,
+    path: Path,
+    actor: Actor,
+    report_path: Path,
+    batch_size: int = 5000,
+    progress: bool = False,
+) -> ImportResult:
+    """Import ``path`` as ``kind``; rejected rows are written to ``report_path`` (row, column, reason)."""
+    if kind not in KINDS:
+        raise ImportFileError(f"Unknown kind '{kind}': one of {', '.join(KINDS)}.")
+    spec = KINDS[kind]
+    result = ImportResult(kind=kind, report_path=report_path)
+    size = path.stat().st_size
+    with open(path, "rb") as raw, open(report_path, "w", newline="", encoding="utf-8") as report_file, tqdm(
+        total=size, unit="B", unit_scale=True, desc=f"import {kind}", disable=not progress, leave=False
+    ) as bar:
+        report = csv.writer(report_file)
+        report.writerow(["row", "column", "reason"])
+
+        # The errors of the current batch, written in row order when it is flushed.
+        pending: dict[int, dict[str, str]] = {}
+
+        def flush(batch: list[tuple[int, Any]]) -> None:
+            if batch:
+                with transaction.atomic():
+                    counts, errors = spec.write(actor, batch)
+                for name, n in counts.items():
+                    setattr(result, name, getattr(result, name) + n)
+                for row_number, columns in errors.items():
+                    pending.setdefault(row_number, {}).update(columns)
+            result.rejected += len(pending)
+            for row_number in sorted(pending):
+                for column, reason in pending[row_number].items():
+                    report.writerow([row_number, column, reason])
+            pending.clear()
+            bar.update(raw.tell() - bar.n)
+
+        # utf-8-sig drops a byte-order mark; newline="" lets the csv module see quoted line breaks.
+        stream = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        batch: list[tuple[int, Any]] = []
+        try:
+            for row_number, row, broken in _records(stream, spec):
+                result.rows += 1
+                item, errors = spec.parse(row) if row is not None else (None, {"": broken})
+                if errors:
+                    pending[row_number] = errors
+                else:
+                    batch.append((row_number, item))
+                if len(batch) >= batch_size or len(pending) >= batch_size:
+                    flush(batch)
+                    batch = []
+        except UnicodeDecodeError as exc:
+            pending[result.rows + 2] = {"": f"The file is not UTF-8 from byte {exc.start} on; the rest was not read."}
+        flush(batch)
+        stream.detach()
+    return result
