@@ -138,7 +138,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ("at", "actor_label", "action", "entity", "entity_id", "customer")
     list_filter = ("action", "entity")
     search_fields = ("actor_label", "customer__external_id")
-    date_hierarchy = "at"
     list_select_related = ("customer",)
     show_full_result_count = False
 

@@ -27,7 +27,7 @@ class Customer(models.Model):
         RELATIONSHIP = "relationship", "Existing customer relationship"
         WITHDRAWN = "withdrawn", "Opted out"
 
-    external_id = models.CharField(max_length=64, unique=True, help_text="The key other systems use.")
+    external_id = models.CharField(max_length=64, help_text="The key other systems use.")
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True, db_index=True)
     phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +33612345678.")
@@ -57,6 +57,7 @@ class Customer(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="customer_external_id_unique"),
             models.CheckConstraint(condition=Q(order_count__gte=0), name="customer_order_count_gte_0"),
             models.CheckConstraint(condition=Q(total_spent__gte=0), name="customer_total_spent_gte_0"),
         ]
@@ -70,8 +71,9 @@ class Customer(models.Model):
 
 
 class Order(models.Model):
-    external_id = models.CharField(max_length=64, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField(max_length=64)
+    # Indexed by order_customer_time (customer first), so no index of its own.
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", db_index=False)
     ordered_at = models.DateTimeField()
     amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     currency = models.CharField(max_length=3, validators=[validate_currency])
@@ -81,7 +83,10 @@ class Order(models.Model):
     class Meta:
         ordering = ["-ordered_at", "-id"]
         indexes = [models.Index(fields=["customer", "ordered_at"], name="order_customer_time")]
-        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_gte_0")]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="order_external_id_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_gte_0"),
+        ]
 
     def __str__(self) -> str:
         return f"Order {self.external_id}"
@@ -114,7 +119,7 @@ class Contact(models.Model):
         REPLIED = "replied", "Replied"
         OTHER = "other", "Other"
 
-    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    external_id = models.CharField(max_length=64, default=new_external_id)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="contacts")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
@@ -129,6 +134,7 @@ class Contact(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [models.Index(fields=["customer", "occurred_at"], name="contact_customer_time")]
+        constraints = [models.UniqueConstraint(fields=["external_id"], name="contact_external_id_unique")]
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} {self.occurred_at:%Y-%m-%d}"
@@ -154,7 +160,7 @@ class Complaint(models.Model):
         HIGH = "high", "High"
         CRITICAL = "critical", "Critical"
 
-    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    external_id = models.CharField(max_length=64, default=new_external_id)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="complaints")
     opened_at = models.DateTimeField()
     category = models.CharField(max_length=12, choices=Category.choices, default=Category.OTHER)
@@ -173,6 +179,7 @@ class Complaint(models.Model):
         ordering = ["-opened_at", "-id"]
         indexes = [models.Index(fields=["customer", "status"], name="complaint_customer_status")]
         constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="complaint_external_id_unique"),
             models.CheckConstraint(
                 condition=(Q(status="resolved") & Q(resolved_at__isnull=False))
                 | (~Q(status="resolved") & Q(resolved_at__isnull=True)),
@@ -190,7 +197,7 @@ class Feedback(models.Model):
         CSAT = "csat", "CSAT (1-5)"
         CES = "ces", "CES (1-7)"
 
-    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    external_id = models.CharField(max_length=64, default=new_external_id)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="feedback")
     kind = models.CharField(max_length=4, choices=Kind.choices)
     score = models.SmallIntegerField()
@@ -203,6 +210,7 @@ class Feedback(models.Model):
         verbose_name_plural = "feedback"
         indexes = [models.Index(fields=["kind", "responded_at"], name="feedback_kind_time")]
         constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="feedback_external_id_unique"),
             models.CheckConstraint(
                 condition=(Q(kind="nps") & Q(score__gte=0) & Q(score__lte=10))
                 | (Q(kind="csat") & Q(score__gte=1) & Q(score__lte=5))
@@ -223,18 +231,21 @@ class AuditEntry(models.Model):
         UPDATE = "update", "Updated"
         CANCEL = "cancel", "Cancelled"
 
-    at = models.DateTimeField(db_index=True)
+    at = models.DateTimeField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     # Who, when there is no user (an import file, the demo seeder, a task); kept even if the user goes.
     actor_label = models.CharField(max_length=150)
     action = models.CharField(max_length=8, choices=Action.choices)
     entity = models.CharField(max_length=30, help_text="Model label, e.g. crm.order.")
     entity_id = models.BigIntegerField()
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Indexed by audit_customer_time.
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     changes = models.JSONField(default=dict, help_text="{field: [old, new]}; on create, {field: new}.")
 
     class Meta:
-        ordering = ["-at", "-id"]
+        ordering = ["-id"]  # the id follows time and is indexed
         verbose_name_plural = "audit entries"
         indexes = [
             models.Index(fields=["entity", "entity_id"], name="audit_entity"),

@@ -13,6 +13,8 @@ breaks still counts as one row).
 
 import csv
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +63,8 @@ class ImportKind:
     parse: Callable[[dict[str, str]], tuple[Any, dict[str, str]]]
     # Writes one batch of (row number, parsed row); returns outcomes and {row: {column: reason}}.
     write: Callable[[Actor, list[tuple[int, Any]]], tuple[dict[str, int], dict[int, dict[str, str]]]]
+    # A parse that never touches the database may run in a thread beside the writes (orders).
+    parse_in_thread: bool = False
     columns: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -135,6 +139,7 @@ KINDS: dict[str, ImportKind] = {
         optional=("currency", "coupon_code"),
         parse=_parse_order,
         write=_write_orders,
+        parse_in_thread=True,
     ),
     "complaints": ImportKind(
         required=("external_id", "customer", "opened_at", "summary"),
@@ -194,6 +199,63 @@ def _records(stream: io.TextIOBase, spec: ImportKind) -> Iterator[tuple[int, dic
         yield row_number, dict(zip(names, values)), ""
 
 
+Chunk = tuple[list[tuple[int, Any]], dict[int, dict[str, str]], int]  # (good rows, errors by row, rows read)
+
+
+def _chunks(stream: io.TextIOBase, spec: ImportKind, batch_size: int) -> Iterator[Chunk]:
+    batch: list[tuple[int, Any]] = []
+    errors: dict[int, dict[str, str]] = {}
+    rows = 0
+    row_number = 1
+    try:
+        for row_number, row, broken in _records(stream, spec):
+            rows += 1
+            item, row_errors = spec.parse(row) if row is not None else (None, {"": broken})
+            if row_errors:
+                errors[row_number] = row_errors
+            else:
+                batch.append((row_number, item))
+            if len(batch) >= batch_size or len(errors) >= batch_size:
+                yield batch, errors, rows
+                batch, errors, rows = [], {}, 0
+    except UnicodeDecodeError as exc:
+        errors[row_number + 1] = {"": f"The file is not UTF-8 from byte {exc.start} of a block on; the rest was not read."}
+    yield batch, errors, rows
+
+
+def _in_thread(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """Run the producer in a thread, ``depth`` chunks ahead: parsing overlaps the database's work."""
+    channel: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        channel.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            channel.put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            channel.put(exc)
+
+    thread = threading.Thread(target=produce, name="csv-import-parse", daemon=True)
+    thread.start()
+    try:
+        while (item := channel.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def csv_import(
     *,
     kind: str,
@@ -208,47 +270,35 @@ def csv_import(
         raise ImportFileError(f"Unknown kind '{kind}': one of {', '.join(KINDS)}.")
     spec = KINDS[kind]
     result = ImportResult(kind=kind, report_path=report_path)
-    size = path.stat().st_size
     with open(path, "rb") as raw, open(report_path, "w", newline="", encoding="utf-8") as report_file, tqdm(
-        total=size, unit="B", unit_scale=True, desc=f"import {kind}", disable=not progress, leave=False
+        total=path.stat().st_size, unit="B", unit_scale=True, desc=f"import {kind}", disable=not progress, leave=False
     ) as bar:
         report = csv.writer(report_file)
         report.writerow(["row", "column", "reason"])
-
-        # The errors of the current batch, written in row order when it is flushed.
-        pending: dict[int, dict[str, str]] = {}
-
-        def flush(batch: list[tuple[int, Any]]) -> None:
-            if batch:
-                with transaction.atomic():
-                    counts, errors = spec.write(actor, batch)
-                for name, n in counts.items():
-                    setattr(result, name, getattr(result, name) + n)
-                for row_number, columns in errors.items():
-                    pending.setdefault(row_number, {}).update(columns)
-            result.rejected += len(pending)
-            for row_number in sorted(pending):
-                for column, reason in pending[row_number].items():
-                    report.writerow([row_number, column, reason])
-            pending.clear()
-            bar.update(raw.tell() - bar.n)
-
         # utf-8-sig drops a byte-order mark; newline="" lets the csv module see quoted line breaks.
         stream = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        batch: list[tuple[int, Any]] = []
-        try:
-            for row_number, row, broken in _records(stream, spec):
-                result.rows += 1
-                item, errors = spec.parse(row) if row is not None else (None, {"": broken})
-                if errors:
-                    pending[row_number] = errors
-                else:
-                    batch.append((row_number, item))
-                if len(batch) >= batch_size or len(pending) >= batch_size:
-                    flush(batch)
-                    batch = []
-        except UnicodeDecodeError as exc:
-            pending[result.rows + 2] = {"": f"The file is not UTF-8 from byte {exc.start} on; the rest was not read."}
-        flush(batch)
+        chunks = _chunks(stream, spec, batch_size)
+        # The header is checked before any thread starts, so a bad file fails at once with nothing written.
+        first = next(chunks)
+        rest = _in_thread(chunks) if spec.parse_in_thread else chunks
+        for batch, errors, rows in _prepend(first, rest):
+            result.rows += rows
+            if batch:
+                with transaction.atomic():
+                    counts, write_errors = spec.write(actor, batch)
+                for name, n in counts.items():
+                    setattr(result, name, getattr(result, name) + n)
+                for row_number, columns in write_errors.items():
+                    errors.setdefault(row_number, {}).update(columns)
+            result.rejected += len(errors)
+            for row_number in sorted(errors):
+                for column, reason in errors[row_number].items():
+                    report.writerow([row_number, column, reason])
+            bar.update(raw.tell() - bar.n)
         stream.detach()
     return result
+
+
+def _prepend(first: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
+    yield first
+    yield from rest
