@@ -51,6 +51,12 @@ class Customer(models.Model):
     last_order_at = models.DateTimeField(null=True, blank=True, db_index=True)
     order_count = models.PositiveIntegerField(default=0)
     total_spent = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # Bumped by every change the lifecycle depends on (an order, a cancellation, a new acquisition date);
+    # the lifecycle engine records the version it computed, so it knows whom to recompute without races.
+    history_version = models.PositiveIntegerField(default=0)
+    lifecycle_version = models.PositiveIntegerField(default=0)
+    # The next instant a lifecycle event (at risk, lapse, a dated cancellation) can fall due by itself.
+    lifecycle_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -61,6 +67,14 @@ class Customer(models.Model):
             models.CheckConstraint(condition=Q(order_count__gte=0), name="customer_order_count_gte_0"),
             models.CheckConstraint(condition=Q(total_spent__gte=0), name="customer_total_spent_gte_0"),
         ]
+        indexes = [
+            # Tiny partial indexes: only the customers the lifecycle engine still has to look at.
+            models.Index(
+                fields=["id"], name="customer_lifecycle_stale",
+                condition=~Q(history_version=models.F("lifecycle_version")),
+            ),
+            models.Index(fields=["lifecycle_due_at"], name="customer_lifecycle_due", condition=Q(lifecycle_due_at__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})"
@@ -68,6 +82,21 @@ class Customer(models.Model):
     @property
     def do_not_call(self) -> bool:
         return self.do_not_call_since is not None
+
+
+class Cancellation(models.Model):
+    """An explicit cancellation (subscription or contract): a lapse at its own date (METRICS.md s.1)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cancellations", db_index=False)
+    cancelled_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["customer", "cancelled_at"]
+        constraints = [models.UniqueConstraint(fields=["customer", "cancelled_at"], name="cancellation_unique")]
+
+    def __str__(self) -> str:
+        return f"Cancelled {self.cancelled_at:%Y-%m-%d}"
 
 
 class Order(models.Model):

@@ -1,1 +1,154 @@
-# Lifecycle events, cases and touchpoints arrive with the lifecycle and queue issues.
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from crm.models import Customer, Order
+
+
+class DormancyPolicy(models.Model):
+    """One version of the dormancy policy (METRICS.md section 1). Rows are never edited: a change is a new
+    version, recorded with who made it and when; the engine uses the latest."""
+
+    k = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("3.00"), validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="A lapse is k missed purchase cycles.",
+    )
+    at_risk_k = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("1.50"), validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="At risk after this many missed cycles (an early warning, not churn).",
+    )
+    min_orders = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(2)], help_text="Orders needed before the customer's own rhythm is used."
+    )
+    default_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
+    min_days = models.PositiveIntegerField(default=14, validators=[MinValueValidator(1)])
+    max_days = models.PositiveIntegerField(default=365, validators=[MinValueValidator(1)])
+    holdout_share = models.DecimalField(
+        max_digits=4, decimal_places=3, default=Decimal("0.100"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("0.5"))],
+        help_text="Share of new win-back cases never contacted, to measure the program's true effect.",
+    )
+    attribution_window_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1)],
+        help_text="A case is won by an order within this many days after a contact or coupon of the case.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "dormancy policies"
+
+    def __str__(self) -> str:
+        return f"Policy v{self.pk}: k={self.k}, at risk {self.at_risk_k}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.min_days > self.max_days:
+            errors["min_days"] = "min_days cannot exceed max_days."
+        if self.at_risk_k is not None and self.k is not None and self.at_risk_k >= self.k:
+            errors["at_risk_k"] = "at_risk_k must be smaller than k: at risk comes before the lapse."
+        if errors:
+            raise ValidationError(errors)
+
+
+class LifecycleEvent(models.Model):
+    class Kind(models.TextChoices):
+        ACQUIRED = "acquired", "Acquired"
+        AT_RISK = "at_risk", "At risk"
+        LAPSED = "lapsed", "Lapsed"
+        REACTIVATED = "reactivated", "Reactivated"
+        CANCELLED = "cancelled", "Cancelled"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="lifecycle_events", db_index=False)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    occurred_at = models.DateTimeField(help_text="When it happened (the crossing instant), never the run time.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["customer", "occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "kind", "occurred_at"], name="lifecycle_event_unique"),
+        ]
+        indexes = [models.Index(fields=["kind", "occurred_at"], name="lifecycle_event_kind_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class WinbackCase(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        WON = "won", "Won (ordered after a contact or coupon)"
+        RETURNED = "returned", "Returned on their own"
+        LOST = "lost", "Lost"
+        VOID = "void", "Void (no longer lapsed after a policy change or backfill)"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="winback_cases", db_index=False)
+    lapse_event = models.OneToOneField(
+        LifecycleEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="winback_case",
+        help_text="The lapse or cancellation that opened the case.",
+    )
+    lapsed_at = models.DateTimeField()
+    opened_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    holdout = models.BooleanField(default=False, help_text="Never contacted: the control group. Never changes.")
+    is_recovery = models.BooleanField(default=False, help_text="The customer has an unresolved complaint.")
+    revenue_12m = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"),
+                                      help_text="Revenue in the 365 days before the lapse.")
+    priority = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"), db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=200, blank=True)
+    reactivation_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer"], condition=Q(status="open"), name="one_open_case_per_customer"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "opened_at"], name="case_customer_time"),
+            models.Index(fields=["status", "closed_at"], name="case_status_closed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case {self.pk} ({self.status})"
+
+
+class Coupon(models.Model):
+    code = models.CharField(max_length=64)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="coupons", db_index=False)
+    case = models.ForeignKey(WinbackCase, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_order = models.OneToOneField(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-issued_at"]
+        constraints = [models.UniqueConstraint(fields=["code"], name="coupon_code_unique")]
+        indexes = [models.Index(fields=["customer", "issued_at"], name="coupon_customer_time")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class LifecycleScanState(models.Model):
+    """One row: which policy version the events were last fully built with, and when scans ran.
+
+    An incremental scan that finds a newer policy turns itself into a full rebuild, so a policy change is
+    applied even if the rebuild task it enqueued was lost."""
+
+    built_with_policy = models.PositiveIntegerField(default=0)
+    last_full_at = models.DateTimeField(null=True, blank=True)
+    last_scan_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"built with policy v{self.built_with_policy}"

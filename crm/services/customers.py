@@ -5,8 +5,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from crm.models import AuditEntry, Customer
-from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot
+from django.db.models import F
+
+from crm.models import AuditEntry, Cancellation, Customer
+from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot, jsonable
 from crm.services.errors import ConflictError
 from crm.validators import phone_normalize, phone_time_zones
 
@@ -99,23 +101,38 @@ def customer_update(*, actor: Actor, customer: Customer, data: dict[str, Any]) -
     if not changes:
         return customer
     _full_clean(customer)
+    if "acquired_at" in changes:
+        customer.history_version = F("history_version") + 1
     customer.save()
+    customer.refresh_from_db()
     audit_record(actor=actor, action=AuditEntry.Action.UPDATE, instance=customer, changes=changes, customer=customer)
     return customer
 
 
 @transaction.atomic
 def customer_cancel(*, actor: Actor, customer: Customer, cancelled_at: dt.datetime) -> Customer:
-    """Record an explicit cancellation (a lapse at its own date, METRICS.md section 1)."""
+    """Record an explicit cancellation (a lapse at its own date, METRICS.md section 1).
+
+    Every cancellation is kept (a customer may cancel, come back and cancel again); the customer shows
+    the latest. The lifecycle engine turns it into events and moves the status when it falls due.
+    """
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.acquired_at and cancelled_at < customer.acquired_at:
         raise ValidationError({"cancelled_at": "A cancellation cannot precede the customer's acquisition."})
-    changes = apply_changes(customer, {"cancelled_at": cancelled_at, "status": Customer.Status.CANCELLED})
-    if changes:
-        customer.save(update_fields=["cancelled_at", "status", "updated_at"])
-        audit_record(actor=actor, action=AuditEntry.Action.CANCEL, instance=customer, changes=changes, customer=customer)
+    _, created = Cancellation.objects.get_or_create(customer=customer, cancelled_at=cancelled_at)
+    if not created:
+        return customer
+    latest = max(cancelled_at, customer.cancelled_at or cancelled_at)
+    wanted: dict[str, Any] = {"cancelled_at": latest}
+    if latest <= timezone.now():  # in effect already; a future-dated one waits for the lifecycle engine
+        wanted["status"] = Customer.Status.CANCELLED
+    changes = apply_changes(customer, wanted)
+    changes.setdefault("cancelled_at", [jsonable(customer.cancelled_at), jsonable(cancelled_at)])
+    customer.history_version = F("history_version") + 1
+    customer.save(update_fields=["cancelled_at", "status", "history_version", "updated_at"])
+    customer.refresh_from_db()
+    audit_record(actor=actor, action=AuditEntry.Action.CANCEL, instance=customer, changes=changes, customer=customer)
     return customer
-
 
 def customer_upsert(*, actor: Actor, data: dict[str, Any]) -> tuple[str, Customer]:
     """Import semantics: create the customer, or bring the existing one up to date with ``data``.

@@ -6,7 +6,8 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -38,6 +39,8 @@ ORDER_BATCH = 5000
 
 Kind = Literal["prospect", "one_time", "weekly", "monthly", "quarterly", "loyal", "lapsed", "returned", "new"]
 Role = Literal["agent", "manager"]
+ROLE_OF_GROUP: dict[str, Role] = {MANAGERS: "manager", AGENTS: "agent"}
+T = TypeVar("T")
 
 # Shares of the customer base. Assigned by quota, not by independent draws, so even a small demo
 # (a test's 200 customers) has every kind of behaviour the lifecycle engine and KPIs must handle.
@@ -198,10 +201,6 @@ class _CustomerPlan:
 class DemoPlan:
     customers: list[_CustomerPlan]
 
-    @property
-    def order_count(self) -> int:
-        return sum(len(c.orders) for c in self.customers)
-
 
 class _Clock:
     """Day numbers inside the window [until - years, until) mapped to aware datetimes in the business zone.
@@ -214,6 +213,7 @@ class _Clock:
         self.span = (until - self.start).days
         self.tz = tz
         self.dates = [self.start + dt.timedelta(days=d) for d in range(self.span)]
+        self.end = dt.datetime.combine(until, dt.time(0), tzinfo=tz)  # nothing happens at or after it
 
     def at(self, day: int, second: int) -> dt.datetime:
         second = min(max(second, 0), 86399)
@@ -225,7 +225,7 @@ class _Clock:
         return self.at(day, rng.randrange(hours[0] * 3600, hours[1] * 3600))
 
 
-def _weighted(rng: random.Random, pairs: list[tuple[str, int]]) -> str:
+def _weighted(rng: random.Random, pairs: Sequence[tuple[T, int]]) -> T:
     return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
 
 
@@ -443,8 +443,7 @@ def _complaints(rng: random.Random, plan: _CustomerPlan, *, days: list[int], clo
     chance = {"lapsed": 0.35, "returned": 0.25, "one_time": 0.10}.get(plan.kind, 0.06)
     if rng.random() >= chance:
         return
-    count = _weighted(rng, [("1", 80), ("2", 15), ("3", 5)])
-    for n in range(int(count)):
+    for n in range(_weighted(rng, [(1, 80), (2, 15), (3, 5)])):
         # A lapser's first complaint follows one of their last orders: often the reason they left.
         pool = days[-3:] if plan.kind == "lapsed" and n == 0 else days
         day = rng.choice(pool) + rng.randint(1, 10)
@@ -460,7 +459,7 @@ def _complaints(rng: random.Random, plan: _CustomerPlan, *, days: list[int], clo
         resolved_at, resolution = None, ""
         if status == "resolved":
             resolved_at = opened_at + dt.timedelta(hours=2 + rng.gammavariate(2.0, 36.0))
-            if resolved_at >= clock.at(clock.span - 1, 86399):
+            if resolved_at >= clock.end:
                 status, resolved_at = "in_progress", None
             else:
                 resolution = rng.choice(RESOLUTIONS)
@@ -480,7 +479,7 @@ def _complaints(rng: random.Random, plan: _CustomerPlan, *, days: list[int], clo
 def _feedback(rng: random.Random, plan: _CustomerPlan, *, days: list[int], clock: _Clock, mood: float) -> None:
     if not days or rng.random() >= 0.35:
         return
-    for _ in range(int(_weighted(rng, [("1", 70), ("2", 20), ("3", 10)]))):
+    for _ in range(_weighted(rng, [(1, 70), (2, 20), (3, 10)])):
         day = rng.choice(days) + rng.randint(1, 5)
         if day >= clock.span:
             continue
@@ -507,7 +506,7 @@ def _contacts(rng: random.Random, plan: _CustomerPlan, *, signup_day: int, clock
         options.append(("email_in", 8))
         if plan.email_consent in ("granted", "relationship"):
             options.append(("email_out", 15))
-    for _ in range(int(_weighted(rng, [("1", 60), ("2", 25), ("3", 15)]))):
+    for _ in range(_weighted(rng, [(1, 60), (2, 25), (3, 15)])):
         what = _weighted(rng, options)
         at = clock.random_at(rng, rng.randint(signup_day, clock.span - 1), hours=(9, 19))
         if what == "call_out":
@@ -585,9 +584,8 @@ def demo_seed(
         users = demo_logins_ensure()
         by_role: dict[Role, AbstractUser] = {}
         for user, (_, _, group_name) in zip(users, DEMO_LOGINS):
-            role: Role = "manager" if group_name == MANAGERS else "agent"
-            if group_name in (MANAGERS, AGENTS):
-                by_role.setdefault(role, user)
+            if group_name in ROLE_OF_GROUP:
+                by_role.setdefault(ROLE_OF_GROUP[group_name], user)
         rows = _write_customers(plan)
         orders = _write_orders(plan, progress=progress)
         cancelled = _write_cancellations(plan, rows)

@@ -255,6 +255,7 @@ def _write_orders_postgresql(
                 last_order_at = GREATEST(c.last_order_at, d.mx),
                 acquired_at = LEAST(c.acquired_at, d.mn),
                 status = CASE WHEN c.status = 'prospect' THEN 'active' ELSE c.status END,
+                history_version = c.history_version + 1,
                 updated_at = %s
             FROM unnest(%s::bigint[], %s::int[], %s::numeric[], %s::timestamptz[], %s::timestamptz[])
                  AS d(id, n, s, mn, mx)
@@ -295,6 +296,7 @@ def _write_orders_generic(
             total_spent=F("total_spent") + s,
             last_order_at=Greatest(Coalesce(F("last_order_at"), Value(mx)), Value(mx)),
             acquired_at=Least(Coalesce(F("acquired_at"), Value(mn)), Value(mn)),
+            history_version=F("history_version") + 1,
             updated_at=timezone.now(),
         )
         Customer.objects.filter(pk=customer_id, status=Customer.Status.PROSPECT).update(status=Customer.Status.ACTIVE)

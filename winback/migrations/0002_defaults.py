@@ -1,0 +1,24 @@
+from django.db import migrations
+
+SCAN = "Lifecycle scan (incremental)"
+
+
+def create(apps, schema_editor):
+    apps.get_model("winback", "DormancyPolicy").objects.get_or_create(pk=1, defaults={"note": "METRICS.md defaults"})
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period="hours")
+    PeriodicTask.objects.get_or_create(
+        name=SCAN,
+        defaults={"task": "winback.lifecycle_scan", "interval": hourly, "kwargs": '{"full": false}',
+                  "description": "Customers with new orders or a crossing that came due: events, statuses, cases."},
+    )
+
+
+def remove(apps, schema_editor):
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=SCAN).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("winback", "0001_initial"), ("django_celery_beat", "0019_alter_periodictasks_options")]
+    operations = [migrations.RunPython(create, remove)]

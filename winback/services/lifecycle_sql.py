@@ -1,0 +1,87 @@
+"""The lifecycle computation in one PostgreSQL statement: window functions over the order history give
+each order's segment (METRICS.md section 1); a lateral VALUES list turns every segment into its events.
+It gives exactly what lifecycle_rules.lifecycle_compute gives (the property test holds them together).
+
+Each row is an event (kind acquired, at_risk, lapsed, cancelled, reactivated) or, with a kind starting
+"due_", a future instant at which one may fall due.
+"""
+
+# %(K)s etc. are the PolicyParams fields; {scope} restricts crm_order rows "o" and crm_customer rows "cu".
+EVENTS_SQL = """
+WITH ord AS (
+    SELECT o.customer_id, o.ordered_at AS t,
+           row_number() OVER w AS i,
+           first_value(o.ordered_at) OVER w AS t1,
+           lead(o.ordered_at) OVER w AS nxt
+    FROM crm_order o
+    WHERE {order_scope}
+    WINDOW w AS (PARTITION BY o.customer_id ORDER BY o.ordered_at, o.id)
+),
+canc AS (
+    -- A cancellation falls in the segment of the last order at or before it (segment 0: before any).
+    SELECT k.customer_id,
+           (SELECT count(*) FROM crm_order o2
+             WHERE o2.customer_id = k.customer_id AND o2.ordered_at <= k.cancelled_at) AS seg,
+           min(k.cancelled_at) AS c
+    FROM crm_cancellation k
+    JOIN crm_customer cu ON cu.id = k.customer_id
+    WHERE {customer_scope}
+      AND k.cancelled_at >= LEAST(cu.acquired_at,
+                                  (SELECT min(o3.ordered_at) FROM crm_order o3 WHERE o3.customer_id = k.customer_id))
+    GROUP BY 1, 2
+),
+span AS (
+    SELECT ord.*, ((extract(epoch FROM t) - extract(epoch FROM t1)) * 1000000)::bigint AS span_us
+    FROM ord
+),
+thr AS (
+    SELECT span.customer_id, span.t, span.nxt, canc.c,
+           CASE WHEN i >= %(min_orders)s
+                THEN LEAST(GREATEST(%(K)s * span_us / (100 * (i - 1)), %(min_us)s), %(max_us)s)
+                ELSE %(default_us)s END AS lapse_us,
+           CASE WHEN i >= %(min_orders)s
+                THEN LEAST(GREATEST(%(AK)s * span_us / (100 * (i - 1)), %(min_us)s), %(max_us)s)
+                ELSE %(default_us)s * %(AK)s / %(K)s END AS risk_us
+    FROM span
+    LEFT JOIN canc ON canc.customer_id = span.customer_id AND canc.seg = span.i
+),
+seg AS (
+    SELECT thr.*,
+           t + lapse_us::float8 * interval '1 microsecond' AS lapse_at,
+           t + risk_us::float8 * interval '1 microsecond' AS risk_at
+    FROM thr
+),
+cond AS (
+    SELECT seg.*,
+           (nxt IS NULL OR lapse_at < nxt) AND (c IS NULL OR lapse_at < c) AS lapses,
+           risk_us < lapse_us AND (nxt IS NULL OR risk_at < nxt) AND (c IS NULL OR risk_at < c) AS risks
+    FROM seg
+)
+SELECT cond.customer_id, v.kind, v.at
+FROM cond
+CROSS JOIN LATERAL (VALUES
+    ('at_risk', CASE WHEN risks AND risk_at <= %(now)s THEN risk_at END),
+    ('lapsed', CASE WHEN lapses AND lapse_at <= %(now)s THEN lapse_at END),
+    ('cancelled', CASE WHEN c <= %(now)s THEN c END),
+    ('reactivated', CASE WHEN nxt IS NOT NULL AND ((lapses AND lapse_at <= %(now)s) OR c <= %(now)s) THEN nxt END),
+    ('due_at_risk', CASE WHEN risks AND risk_at > %(now)s THEN risk_at END),
+    ('due_lapsed', CASE WHEN lapses AND lapse_at > %(now)s THEN lapse_at END),
+    ('due_cancelled', CASE WHEN c > %(now)s THEN c END)
+) AS v(kind, at)
+WHERE v.at IS NOT NULL
+UNION ALL
+SELECT cu.id, 'acquired', LEAST(cu.acquired_at, f.t1)
+FROM crm_customer cu
+LEFT JOIN (SELECT customer_id, t AS t1 FROM ord WHERE i = 1) f ON f.customer_id = cu.id
+WHERE {customer_scope} AND (cu.acquired_at IS NOT NULL OR f.t1 IS NOT NULL)
+UNION ALL
+SELECT canc.customer_id, v.kind, v.at
+FROM canc
+LEFT JOIN (SELECT customer_id, t AS t1 FROM ord WHERE i = 1) f ON f.customer_id = canc.customer_id
+CROSS JOIN LATERAL (VALUES
+    ('cancelled', CASE WHEN canc.c <= %(now)s THEN canc.c END),
+    ('reactivated', CASE WHEN canc.c <= %(now)s THEN f.t1 END),
+    ('due_cancelled', CASE WHEN canc.c > %(now)s THEN canc.c END)
+) AS v(kind, at)
+WHERE canc.seg = 0 AND v.at IS NOT NULL
+"""

@@ -1,0 +1,21 @@
+from celery import shared_task
+from django.db import OperationalError
+
+from winback.services.lifecycle import lifecycle_refresh, lifecycle_scan
+
+
+@shared_task(
+    name="winback.lifecycle_scan", ignore_result=True, autoretry_for=(OperationalError,),
+    retry_backoff=30, max_retries=3,
+)
+def lifecycle_scan_task(full: bool = False) -> str:
+    # Safe to run twice: the scan makes the stored events equal to what the history says.
+    return lifecycle_scan(full=full).summary()
+
+
+@shared_task(
+    name="winback.lifecycle_refresh", ignore_result=True, autoretry_for=(OperationalError,),
+    retry_backoff=5, max_retries=3,
+)
+def lifecycle_refresh_task(customer_ids: list[int]) -> None:
+    lifecycle_refresh(customer_ids=customer_ids)
