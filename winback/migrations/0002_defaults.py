@@ -4,7 +4,9 @@ SCAN = "Lifecycle scan (incremental)"
 
 
 def create(apps, schema_editor):
-    apps.get_model("winback", "DormancyPolicy").objects.get_or_create(pk=1, defaults={"note": "METRICS.md defaults"})
+    Policy = apps.get_model("winback", "DormancyPolicy")
+    if not Policy.objects.exists():
+        Policy.objects.create(note="METRICS.md defaults")  # no explicit pk: PostgreSQL's sequence must advance
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period="hours")

@@ -1,0 +1,130 @@
+import datetime as dt
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils import timezone
+
+from crm.models import Customer
+from winback.models import DormancyPolicy, LifecycleEvent, LifecycleScanState, WinbackCase
+from winback.services.policy import POLICY_FIELDS, policy_change
+
+
+@admin.register(DormancyPolicy)
+class DormancyPolicyAdmin(admin.ModelAdmin):
+    """Each save is a new version (who and when are kept); the lifecycles are then rebuilt."""
+
+    list_display = ("id", "k", "at_risk_k", "min_orders", "default_days", "min_days", "max_days", "holdout_share",
+                    "attribution_window_days", "created_at", "created_by", "note")
+    readonly_fields = ("created_at", "created_by")
+    fields = (*POLICY_FIELDS, "note", "created_at", "created_by")
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        current = DormancyPolicy.objects.order_by("-id").first()
+        return {f: getattr(current, f) for f in POLICY_FIELDS} if current else {}
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: DormancyPolicy, form, change: bool) -> None:
+        created = policy_change(user=request.user, values={f: form.cleaned_data[f] for f in POLICY_FIELDS},
+                                note=form.cleaned_data.get("note", ""))
+        obj.pk = created.pk
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+    BUCKETS = {"7": (0, 7), "30": (7, 30), "90": (30, 90), "old": (90, None)}
+
+    def lookups(self, request, model_admin):
+        return [("7", "opened in the last 7 days"), ("30", "7-30 days"), ("90", "30-90 days"), ("old", "over 90 days")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BUCKETS:
+            return queryset
+        lo, hi = self.BUCKETS[self.value()]
+        now = timezone.now()
+        queryset = queryset.filter(opened_at__lte=now - dt.timedelta(days=lo))
+        return queryset.filter(opened_at__gt=now - dt.timedelta(days=hi)) if hi else queryset
+
+
+@admin.register(WinbackCase)
+class WinbackCaseAdmin(admin.ModelAdmin):
+    list_display = ("id", "customer", "status", "lapsed_at", "opened_at", "holdout", "is_recovery", "priority", "closed_at")
+    list_filter = ("status", "holdout", "is_recovery", AgeFilter)
+    search_fields = ("customer__external_id", "customer__name")
+    date_hierarchy = "opened_at"
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer", "lapse_event", "reactivation_order")
+    show_full_result_count = False
+    readonly_fields = ("customer", "lapse_event", "lapsed_at", "opened_at", "holdout", "is_recovery", "revenue_12m",
+                       "priority", "status", "closed_at", "close_reason", "reactivation_order")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(LifecycleEvent)
+class LifecycleEventAdmin(admin.ModelAdmin):
+    list_display = ("customer", "kind", "occurred_at")
+    list_filter = ("kind",)
+    search_fields = ("customer__external_id",)
+    list_select_related = ("customer",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(LifecycleScanState)
+class LifecycleScanStateAdmin(admin.ModelAdmin):
+    list_display = ("built_with_policy", "last_full_at", "last_scan_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class LifecycleEventInline(admin.TabularInline):
+    model = LifecycleEvent
+    fields = ("kind", "occurred_at")
+    readonly_fields = fields
+    ordering = ("-occurred_at",)
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "lifecycle events"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class WinbackCaseInline(admin.TabularInline):
+    model = WinbackCase
+    fields = ("status", "lapsed_at", "opened_at", "holdout", "is_recovery", "priority", "closed_at", "close_reason")
+    readonly_fields = fields
+    ordering = ("-opened_at",)
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+# winback extends the crm customer page (crm itself knows nothing of winback).
+_customer_admin = admin.site._registry[Customer]
+_customer_admin.inlines = [*_customer_admin.inlines, LifecycleEventInline, WinbackCaseInline]
