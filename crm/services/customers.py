@@ -10,6 +10,7 @@ from django.db.models import F
 from crm.models import AuditEntry, Cancellation, Customer
 from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot, jsonable
 from crm.services.errors import ConflictError
+from crm.signals import history_changed
 from crm.validators import phone_normalize, phone_time_zones
 
 # Fields a caller may set (the denormalised order figures and status belong to the services).
@@ -132,6 +133,7 @@ def customer_cancel(*, actor: Actor, customer: Customer, cancelled_at: dt.dateti
     customer.save(update_fields=["cancelled_at", "status", "history_version", "updated_at"])
     customer.refresh_from_db()
     audit_record(actor=actor, action=AuditEntry.Action.CANCEL, instance=customer, changes=changes, customer=customer)
+    history_changed.send(sender=Customer, customer_ids=[customer.pk])
     return customer
 
 def customer_upsert(*, actor: Actor, data: dict[str, Any]) -> tuple[str, Customer]:

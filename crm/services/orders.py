@@ -21,6 +21,7 @@ from django.utils import timezone
 from crm.models import AuditEntry, Customer, Order
 from crm.services.audit import Actor, audit_bulk_create
 from crm.services.errors import ConflictError, ItemErrors
+from crm.signals import history_changed
 from crm.validators import CURRENCY_RE
 
 ORDER_FIELDS = ["external_id", "customer", "ordered_at", "amount", "currency", "coupon_code"]
@@ -212,6 +213,7 @@ def _write_orders(*, actor: Actor, new: list[OrderInput], customer_ids: dict[str
         _write_orders_postgresql(actor=actor, new=new, customer_ids=customer_ids, deltas=deltas)
     else:
         _write_orders_generic(actor=actor, new=new, customer_ids=customer_ids, deltas=deltas)
+    history_changed.send(sender=Order, customer_ids=sorted(deltas))
 
 
 def _write_orders_postgresql(
