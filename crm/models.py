@@ -37,6 +37,9 @@ class Customer(models.Model):
         validators=[validate_time_zone],
         help_text="IANA zone; when blank it is derived from the phone number where unambiguous.",
     )
+    # The zones the customer may be in, comma-separated (their own zone, else every zone their phone number
+    # may be in); kept by the services. Calls happen only when it is calling hours in all of them.
+    call_zones = models.CharField(max_length=200, blank=True, editable=False)
     locale = models.CharField(max_length=16, default="en", validators=[validate_locale])
     acquired_at = models.DateTimeField(
         null=True, blank=True, help_text="Contract start if given, else the first order (the earlier)."

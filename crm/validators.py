@@ -65,3 +65,9 @@ def validate_feedback_score(kind: str, score: int | None) -> None:
     low, high = FEEDBACK_RANGES[kind]
     if score is None or not (low <= score <= high):
         raise ValidationError({"score": f"A {kind} score must be between {low} and {high}; got {score}."})
+
+
+def call_zones_key(*, timezone: str, phone: str) -> str:
+    """The zones a customer may be in, as stored in Customer.call_zones: their own zone if known, else
+    every zone their phone number may be in (sorted, comma-separated), else ""."""
+    return timezone or ",".join(sorted(phone_time_zones(phone)))

@@ -1,3 +1,4 @@
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
@@ -105,6 +106,17 @@ class WinbackCase(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=200, blank=True)
     reactivation_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The queue. "ready": may be claimed now (calling hours and the customer's own flags are checked at
+    # claim time); a case waiting for a gap, a callback or a lease has ready=False and next_call_at set.
+    ready = models.BooleanField(default=False)
+    next_call_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    callback_at = models.DateTimeField(null=True, blank=True)
+    callback_agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    awaiting_return = models.BooleanField(default=False, help_text="Reached and said they will return.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -112,18 +124,82 @@ class WinbackCase(models.Model):
         ordering = ["-priority", "id"]
         constraints = [
             models.UniqueConstraint(fields=["customer"], condition=Q(status="open"), name="one_open_case_per_customer"),
+            # An agent holds at most one case at a time.
+            models.UniqueConstraint(fields=["claimed_by"], condition=Q(claimed_by__isnull=False), name="one_claim_per_agent"),
         ]
         indexes = [
             models.Index(fields=["customer", "opened_at"], name="case_customer_time"),
             models.Index(fields=["status", "closed_at"], name="case_status_closed"),
+            # The claim walks this in queue order; only ready, contactable cases are in it.
+            models.Index(fields=["-is_recovery", "-priority", "id"], name="case_queue",
+                         condition=Q(status="open", ready=True, holdout=False)),
+            # Cases waiting for their time (a gap after an attempt, a callback, an expired lease).
+            models.Index(fields=["next_call_at"], name="case_wakeup",
+                         condition=Q(status="open", ready=False, next_call_at__isnull=False)),
+            models.Index(fields=["callback_at"], name="case_callbacks",
+                         condition=Q(status="open", callback_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
         return f"Case {self.pk} ({self.status})"
 
 
+class CallSettings(models.Model):
+    """The calling rules managers set (one row)."""
+
+    calling_start = models.TimeField(default=dt.time(8, 0), help_text="Earliest call, customer's local time.")
+    calling_end = models.TimeField(default=dt.time(21, 0), help_text="No call at or after this local time.")
+    max_attempts = models.PositiveSmallIntegerField(default=6, validators=[MinValueValidator(1)])
+    gap_no_answer_minutes = models.PositiveIntegerField(default=240)
+    gap_busy_minutes = models.PositiveIntegerField(default=240)
+    gap_voicemail_minutes = models.PositiveIntegerField(default=240)
+    gap_escalated_minutes = models.PositiveIntegerField(default=24 * 60, help_text="After a complaint is escalated.")
+    lease_minutes = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1)])
+    callback_grace_minutes = models.PositiveIntegerField(default=15, help_text="Then a due callback goes to anyone.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "call settings"
+
+    def __str__(self) -> str:
+        return f"Calls {self.calling_start:%H:%M}-{self.calling_end:%H:%M}, {self.max_attempts} attempts"
+
+    def clean(self) -> None:
+        if self.calling_start >= self.calling_end:
+            raise ValidationError({"calling_end": "Calling hours must end after they start."})
+
+
+class LeaveReason(models.Model):
+    name = models.CharField(max_length=80)
+    position = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [models.UniqueConstraint(fields=["name"], name="leave_reason_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Offer(models.Model):
+    name = models.CharField(max_length=100)
+    script = models.CharField(max_length=300, help_text="What the agent says, e.g. '20% off your next order'.")
+    code_prefix = models.CharField(max_length=12, default="BACK")
+    valid_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Coupon(models.Model):
     code = models.CharField(max_length=64)
+    offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="coupons", db_index=False)
     case = models.ForeignKey(WinbackCase, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
     issued_at = models.DateTimeField()
@@ -152,3 +228,24 @@ class LifecycleScanState(models.Model):
 
     def __str__(self) -> str:
         return f"built with policy v{self.built_with_policy}"
+
+
+class Disposition(models.Model):
+    """One worked call of a case: what happened, why they left, what was offered."""
+
+    case = models.ForeignKey(WinbackCase, on_delete=models.PROTECT, related_name="dispositions")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    contact = models.OneToOneField("crm.Contact", on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=24)
+    reason = models.ForeignKey(LeaveReason, null=True, blank=True, on_delete=models.PROTECT)
+    note = models.TextField(blank=True)
+    callback_at = models.DateTimeField(null=True, blank=True)
+    coupon = models.OneToOneField(Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["agent", "created_at"], name="disposition_agent_time")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} on case {self.case_id}"

@@ -11,7 +11,7 @@ from crm.models import AuditEntry, Cancellation, Customer
 from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot, jsonable
 from crm.services.errors import ConflictError
 from crm.signals import history_changed
-from crm.validators import phone_normalize, phone_time_zones
+from crm.validators import call_zones_key, phone_normalize, phone_time_zones
 
 # Fields a caller may set (the denormalised order figures and status belong to the services).
 CUSTOMER_INPUT_FIELDS = [
@@ -30,7 +30,7 @@ CUSTOMER_INPUT_FIELDS = [
 
 
 def _normalize(data: dict[str, Any], *, current: Customer | None) -> dict[str, Any]:
-    data = {k: v for k, v in data.items() if k in CUSTOMER_INPUT_FIELDS or k == "do_not_call"}
+    data = {k: v for k, v in data.items() if k in CUSTOMER_INPUT_FIELDS or k in ("do_not_call", "call_zones")}
     if "phone" in data:
         try:
             data["phone"] = phone_normalize(data["phone"] or "")
@@ -47,6 +47,9 @@ def _normalize(data: dict[str, Any], *, current: Customer | None) -> dict[str, A
         # Several zones (a country spanning many) stay blank: callers then check every candidate zone.
         if len(zones) == 1:
             data["timezone"] = zones[0]
+    if "phone" in data or "timezone" in data or current is None:
+        final_tz = data.get("timezone", current.timezone if current else "")
+        data["call_zones"] = call_zones_key(timezone=final_tz, phone=phone)
     if "email_consent" in data and (current is None or data["email_consent"] != current.email_consent):
         data.setdefault("email_consent_at", timezone.now())
     return data

@@ -603,7 +603,8 @@ def _write_customers(plan: DemoPlan) -> dict[str, Customer]:
         zones = phone_time_zones(phone)
         objs.append(Customer(
             external_id=p.external_id, name=p.name, email=p.email, phone=phone,
-            timezone=zones[0] if len(zones) == 1 else "", locale=p.locale, email_consent=p.email_consent,
+            timezone=zones[0] if len(zones) == 1 else "", call_zones=",".join(sorted(zones)),
+            locale=p.locale, email_consent=p.email_consent,
             email_consent_at=p.email_consent_at, email_consent_source=p.email_consent_source,
             do_not_call_since=p.do_not_call_since,
         ))

@@ -233,6 +233,7 @@ def _sync_events(cur, q: dict[str, Any]) -> dict[str, int]:
                           WHERE n.customer_id = e.customer_id AND n.kind = e.kind AND n.occurred_at = e.occurred_at)""")
     cur.execute("""
         UPDATE winback_winbackcase SET status = 'void', closed_at = %(now)s, updated_at = %(now)s,
+            ready = false, claimed_by_id = NULL, lease_until = NULL, callback_at = NULL, next_call_at = NULL,
             close_reason = 'No longer lapsed: the history or the dormancy policy changed.'
         WHERE status = 'open' AND lapse_event_id IN (SELECT id FROM lc_gone)""", q)
     counts["cases_voided"] = cur.rowcount
@@ -282,6 +283,7 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool) -> dict[str, 
                           AND (cp.redeemed_order_id = r.order_id OR (cp.issued_at <= r.at AND cp.issued_at >= {window})))
                      THEN 'won' ELSE 'returned' END,
             closed_at = r.at, reactivation_order_id = r.order_id, updated_at = %(now)s,
+            ready = false, claimed_by_id = NULL, lease_until = NULL, callback_at = NULL, next_call_at = NULL,
             close_reason = 'Ordered again.'
         FROM (SELECT x.case_id, x.at,
                      (SELECT min(o.id) FROM crm_order o WHERE o.customer_id = x.customer_id AND o.ordered_at = x.at) AS order_id
@@ -298,11 +300,12 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool) -> dict[str, 
     holdout = "random() < %(holdout)s" if pg else "(abs(random()) %% 1000000) < %(holdout)s * 1000000"
     year_before = _minus_days("e.occurred_at", 365, pg)
     cur.execute(f"""
-        INSERT INTO winback_winbackcase (customer_id, lapse_event_id, lapsed_at, opened_at, status, holdout,
-                                         is_recovery, revenue_12m, priority, close_reason, created_at, updated_at)
-        SELECT customer_id, event_id, lapsed_at, %(now)s, 'open', {holdout}, recovery, revenue,
+        INSERT INTO winback_winbackcase (customer_id, lapse_event_id, lapsed_at, opened_at, status, holdout, ready,
+                                         attempts, awaiting_return, is_recovery, revenue_12m, priority, close_reason,
+                                         created_at, updated_at)
+        SELECT customer_id, event_id, lapsed_at, %(now)s, 'open', holdout, NOT holdout, 0, false, recovery, revenue,
                revenue * CASE WHEN recovery THEN 2 ELSE 1 END, '', %(now)s, %(now)s
-        FROM (
+        FROM (SELECT lost.*, {holdout} AS holdout FROM (
             SELECT e.customer_id, e.id AS event_id, e.occurred_at AS lapsed_at,
                    EXISTS (SELECT 1 FROM crm_complaint k
                            WHERE k.customer_id = e.customer_id AND k.status <> 'resolved') AS recovery,
@@ -315,7 +318,7 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool) -> dict[str, 
             WHERE b.status IN ('lapsed', 'cancelled')
               AND NOT EXISTS (SELECT 1 FROM winback_winbackcase c WHERE c.lapse_event_id = e.id)
               AND NOT EXISTS (SELECT 1 FROM winback_winbackcase c WHERE c.customer_id = e.customer_id AND c.status = 'open')
-        ) AS lost
+        ) AS lost) AS drawn
         WHERE true
         ON CONFLICT DO NOTHING""", {**q, "holdout": p.holdout_share})
     counts["cases_opened"] = cur.rowcount

@@ -1,0 +1,273 @@
+"""The agents' queue: who is callable now, in which order, claimed with a lease, and what a call changes.
+
+Queue order: due callbacks (to the agent who booked them, to anyone after the grace period), then
+recovery calls (an open complaint), then priority. A case is callable when it is open, not held out, its
+customer has a phone and no do-not-call, it is calling hours in the customer's zone(s), it has had fewer
+than the maximum attempts and its gap after the last attempt is over.
+"""
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from crm.models import Complaint, Contact
+from crm.services.audit import Actor
+from crm.services.customers import customer_update
+from crm.services.records import complaint_create, contact_create
+from winback.models import CallSettings, Coupon, Disposition, LeaveReason, Offer, WinbackCase
+from winback.services.calling_hours import inside_calling_hours, local_to_utc, open_zones
+
+Outcome = Contact.Outcome
+RETRY_OUTCOMES = {Outcome.NO_ANSWER: "gap_no_answer_minutes", Outcome.BUSY: "gap_busy_minutes", Outcome.VOICEMAIL: "gap_voicemail_minutes"}
+AGENT_OUTCOMES = [
+    Outcome.REACHED_WILL_RETURN, Outcome.REACHED_DECLINED, Outcome.CALLBACK_REQUESTED, Outcome.NO_ANSWER,
+    Outcome.VOICEMAIL, Outcome.BUSY, Outcome.WRONG_NUMBER, Outcome.DO_NOT_CALL, Outcome.COMPLAINT_ESCALATED,
+]
+COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read out on the phone
+
+
+class NotYourCase(Exception):
+    """The case is not held by this agent (another agent's, expired and taken, or closed)."""
+
+
+def call_settings() -> CallSettings:
+    return CallSettings.objects.get_or_create(pk=1)[0]
+
+
+# --- Claiming ---------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def case_claim_next(*, agent: AbstractBaseUser, now: dt.datetime | None = None) -> WinbackCase | None:
+    """Give the agent the next callable case, held for the lease; None when nobody is callable now.
+
+    An agent holds one case at a time: asking again while the lease runs returns the same case.
+    """
+    now = now or timezone.now()
+    rules = call_settings()
+    held = WinbackCase.objects.select_for_update().filter(claimed_by=agent, status=WinbackCase.Status.OPEN).first()
+    if held is not None:
+        if held.lease_until and held.lease_until > now:
+            return held
+        _release(held)
+    _wake_due(now)
+    lease_until = now + dt.timedelta(minutes=rules.lease_minutes)
+    case_id = _pick(agent=agent, now=now, rules=rules)
+    if case_id is None:
+        return None
+    WinbackCase.objects.filter(pk=case_id).update(
+        claimed_by=agent, lease_until=lease_until, ready=False, next_call_at=lease_until, updated_at=now
+    )
+    return WinbackCase.objects.select_related("customer").get(pk=case_id)
+
+
+def _wake_due(now: dt.datetime) -> None:
+    """Cases whose gap, callback time or lease is over become ready again (a bounded, lock-free step)."""
+    with connection.cursor() as cur:
+        skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+        cur.execute(
+            "UPDATE winback_winbackcase SET ready = true, next_call_at = NULL, claimed_by_id = NULL, lease_until = NULL"
+            " WHERE id IN (SELECT id FROM winback_winbackcase WHERE status = 'open' AND NOT ready AND NOT holdout"
+            f" AND next_call_at <= %s ORDER BY next_call_at LIMIT 500{skip})",
+            [connection.ops.adapt_datetimefield_value(now)],
+        )
+
+
+def _callable_sql(alias: str = "c") -> str:
+    return (
+        f"{alias}.status = 'open' AND {alias}.ready AND NOT {alias}.holdout AND {alias}.attempts < %(max_attempts)s"
+        " AND cu.do_not_call_since IS NULL AND cu.phone <> ''"
+    )
+
+
+def _pick(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSettings) -> int | None:
+    grace_over = now - dt.timedelta(minutes=rules.callback_grace_minutes)
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {"max_attempts": rules.max_attempts, "me": agent.pk, "grace_over": adapt(grace_over), "now": adapt(now)}
+    callbacks = (
+        f"SELECT c.id, cu.call_zones FROM winback_winbackcase c JOIN crm_customer cu ON cu.id = c.customer_id"
+        f" WHERE {_callable_sql()} AND c.callback_at IS NOT NULL AND c.callback_at <= %(now)s"
+        " AND (c.callback_agent_id = %(me)s OR c.callback_at <= %(grace_over)s)"
+        " ORDER BY c.callback_at, c.id"
+    )
+    queue = (
+        f"SELECT c.id, cu.call_zones FROM winback_winbackcase c JOIN crm_customer cu ON cu.id = c.customer_id"
+        f" WHERE {_callable_sql()} AND c.callback_at IS NULL"
+        " ORDER BY c.is_recovery DESC, c.priority DESC, c.id"
+    )
+    if connection.vendor == "postgresql":
+        # Calling hours as an array test against the zones open this minute: the walk stays in the index.
+        params["open_zones"] = list(open_zones(now=now, start=rules.calling_start, end=rules.calling_end))
+        params["business_tz"] = settings.TIME_ZONE
+        zone_test = " AND string_to_array(COALESCE(NULLIF(cu.call_zones, ''), %(business_tz)s), ',') <@ %(open_zones)s::text[]"
+        with connection.cursor() as cur:
+            for sql in (callbacks, queue):
+                sql = sql.replace(" ORDER BY", zone_test + " ORDER BY") + " LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
+                cur.execute(sql, params)
+                row = cur.fetchone()
+                if row:
+                    return row[0]
+        return None
+    # Elsewhere (SQLite: one writer at a time) the zones are tested here, a page of candidates at a time.
+    with connection.cursor() as cur:
+        for sql in (callbacks, queue):
+            offset = 0
+            while True:
+                cur.execute(f"{sql} LIMIT 200 OFFSET {offset}", params)
+                rows = cur.fetchall()
+                for case_id, zones in rows:
+                    if inside_calling_hours(call_zones=zones, now=now, start=rules.calling_start, end=rules.calling_end):
+                        return case_id
+                if len(rows) < 200:
+                    break
+                offset += 200
+    return None
+
+
+def _release(case: WinbackCase) -> None:
+    WinbackCase.objects.filter(pk=case.pk).update(claimed_by=None, lease_until=None, ready=True, next_call_at=None)
+
+
+@transaction.atomic
+def case_release(*, agent: AbstractBaseUser, case_id: int) -> WinbackCase:
+    """Hand the held case back to the queue."""
+    case = _held_case(agent=agent, case_id=case_id)
+    _release(case)
+    case.refresh_from_db()
+    return case
+
+
+def _held_case(*, agent: AbstractBaseUser, case_id: int) -> WinbackCase:
+    case = (
+        WinbackCase.objects.select_for_update(of=("self",)).select_related("customer")
+        .filter(pk=case_id, claimed_by=agent, status=WinbackCase.Status.OPEN).first()
+    )
+    if case is None:
+        raise NotYourCase(f"Case {case_id} is not held by you.")
+    return case
+
+
+# --- Working a case ---------------------------------------------------------------------------------------
+
+@dataclass
+class DispositionInput:
+    outcome: str
+    reason_id: int | None = None
+    note: str = ""
+    callback_local: dt.datetime | None = None  # naive, in the customer's local time
+    offer_id: int | None = None
+
+
+@transaction.atomic
+def case_record_disposition(*, agent: AbstractBaseUser, case_id: int, data: DispositionInput,
+                            now: dt.datetime | None = None) -> Disposition:
+    """Record a worked call: a Contact on the timeline, the case moved on, rules that act at once."""
+    now = now or timezone.now()
+    rules = call_settings()
+    case = _held_case(agent=agent, case_id=case_id)
+    customer = case.customer
+    errors: dict[str, str] = {}
+    if data.outcome not in AGENT_OUTCOMES:
+        errors["outcome"] = f"'{data.outcome}' is not one of: {', '.join(AGENT_OUTCOMES)}."
+    reason = None
+    if data.reason_id is not None:
+        reason = LeaveReason.objects.filter(pk=data.reason_id, active=True).first()
+        if reason is None:
+            errors["reason"] = f"No active reason for leaving with id {data.reason_id}."
+    offer = None
+    if data.offer_id is not None:
+        offer = Offer.objects.filter(pk=data.offer_id, active=True).first()
+        if offer is None:
+            errors["offer"] = f"No active offer with id {data.offer_id}."
+        elif case.holdout:
+            errors["offer"] = "A holdout case is never contacted."
+    callback_at = None
+    if data.outcome == Outcome.CALLBACK_REQUESTED:
+        if data.callback_local is None:
+            errors["callback_at"] = "A callback needs a date and time (the customer's local time)."
+        else:
+            callback_at = local_to_utc(call_zones=customer.call_zones, local=data.callback_local.replace(tzinfo=None))
+            if callback_at <= now:
+                errors["callback_at"] = "The callback time is in the past."
+            elif callback_at > now + dt.timedelta(days=60):
+                errors["callback_at"] = "A callback is at most 60 days ahead."
+            elif not inside_calling_hours(call_zones=customer.call_zones, now=callback_at,
+                                          start=rules.calling_start, end=rules.calling_end):
+                errors["callback_at"] = (f"Outside calling hours ({rules.calling_start:%H:%M}-{rules.calling_end:%H:%M}"
+                                         " in the customer's local time).")
+    if errors:
+        raise ValidationError(errors)
+
+    actor = Actor.of(agent, via="queue")
+    contact = contact_create(actor=actor, data={
+        "customer": customer, "channel": Contact.Channel.CALL, "direction": Contact.Direction.OUTBOUND,
+        "occurred_at": now, "agent": agent, "outcome": data.outcome, "notes": data.note,
+    })
+    coupon = coupon_issue(case=case, offer=offer, now=now) if offer else None
+    changes = {"claimed_by": None, "lease_until": None, "attempts": F("attempts") + 1, "last_attempt_at": now,
+               "callback_at": None, "callback_agent": None, "ready": False, "next_call_at": None, "updated_at": now}
+    outcome = data.outcome
+    if outcome in RETRY_OUTCOMES:
+        if case.attempts + 1 >= rules.max_attempts:
+            changes |= _closed("lost", f"No answer after {rules.max_attempts} attempts.", now)
+        else:
+            changes["next_call_at"] = now + dt.timedelta(minutes=getattr(rules, RETRY_OUTCOMES[outcome]))
+    elif outcome == Outcome.CALLBACK_REQUESTED:
+        changes |= {"callback_at": callback_at, "callback_agent": agent, "next_call_at": callback_at}
+    elif outcome == Outcome.REACHED_WILL_RETURN:
+        changes["awaiting_return"] = True  # no more calls; the order closes the case as won
+    elif outcome == Outcome.REACHED_DECLINED:
+        changes |= _closed("lost", f"Declined{': ' + reason.name if reason else ''}.", now)
+    elif outcome == Outcome.WRONG_NUMBER:
+        customer_update(actor=actor, customer=customer, data={"phone": ""})
+        changes |= _closed("lost", "Wrong number: the phone was cleared.", now)
+    elif outcome == Outcome.DO_NOT_CALL:
+        customer_update(actor=actor, customer=customer, data={"do_not_call": True})
+        changes |= _closed("lost", "The customer asked not to be called.", now)
+        # Every pending call for them goes: no callback anywhere, nothing ready.
+        WinbackCase.objects.filter(customer=customer, status="open").exclude(pk=case.pk).update(
+            ready=False, next_call_at=None, callback_at=None, callback_agent=None)
+    elif outcome == Outcome.COMPLAINT_ESCALATED:
+        complaint_create(actor=actor, data={
+            "customer": customer, "opened_at": now, "summary": data.note or "Escalated from a win-back call.",
+            "category": Complaint.Category.OTHER, "severity": Complaint.Severity.HIGH, "owner": agent,
+        })
+        changes |= {"is_recovery": True, "priority": F("revenue_12m") * 2,
+                    "next_call_at": now + dt.timedelta(minutes=rules.gap_escalated_minutes)}
+    WinbackCase.objects.filter(pk=case.pk).update(**changes)
+    return Disposition.objects.create(
+        case=case, agent=agent, contact=contact, outcome=outcome, reason=reason, note=data.note,
+        callback_at=callback_at, coupon=coupon, created_at=now,
+    )
+
+
+def _closed(status: str, reason: str, now: dt.datetime) -> dict:
+    return {"status": status, "close_reason": reason, "closed_at": now, "next_call_at": None, "ready": False}
+
+
+def coupon_issue(*, case: WinbackCase, offer: Offer, now: dt.datetime) -> Coupon:
+    """A unique code for this customer, linked to the case (a collision just draws again)."""
+    for _ in range(5):
+        code = f"{offer.code_prefix}-{''.join(secrets.choice(COUPON_ALPHABET) for _ in range(8))}"
+        if not Coupon.objects.filter(code=code).exists():
+            return Coupon.objects.create(
+                code=code, offer=offer, customer=case.customer, case=case, issued_at=now,
+                expires_at=now + dt.timedelta(days=offer.valid_days),
+            )
+    raise RuntimeError("Could not draw a unique coupon code.")
+
+
+def agent_callbacks(*, agent: AbstractBaseUser):
+    return (WinbackCase.objects.filter(callback_agent=agent, status="open", callback_at__isnull=False)
+            .select_related("customer").order_by("callback_at"))
+
+
+def agent_cases_visible(*, user: AbstractBaseUser):
+    """What an agent may see: the case they hold and the ones they booked a callback for."""
+    return WinbackCase.objects.filter(Q(claimed_by=user) | Q(callback_agent=user), status="open")
