@@ -4,6 +4,7 @@ Two profiles share this module: the default one runs with zero set-up (SQLite, a
 needs no server); ``DJANGO_PROFILE=production`` refuses insecure defaults and passes ``check --deploy``.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "core",
     "crm",
@@ -102,7 +104,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/agent/"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- I18n -------------------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
@@ -160,6 +164,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from our own static files, not a CDN: the docs work offline and behind a CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery -----------------------------------------------------------------------------------------
@@ -168,15 +176,20 @@ CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 CELERY_TASK_DEFAULT_QUEUE = "winback"
 if REDIS_URL:
     # Longer than any task may run (CELERY_TASK_TIME_LIMIT), or Redis redelivers a task still running.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": max(3600, env.int("CELERY_TASK_TIME_LIMIT", default=900) + 300)
+    }
 else:
-    _broker_dir = VAR_DIR / "celery-broker"
-    for _sub in ("queue", "processed"):
+    # Tests (pytest sets PYTEST_VERSION, which worker subprocesses inherit) get their own queue folder,
+    # so messages a test enqueues never reach a demo's worker.
+    _broker_dir = VAR_DIR / ("celery-broker-test" if "PYTEST_VERSION" in os.environ else "celery-broker")
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     # The filesystem transport has no fan-out exchange for remote control commands.

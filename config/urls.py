@@ -7,6 +7,8 @@ from core.views import health
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("agent/", include("winback.urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]), name="api-docs"),
     path("api/", include("winback.api.urls")),

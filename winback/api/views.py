@@ -1,6 +1,6 @@
 import django_filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,7 +9,11 @@ from rest_framework.views import APIView
 from core.permissions import ModelPermissions
 from crm.models import Customer
 from winback.api.serializers import CaseSerializer, LifecycleEventSerializer
+from core.roles import user_is_manager
+from winback.api.queue import IsAgentOrManager
+from winback.models import Coupon, Offer
 from winback.selectors import case_list, customer_lifecycle_events
+from winback.services.queue import agent_cases_visible
 
 
 class CustomerLifecycleView(APIView):
@@ -42,10 +46,51 @@ class CaseFilter(django_filters.FilterSet):
 
 
 class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Win-back cases, for managers (agents work their case through the queue endpoints)."""
+    """Win-back cases: managers see all; an agent sees the case they hold and their callbacks (others: 404)."""
 
     queryset = case_list()
     serializer_class = CaseSerializer
-    permission_classes = [ModelPermissions]
+    permission_classes = [IsAgentOrManager]
     filterset_class = CaseFilter
     ordering_fields = ["priority", "opened_at", "lapsed_at", "closed_at"]
+
+    def get_queryset(self):
+        if user_is_manager(self.request.user):
+            return case_list()
+        return case_list().filter(pk__in=agent_cases_visible(user=self.request.user).values("pk"))
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Offer
+        fields = ["id", "name", "script", "code_prefix", "valid_days", "active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class CouponSerializer(serializers.ModelSerializer):
+    customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    redeemed_order = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+
+    class Meta:
+        model = Coupon
+        fields = ["code", "offer", "customer", "case", "issued_at", "expires_at", "redeemed_at", "redeemed_order"]
+        read_only_fields = fields
+
+
+class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                   mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """Offers agents can make (managers)."""
+
+    queryset = Offer.objects.order_by("name")
+    serializer_class = OfferSerializer
+    permission_classes = [ModelPermissions]
+
+
+class CouponViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Issued coupons and their redemption (managers)."""
+
+    queryset = Coupon.objects.select_related("customer", "redeemed_order").order_by("-issued_at")
+    serializer_class = CouponSerializer
+    permission_classes = [ModelPermissions]
+    lookup_field = "code"
+    filterset_fields = ["offer", "case"]

@@ -1,0 +1,85 @@
+"""`manage.py demo`: what it prints and how it starts web, worker and beat (the Procfile, via honcho)."""
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+# honcho gives processes 5 s after SIGTERM before it SIGKILLs them; even an idle Celery worker's warm
+# shutdown takes 4-9 s here (longer while a task runs), so the demo gives them this long to stop cleanly.
+STOP_GRACE_SECONDS = 30
+# Binding to every interface: browse it on the loopback address, and accept any Host header.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def demo_base_url(host: str, port: int) -> str:
+    browse = "127.0.0.1" if host in WILDCARD_HOSTS else host
+    return f"http://{f'[{browse}]' if ':' in browse else browse}:{port}"
+
+
+def demo_banner(*, base_url: str, logins: list[tuple[str, str, str]], serving: bool) -> str:
+    lines = [
+        "",
+        f"Win-back demo: {base_url}/",
+        f"  Admin (managers):  {base_url}/admin/",
+        f"  API docs:          {base_url}/api/docs/",
+        f"  Health:            {base_url}/health/",
+        "",
+        "Demo logins (demo only):",
+        *(f"  {username:<12} {password:<22} {group}" for username, password, group in logins),
+        "",
+        "Web, worker and beat start below; press Ctrl-C to stop all three." if serving
+        else "--no-serve: nothing started; `manage.py demo` without it serves the demo.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def demo_process_env(*, host: str, port: int, base_url: str) -> dict[str, str]:
+    """The environment honcho passes to web, worker and beat: the same settings as this process."""
+    env = dict(os.environ)
+    # The Procfile says `python`: make it this interpreter (the venv) without requiring an activated venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["WEB_BIND"] = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    # Absolute, so all three find the same SQLite file and broker folder whatever the caller's cwd was.
+    env["VAR_DIR"] = str(Path(settings.VAR_DIR).resolve())
+    env["PYTHONUNBUFFERED"] = "1"  # log lines reach honcho's merged output as they happen
+    env.setdefault("SITE_URL", base_url)  # links in demo emails point at this server
+    host_header = f"[{host}]" if ":" in host else host
+    if "ALLOWED_HOSTS" not in env and host_header not in settings.ALLOWED_HOSTS:
+        env["ALLOWED_HOSTS"] = "*" if host in WILDCARD_HOSTS else ",".join([*settings.ALLOWED_HOSTS, host_header])
+    return env
+
+
+def demo_supervisor_argv(*, colour: bool) -> list[str]:
+    """`honcho start` on the Procfile, through this module's __main__ (see STOP_GRACE_SECONDS)."""
+    argv = [sys.executable, "-m", "core.demo", "start", "--procfile", str(settings.BASE_DIR / "Procfile"),
+            "--app-root", str(settings.BASE_DIR)]
+    return argv if colour else [*argv, "--no-colour"]
+
+
+def demo_supervise(argv: list[str]) -> None:
+    import honcho.compat
+    import honcho.manager
+    from honcho.command import main
+
+    class TerminateTheProgramOnly(honcho.compat.ProcessManager):
+        # honcho sends SIGTERM to each process's whole group, so a Celery worker's pool children die under
+        # it mid-shutdown and the worker then hangs until SIGKILL. The Procfile execs each program, so the
+        # pid is gunicorn's or Celery's main process: stopping it stops its own children in order (as
+        # Docker does). SIGKILL after STOP_GRACE_SECONDS still goes to the whole group.
+        def terminate(self, pid: int) -> None:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    honcho.manager.ProcessManager = TerminateTheProgramOnly  # honcho has no option for either of these
+    honcho.manager.KILL_WAIT = STOP_GRACE_SECONDS
+    main(argv)
+
+
+if __name__ == "__main__":
+    demo_supervise(sys.argv[1:])

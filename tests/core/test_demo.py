@@ -1,0 +1,249 @@
+"""End to end: `manage.py demo` sets up, serves, runs worker and beat, and stops everything on Ctrl-C."""
+
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from crm.services.demo_data import DEMO_LOGINS
+from tests.conftest import ROOT
+
+CUSTOMERS = 150
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _process_table() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, command line), from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        table[int(entry.name)] = (int(ppid), state, cmdline)
+    return table
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    table = _process_table()
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, _, cmdline) in table.items():
+            if ppid == parent and child not in found:
+                found[child] = cmdline
+                frontier.append(child)
+    return found
+
+
+def _alive(pids) -> list[int]:
+    table = _process_table()
+    return [pid for pid in pids if pid in table and table[pid][1] != "Z"]
+
+
+@pytest.fixture
+def demo_database_url() -> Iterator[str | None]:
+    """None on SQLite (the demo makes its own file in its VAR_DIR), else a fresh PostgreSQL database."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        yield None
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = f"{db['NAME'][:40]}_demo_{os.getpid()}"
+    server = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"],
+              "password": db["PASSWORD"] or None, "dbname": "postgres", "autocommit": True}
+    with psycopg.connect(**server) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    auth = urllib.parse.quote(db["USER"]) + (f":{urllib.parse.quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    try:
+        yield f"postgres://{auth}@{server['host']}:{server['port']}/{name}"
+    finally:
+        with psycopg.connect(**server) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+class Browser:
+    """A cookie-keeping HTTP client, as a person's browser would be (CSRF cookie, session)."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def get(self, path: str, timeout: float = 30) -> tuple[int, bytes]:
+        try:
+            with self.opener.open(self.base_url + path, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def post(self, path: str, data: dict[str, str]) -> tuple[int, bytes]:
+        body = urllib.parse.urlencode(data).encode()
+        request = urllib.request.Request(self.base_url + path, data=body)
+        with self.opener.open(request, timeout=30) as response:
+            return response.status, response.read()
+
+    def json(self, path: str) -> dict:
+        status, body = self.get(path)
+        assert status == 200, (path, status, body[:500])
+        return json.loads(body)
+
+
+def _wait_until_serving(proc: subprocess.Popen, log: Path, base_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"demo exited with {proc.returncode}:\n{log.read_text()}"
+        if f"{base_url}/admin/" in log.read_text():
+            try:
+                with urllib.request.urlopen(f"{base_url}/health/", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+        time.sleep(0.5)
+    raise AssertionError(f"demo did not serve {base_url} within {timeout:.0f} s:\n{log.read_text()}")
+
+
+def _stop(proc: subprocess.Popen, known: set[int]) -> None:
+    """Kill whatever is left: the launcher's group, and each child's own group (honcho starts each of the
+    Procfile processes in a session of its own)."""
+    for pid in _alive(known | set(_descendants(proc.pid)) | {proc.pid}):
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _demo_env(var_dir: Path, database_url: str | None) -> dict[str, str]:
+    """The demo's own VAR_DIR (SQLite file, broker folder, static files) and database, not the test run's;
+    and no PYTEST_VERSION, which settings read as "inside a test run": the demo runs as a person's would."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_PROFILE", "PYTEST_VERSION")}
+    env.update(VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+@pytest.mark.slow
+def test_demo_no_serve_sets_up_once_and_starts_nothing(tmp_path, demo_database_url):
+    env = _demo_env(tmp_path / "var", demo_database_url)
+
+    def manage(*args: str) -> str:
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=300, start_new_session=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def customers() -> int:
+        out = manage("shell", "-c", "from crm.models import Customer; print(Customer.objects.count())")
+        return int(out.split()[-1])  # the last line: the shell may first report its automatic imports
+
+    out = manage("demo", "--no-serve", "--port", "8123", "--customers", "20")
+    assert "http://127.0.0.1:8123/admin/" in out and "http://127.0.0.1:8123/api/docs/" in out
+    assert all(username in out and password in out for username, password, _ in DEMO_LOGINS)
+    assert customers() == 20
+    assert (tmp_path / "var/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js").is_file()
+    # Run again (as every `make demo` does): nothing is re-seeded or duplicated.
+    manage("demo", "--no-serve", "--port", "8123", "--customers", "20")
+    assert customers() == 20
+
+
+@pytest.mark.slow
+def test_demo_serves_admin_docs_health_and_data_then_stops_everything_on_ctrl_c(tmp_path, demo_database_url):
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = _demo_env(tmp_path / "var", demo_database_url)
+    log = tmp_path / "demo.log"
+    known: set[int] = set()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "demo", "--port", str(port), "--customers", str(CUSTOMERS)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_serving(proc, log, base_url, timeout=300)
+        children = _descendants(proc.pid)
+        known |= set(children)
+        commands = list(children.values())
+        assert sum("gunicorn config.wsgi" in c for c in commands) == 3, commands  # master + 2 workers
+        assert any("celery -A config worker" in c for c in commands), commands
+        assert any("celery -A config beat" in c and "DatabaseScheduler" in c for c in commands), commands
+        printed = log.read_text()
+        for username, password, _ in DEMO_LOGINS:
+            assert username in printed and password in printed
+        assert f"{base_url}/api/docs/" in printed and f"{base_url}/health/" in printed
+
+        browser = Browser(base_url)
+        status, _ = browser.get("/admin/login/")
+        assert status == 200
+
+        status, docs = browser.get("/api/docs/")
+        assert status == 200
+        assets = re.findall(r"""(?:src|href)=["'](/static/[^"']+)["']""", docs.decode())
+        assert any(a.endswith("swagger-ui-bundle.js") for a in assets), assets
+        status, bundle = browser.get(next(a for a in assets if a.endswith("swagger-ui-bundle.js")))
+        assert status == 200 and b"SwaggerUI" in bundle  # served by whitenoise from STATIC_ROOT
+
+        health = browser.json("/health/")
+        assert health["database"] == "ok"
+        assert health["broker"] == ("redis" if settings.REDIS_URL else "filesystem")
+        # Beat enqueues core.heartbeat every 30 s and a worker runs it: "ok" proves both are alive.
+        deadline = time.monotonic() + 90
+        while health["worker"] != "ok":
+            assert time.monotonic() < deadline, f"worker still stale after 90 s: {health}\n{log.read_text()}"
+            time.sleep(2)
+            health = browser.json("/health/")
+
+        username, password, _ = next(login for login in DEMO_LOGINS if login[2] == "Managers")
+        browser.get("/admin/login/")
+        csrf = next(c.value for c in browser.cookies if c.name == "csrftoken")
+        status, page = browser.post("/admin/login/?next=/admin/", {
+            "csrfmiddlewaretoken": csrf, "username": username, "password": password, "next": "/admin/"})
+        assert status == 200 and b"logout" in page.lower(), page[:2000]
+        status, page = browser.get("/admin/crm/customer/")
+        assert status == 200 and f"{CUSTOMERS} customers".encode() in page
+        assert browser.json("/api/customers/?limit=1")["count"] == CUSTOMERS
+
+        known |= set(_descendants(proc.pid))
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while _alive(known) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        leftover = _alive(known)
+        assert not leftover, {pid: cmd for pid, cmd in _process_table().items() if pid in leftover}
+        assert "SIGKILL" not in log.read_text(), "a process had to be killed instead of stopping cleanly"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        _stop(proc, known)

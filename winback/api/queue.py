@@ -1,0 +1,137 @@
+"""The queue API for dialer integrations: the same services as the agents' page."""
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.roles import user_is_agent, user_is_manager
+from crm.models import Contact
+from winback.selectors import CALL_GUIDE, case_card
+from winback.services.queue import (
+    AGENT_OUTCOMES, DispositionInput, NotYourCase, agent_callbacks, case_claim_next, case_record_disposition,
+    case_release,
+)
+
+
+class IsAgentOrManager(BasePermission):
+    message = "The queue is for agents and managers."
+
+    def has_permission(self, request, view) -> bool:
+        return user_is_agent(request.user) or user_is_manager(request.user)
+
+
+class CardSerializer(serializers.Serializer):
+    def to_representation(self, card: dict) -> dict:
+        case, customer = card["case"], card["customer"]
+        return {
+            "case": {"id": case.pk, "status": case.status, "is_recovery": case.is_recovery, "attempts": case.attempts,
+                     "lease_until": case.lease_until, "lapsed_at": case.lapsed_at, "callback_at": case.callback_at},
+            "customer": {"external_id": customer.external_id, "name": customer.name, "phone": customer.phone,
+                         "local_time": card["local_time"].isoformat(), "time_zone": card["zone"],
+                         "lifetime_value": str(card["lifetime_value"]), "order_count": card["order_count"],
+                         "purchase_rhythm_days": card["rhythm_days"],
+                         "days_since_last_order": card["days_since_last_order"]},
+            "recent_orders": [{"external_id": o.external_id, "ordered_at": o.ordered_at, "amount": str(o.amount),
+                               "currency": o.currency} for o in card["recent_orders"]],
+            "open_complaints": [{"opened_at": c.opened_at, "category": c.category, "summary": c.summary} for c in card["open_complaints"]],
+            "past_complaints": [{"opened_at": c.opened_at, "category": c.category, "resolution": c.resolution} for c in card["past_complaints"]],
+            "contacts": [{"occurred_at": c.occurred_at, "channel": c.channel, "outcome": c.outcome, "notes": c.notes} for c in card["contacts"]],
+            "earlier_reasons": [{"at": d.created_at, "reason": d.reason.name, "note": d.note} for d in card["earlier_reasons"]],
+            "reasons": [{"id": r.pk, "name": r.name} for r in card["reasons"]],
+            "offers": [{"id": o.pk, "name": o.name, "script": o.script} for o in card["offers"]],
+            "call_guide": CALL_GUIDE,
+        }
+
+
+class DispositionSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=[(o.value, o.label) for o in AGENT_OUTCOMES])
+    reason = serializers.IntegerField(required=False, allow_null=True)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    callback_at = serializers.DateTimeField(required=False, allow_null=True, default_timezone=dt.timezone.utc,
+                                            help_text="The customer's local time, without an offset (e.g. 2025-03-12T15:00).")
+    offer = serializers.IntegerField(required=False, allow_null=True)
+
+    def to_internal_value(self, data):
+        # callback_at is a wall-clock time in the customer's zone: keep it naive.
+        value = super().to_internal_value(data)
+        raw = data.get("callback_at") if hasattr(data, "get") else None
+        if raw:
+            try:
+                value["callback_at"] = dt.datetime.fromisoformat(str(raw)).replace(tzinfo=None)
+            except ValueError:
+                raise serializers.ValidationError({"callback_at": "Use YYYY-MM-DDTHH:MM in the customer's local time."})
+        return value
+
+
+def _validation_response(exc: ValidationError) -> Response:
+    errors = [{"field": f, "message": " ".join(m)} for f, m in exc.message_dict.items()] if hasattr(exc, "error_dict") else [{"field": "", "message": " ".join(exc.messages)}]
+    return Response({"detail": "Invalid input.", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class QueueNextView(APIView):
+    """Claim the next callable case (held for the lease); 204 when nobody is callable now."""
+
+    permission_classes = [IsAgentOrManager]
+
+    @extend_schema(request=None, responses={200: OpenApiResponse(description="The case card"), 204: None})
+    def post(self, request: Request) -> Response:
+        case = case_claim_next(agent=request.user)
+        if case is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(CardSerializer(case_card(case=case)).data)
+
+
+class CaseDispositionView(APIView):
+    """Record the outcome of the call on the case you hold; another agent's case is a 404."""
+
+    permission_classes = [IsAgentOrManager]
+
+    @extend_schema(request=DispositionSerializer, responses={200: OpenApiResponse(description="The disposition")})
+    def post(self, request: Request, pk: int) -> Response:
+        data = DispositionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        try:
+            disposition = case_record_disposition(agent=request.user, case_id=pk, data=DispositionInput(
+                outcome=v["outcome"], reason_id=v.get("reason"), note=v.get("note", ""),
+                callback_local=v.get("callback_at"), offer_id=v.get("offer")))
+        except NotYourCase:
+            raise Http404("No such case among yours.")
+        except ValidationError as exc:
+            return _validation_response(exc)
+        coupon = disposition.coupon
+        return Response({
+            "case": pk, "outcome": disposition.outcome, "outcome_label": Contact.Outcome(disposition.outcome).label,
+            "callback_at": disposition.callback_at,
+            "coupon": {"code": coupon.code, "expires_at": coupon.expires_at, "offer": coupon.offer.name} if coupon else None,
+        })
+
+
+class CaseReleaseView(APIView):
+    permission_classes = [IsAgentOrManager]
+
+    @extend_schema(request=None, responses={200: OpenApiResponse(description="Released")})
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            case = case_release(agent=request.user, case_id=pk)
+        except NotYourCase:
+            raise Http404("No such case among yours.")
+        return Response({"case": case.pk, "released": True})
+
+
+class MyCallbacksView(APIView):
+    permission_classes = [IsAgentOrManager]
+
+    @extend_schema(responses={200: OpenApiResponse(description="Your booked callbacks")})
+    def get(self, request: Request) -> Response:
+        return Response([
+            {"case": c.pk, "customer": c.customer.name, "phone": c.customer.phone, "callback_at": c.callback_at}
+            for c in agent_callbacks(agent=request.user)
+        ])

@@ -1,0 +1,23 @@
+from django import forms
+
+from winback.models import LeaveReason, Offer
+from winback.services.queue import AGENT_OUTCOMES
+
+
+class DispositionForm(forms.Form):
+    outcome = forms.ChoiceField(choices=[(o.value, o.label) for o in AGENT_OUTCOMES], widget=forms.RadioSelect)
+    reason = forms.ModelChoiceField(queryset=LeaveReason.objects.filter(active=True), required=False,
+                                    label="Reason for leaving", empty_label="(not given)")
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    callback_at = forms.DateTimeField(
+        required=False, label="Callback (customer's local time)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+    offer = forms.ModelChoiceField(queryset=Offer.objects.filter(active=True), required=False, empty_label="(no offer)")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("outcome") == "callback_requested" and not data.get("callback_at"):
+            self.add_error("callback_at", "A callback needs a date and time.")
+        return data
