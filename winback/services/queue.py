@@ -22,7 +22,9 @@ from crm.services.audit import Actor
 from crm.services.customers import customer_update
 from crm.services.records import complaint_create, contact_create
 from winback.models import CallSettings, Coupon, Disposition, LeaveReason, Offer, WinbackCase
-from winback.services.calling_hours import inside_calling_hours, local_to_utc, open_zones
+import time
+
+from winback.services.calling_hours import inside_calling_hours, local_to_utc, open_zones_array_literal
 
 Outcome = Contact.Outcome
 RETRY_OUTCOMES = {Outcome.NO_ANSWER: "gap_no_answer_minutes", Outcome.BUSY: "gap_busy_minutes", Outcome.VOICEMAIL: "gap_voicemail_minutes"}
@@ -37,8 +39,18 @@ class NotYourCase(Exception):
     """The case is not held by this agent (another agent's, expired and taken, or closed)."""
 
 
-def call_settings() -> CallSettings:
-    return CallSettings.objects.get_or_create(pk=1)[0]
+_settings_cache: tuple[float, CallSettings] | None = None
+SETTINGS_TTL_SECONDS = 5.0
+
+
+def call_settings(*, fresh: bool = False) -> CallSettings:
+    """The call settings row, read at most every few seconds per process (claims are frequent)."""
+    global _settings_cache
+    if not fresh and _settings_cache and time.monotonic() - _settings_cache[0] < SETTINGS_TTL_SECONDS:
+        return _settings_cache[1]
+    row = CallSettings.objects.get_or_create(pk=1)[0]
+    _settings_cache = (time.monotonic(), row)
+    return row
 
 
 # --- Claiming ---------------------------------------------------------------------------------------------
@@ -58,12 +70,9 @@ def case_claim_next(*, agent: AbstractBaseUser, now: dt.datetime | None = None) 
         _release(held)
     _wake_due(now)
     lease_until = now + dt.timedelta(minutes=rules.lease_minutes)
-    case_id = _pick(agent=agent, now=now, rules=rules)
+    case_id = _pick_and_claim(agent=agent, now=now, rules=rules, lease_until=lease_until)
     if case_id is None:
         return None
-    WinbackCase.objects.filter(pk=case_id).update(
-        claimed_by=agent, lease_until=lease_until, ready=False, next_call_at=lease_until, updated_at=now
-    )
     return WinbackCase.objects.select_related("customer").get(pk=case_id)
 
 
@@ -86,10 +95,11 @@ def _callable_sql(alias: str = "c") -> str:
     )
 
 
-def _pick(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSettings) -> int | None:
+def _pick_and_claim(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSettings, lease_until: dt.datetime) -> int | None:
     grace_over = now - dt.timedelta(minutes=rules.callback_grace_minutes)
     adapt = connection.ops.adapt_datetimefield_value
-    params = {"max_attempts": rules.max_attempts, "me": agent.pk, "grace_over": adapt(grace_over), "now": adapt(now)}
+    params = {"max_attempts": rules.max_attempts, "me": agent.pk, "grace_over": adapt(grace_over), "now": adapt(now),
+              "lease_until": adapt(lease_until)}
     callbacks = (
         f"SELECT c.id, cu.call_zones FROM winback_winbackcase c JOIN crm_customer cu ON cu.id = c.customer_id"
         f" WHERE {_callable_sql()} AND c.callback_at IS NOT NULL AND c.callback_at <= %(now)s"
@@ -101,21 +111,24 @@ def _pick(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSettings) -> 
         f" WHERE {_callable_sql()} AND c.callback_at IS NULL"
         " ORDER BY c.is_recovery DESC, c.priority DESC, c.id"
     )
-    if connection.vendor == "postgresql":
-        # Calling hours as an array test against the zones open this minute: the walk stays in the index.
-        params["open_zones"] = list(open_zones(now=now, start=rules.calling_start, end=rules.calling_end))
-        params["business_tz"] = settings.TIME_ZONE
-        zone_test = " AND string_to_array(COALESCE(NULLIF(cu.call_zones, ''), %(business_tz)s), ',') <@ %(open_zones)s::text[]"
-        with connection.cursor() as cur:
-            for sql in (callbacks, queue):
-                sql = sql.replace(" ORDER BY", zone_test + " ORDER BY") + " LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
-                cur.execute(sql, params)
-                row = cur.fetchone()
-                if row:
-                    return row[0]
-        return None
-    # Elsewhere (SQLite: one writer at a time) the zones are tested here, a page of candidates at a time.
+    claim = ("UPDATE winback_winbackcase SET claimed_by_id = %(me)s, lease_until = %(lease_until)s, ready = false,"
+             " next_call_at = %(lease_until)s, updated_at = %(now)s WHERE id = {pick} RETURNING id")
     with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            # One statement: due callbacks first (COALESCE stops at the first case found), else the queue;
+            # calling hours as an array test against the zones open this minute, so the walk stays in the index.
+            params["open_zones"] = open_zones_array_literal(now=now, start=rules.calling_start, end=rules.calling_end)
+            params["business_tz"] = settings.TIME_ZONE
+            zone_test = " AND string_to_array(COALESCE(NULLIF(cu.call_zones, ''), %(business_tz)s), ',') <@ %(open_zones)s::text[]"
+            picks = [
+                "(" + sql.replace("SELECT c.id, cu.call_zones", "SELECT c.id").replace(" ORDER BY", zone_test + " ORDER BY")
+                + " LIMIT 1 FOR UPDATE OF c SKIP LOCKED)"
+                for sql in (callbacks, queue)
+            ]
+            cur.execute(claim.format(pick=f"COALESCE({picks[0]}, {picks[1]})"), params)
+            row = cur.fetchone()
+            return row[0] if row else None
+        # Elsewhere (SQLite: one writer at a time) the zones are tested here, a page of candidates at a time.
         for sql in (callbacks, queue):
             offset = 0
             while True:
@@ -123,7 +136,8 @@ def _pick(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSettings) -> 
                 rows = cur.fetchall()
                 for case_id, zones in rows:
                     if inside_calling_hours(call_zones=zones, now=now, start=rules.calling_start, end=rules.calling_end):
-                        return case_id
+                        cur.execute(claim.format(pick="%(case_id)s"), {**params, "case_id": case_id})
+                        return cur.fetchone()[0]
                 if len(rows) < 200:
                     break
                 offset += 200
@@ -169,7 +183,7 @@ def case_record_disposition(*, agent: AbstractBaseUser, case_id: int, data: Disp
                             now: dt.datetime | None = None) -> Disposition:
     """Record a worked call: a Contact on the timeline, the case moved on, rules that act at once."""
     now = now or timezone.now()
-    rules = call_settings()
+    rules = call_settings(fresh=True)
     case = _held_case(agent=agent, case_id=case_id)
     customer = case.customer
     errors: dict[str, str] = {}
