@@ -5,7 +5,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from crm.models import Customer
-from winback.models import DormancyPolicy, LifecycleEvent, LifecycleScanState, WinbackCase
+from winback.models import (
+    CallSettings, Coupon, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, LifecycleScanState, Offer,
+    WinbackCase,
+)
 from winback.services.policy import POLICY_FIELDS, policy_change
 
 
@@ -128,3 +131,63 @@ class WinbackCaseInline(admin.TabularInline):
 # winback extends the crm customer page (crm itself knows nothing of winback).
 _customer_admin = admin.site._registry[Customer]
 _customer_admin.inlines = [*_customer_admin.inlines, LifecycleEventInline, WinbackCaseInline]
+
+
+@admin.register(CallSettings)
+class CallSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "calling_start", "calling_end", "max_attempts", "lease_minutes", "callback_grace_minutes", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not CallSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(LeaveReason)
+class LeaveReasonAdmin(admin.ModelAdmin):
+    list_display = ("name", "position", "active")
+    list_editable = ("position", "active")
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # deactivate instead: past calls keep their reason
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = ("name", "script", "code_prefix", "valid_days", "active", "created_at")
+    list_filter = ("active",)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    list_display = ("code", "offer", "customer", "case", "issued_at", "expires_at", "redeemed_at")
+    list_filter = ("offer", ("redeemed_at", admin.EmptyFieldListFilter))
+    search_fields = ("code", "customer__external_id")
+    date_hierarchy = "issued_at"
+    list_select_related = ("offer", "customer")
+    raw_id_fields = ("customer", "case", "redeemed_order")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Disposition)
+class DispositionAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "agent", "case", "outcome", "reason", "coupon")
+    list_filter = ("outcome", "reason")
+    search_fields = ("case__customer__external_id", "note")
+    date_hierarchy = "created_at"
+    list_select_related = ("agent", "case", "reason", "coupon")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

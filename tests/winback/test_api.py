@@ -39,3 +39,5 @@ def test_admin_shows_events_on_the_customer_page_and_filters_cases(client, manag
     for query in ("", "?status__exact=open", "?holdout__exact=1", "?is_recovery__exact=0", "?age=old"):
         assert client.get(f"/admin/winback/winbackcase/{query}").status_code == 200
     assert client.get("/admin/winback/dormancypolicy/add/").status_code == 200
+    for model in ("callsettings", "leavereason", "offer", "coupon", "disposition", "lifecyclescanstate"):
+        assert client.get(f"/admin/winback/{model}/").status_code == 200
