@@ -4,6 +4,11 @@ from winback.models import LeaveReason, Offer
 from winback.services.queue import AGENT_OUTCOMES
 
 
+class OfferChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, offer: Offer) -> str:
+        return f"{offer.name}: {offer.script}"  # the words to say, where the agent picks it
+
+
 class DispositionForm(forms.Form):
     outcome = forms.ChoiceField(choices=[(o.value, o.label) for o in AGENT_OUTCOMES], widget=forms.RadioSelect)
     reason = forms.ModelChoiceField(queryset=LeaveReason.objects.filter(active=True), required=False,
@@ -14,7 +19,7 @@ class DispositionForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
-    offer = forms.ModelChoiceField(queryset=Offer.objects.filter(active=True), required=False, empty_label="(no offer)")
+    offer = OfferChoiceField(queryset=Offer.objects.filter(active=True), required=False, empty_label="(no offer)")
 
     def clean(self):
         data = super().clean()

@@ -13,6 +13,8 @@ def case_list() -> QuerySet[WinbackCase]:
 
 
 def case_card(*, case: WinbackCase, now=None) -> dict:
+    from django.conf import settings
+
     """Everything an agent needs on one screen for a call, and nothing more."""
     import datetime as dt
 
@@ -35,6 +37,7 @@ def case_card(*, case: WinbackCase, now=None) -> dict:
         "case": case,
         "customer": customer,
         "local_time": now.astimezone(zone),
+        "currency": settings.DEFAULT_CURRENCY,
         "zone": zone_name,
         "several_zones": "," in customer.call_zones,
         "lifetime_value": customer.total_spent,
@@ -62,3 +65,26 @@ CALL_GUIDE = [
     "Offer an incentive to come back (choose an offer below: a code is issued for them).",
     "Tell them what has improved since they last ordered.",
 ]
+
+
+def agent_callbacks_local(*, agent) -> list[dict]:
+    """The agent's booked callbacks, each with the customer's zone to show the time as agreed."""
+    from winback.services.calling_hours import zone_keys
+    from winback.services.queue import agent_callbacks
+
+    return [{"case": c, "local": c.callback_at, "zone": zone_keys(c.customer.call_zones)[0]}
+            for c in agent_callbacks(agent=agent)]
+
+
+def agent_last_coupon(*, agent, within_minutes: int = 60):
+    """The coupon the agent issued last (within the hour), to read out again if the banner was missed."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from winback.models import Disposition
+
+    d = (Disposition.objects.filter(agent=agent, coupon__isnull=False,
+                                    created_at__gte=timezone.now() - dt.timedelta(minutes=within_minutes))
+         .select_related("coupon__offer", "coupon__customer").order_by("-created_at").first())
+    return d.coupon if d else None

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.roles import user_is_agent, user_is_manager
 from crm.models import Contact
 from winback.forms import DispositionForm
-from winback.selectors import CALL_GUIDE, case_card
+from winback.selectors import CALL_GUIDE, agent_callbacks_local, agent_last_coupon, case_card
 from winback.services.queue import (
-    DispositionInput, NotYourCase, agent_callbacks, agent_cases_visible, case_claim_next, case_record_disposition,
+    DispositionInput, NotYourCase, agent_cases_visible, case_claim_next, case_record_disposition,
     case_release,
 )
 
@@ -37,7 +37,8 @@ def home(request: HttpRequest) -> HttpResponse:
     held = agent_cases_visible(user=request.user).filter(claimed_by=request.user, lease_until__gt=timezone.now()).first()
     if held:
         return redirect("agent:case", pk=held.pk)
-    return render(request, "agent/home.html", {"callbacks": agent_callbacks(agent=request.user)[:5]})
+    return render(request, "agent/home.html", {"callbacks": agent_callbacks_local(agent=request.user)[:5],
+                                               "last_coupon": agent_last_coupon(agent=request.user)})
 
 
 @agent_required
@@ -79,7 +80,8 @@ def case_page(request: HttpRequest, pk: int) -> HttpResponse:
             nxt = case_claim_next(agent=request.user)
             return redirect("agent:case", pk=nxt.pk) if nxt else redirect("agent:home")
     card = case_card(case=case)
-    return render(request, "agent/case.html", {**card, "form": form, "guide": CALL_GUIDE})
+    return render(request, "agent/case.html", {**card, "form": form, "guide": CALL_GUIDE,
+                                               "last_coupon": agent_last_coupon(agent=request.user)})
 
 
 @agent_required
@@ -95,4 +97,4 @@ def release(request: HttpRequest, pk: int) -> HttpResponse:
 
 @agent_required
 def callbacks(request: HttpRequest) -> HttpResponse:
-    return render(request, "agent/callbacks.html", {"callbacks": agent_callbacks(agent=request.user)})
+    return render(request, "agent/callbacks.html", {"callbacks": agent_callbacks_local(agent=request.user)})
