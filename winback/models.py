@@ -66,7 +66,11 @@ class LifecycleEvent(models.Model):
         REACTIVATED = "reactivated", "Reactivated"
         CANCELLED = "cancelled", "Cancelled"
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="lifecycle_events", db_index=False)
+    # No database constraint: events are derived data, rebuilt from the orders at will, written only for ids
+    # read from crm_customer in the same transaction, and customers are never deleted. Checking millions of
+    # rows at commit would cost a full scan as much again.
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="lifecycle_events",
+                                 db_index=False, db_constraint=False)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     occurred_at = models.DateTimeField(help_text="When it happened (the crossing instant), never the run time.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -94,7 +94,8 @@ def lifecycle_scan(
         with transaction.atomic():
             result.add(_scan_batch(scope=scope, p=params, now=now))
     with transaction.atomic():
-        _refresh_open_cases()
+        # Complaints that changed since the previous scan started (with a margin for slow commits).
+        _refresh_open_cases(since=state.last_scan_at - dt.timedelta(minutes=10) if state.last_scan_at else None)
         state = LifecycleScanState.objects.select_for_update().get(pk=1)
         state.last_scan_at = now
         if full:
@@ -131,8 +132,9 @@ def lifecycle_refresh(*, customer_ids: list[int], now: dt.datetime | None = None
     result = ScanResult(full=False, policy_version=params.version)
     if customer_ids:
         with transaction.atomic():
-            result.add(_scan_batch(scope=Scope(ids=tuple(sorted(set(customer_ids)))), p=params, now=now))
-            _refresh_open_cases()
+            scope = Scope(ids=tuple(sorted(set(customer_ids))))
+            result.add(_scan_batch(scope=scope, p=params, now=now))
+            _refresh_open_cases_of(customer_ids=list(scope.ids))
     return result
 
 
@@ -146,6 +148,7 @@ def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str,
     with connection.cursor() as cur:
         if pg:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+            cur.execute("SET LOCAL work_mem = '256MB'")  # the batch's orders sort and hash in memory
         _create_temp_tables(cur, pg)
         # Versions before orders: a change that lands in between is computed but not marked as done.
         cur.execute(
@@ -171,7 +174,7 @@ def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str,
                   FROM lc_events) x
             WHERE x.rn = 1 AND x.customer_id = lc_customers.customer_id""")
         cur.execute(f"UPDATE lc_customers SET status = {STATUS_SQL}")
-        counts.update(_sync_events(cur, q))
+        counts.update(_sync_events(cur, q, scope))
         distinct = "IS DISTINCT FROM" if pg else "IS NOT"  # null-safe "differs"
         cur.execute(f"""
             UPDATE crm_customer SET status = b.status, lifecycle_version = b.version, lifecycle_due_at = b.due_at
@@ -223,14 +226,15 @@ def _compute_in_python(cur, *, scope: Scope, p: PolicyParams, now: dt.datetime) 
     cur.executemany("UPDATE lc_customers SET due_at = %s WHERE customer_id = %s", dues)
 
 
-def _sync_events(cur, q: dict[str, Any]) -> dict[str, int]:
+def _sync_events(cur, q: dict[str, Any], scope: Scope) -> dict[str, int]:
     counts: dict[str, int] = {}
     # Events that no longer hold (a backfilled order, a policy change): their open cases become void.
-    cur.execute("""
+    cur.execute(f"""
         CREATE TEMP TABLE lc_gone AS
         SELECT e.id FROM winback_lifecycleevent e JOIN lc_customers b ON b.customer_id = e.customer_id
-        WHERE NOT EXISTS (SELECT 1 FROM lc_events n
-                          WHERE n.customer_id = e.customer_id AND n.kind = e.kind AND n.occurred_at = e.occurred_at)""")
+        WHERE {scope.sql('e.customer_id')}
+          AND NOT EXISTS (SELECT 1 FROM lc_events n
+                          WHERE n.customer_id = e.customer_id AND n.kind = e.kind AND n.occurred_at = e.occurred_at)""", q)
     cur.execute("""
         UPDATE winback_winbackcase SET status = 'void', closed_at = %(now)s, updated_at = %(now)s,
             ready = false, claimed_by_id = NULL, lease_until = NULL, callback_at = NULL, next_call_at = NULL,
@@ -325,12 +329,32 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool) -> dict[str, 
     return counts
 
 
-def _refresh_open_cases() -> None:
-    """Complaints open and close without touching the order history: keep recovery flags current."""
+def _refresh_open_cases(since: dt.datetime | None = None) -> None:
+    """Complaints open and close without touching the order history: keep recovery flags current.
+
+    With ``since``, only customers with a complaint changed after it are looked at (new cases get their
+    flag when they open)."""
+    changed = ""
+    params: list[Any] = []
+    if since is not None:
+        changed = "AND customer_id IN (SELECT customer_id FROM crm_complaint WHERE updated_at >= %s)"
+        params = [connection.ops.adapt_datetimefield_value(since)]
     with connection.cursor() as cur:
-        cur.execute("""
+        cur.execute(f"""
             UPDATE winback_winbackcase SET
                 is_recovery = NOT is_recovery,
                 priority = revenue_12m * CASE WHEN is_recovery THEN 1 ELSE 2 END
-            WHERE status = 'open' AND is_recovery <> EXISTS (
+            WHERE status = 'open' {changed} AND is_recovery <> EXISTS (
+                SELECT 1 FROM crm_complaint k WHERE k.customer_id = winback_winbackcase.customer_id AND k.status <> 'resolved')""",
+            params)
+
+
+def _refresh_open_cases_of(*, customer_ids: list[int]) -> None:
+    with connection.cursor() as cur:
+        ids = ",".join(str(int(i)) for i in customer_ids)
+        cur.execute(f"""
+            UPDATE winback_winbackcase SET
+                is_recovery = NOT is_recovery,
+                priority = revenue_12m * CASE WHEN is_recovery THEN 1 ELSE 2 END
+            WHERE status = 'open' AND customer_id IN ({ids}) AND is_recovery <> EXISTS (
                 SELECT 1 FROM crm_complaint k WHERE k.customer_id = winback_winbackcase.customer_id AND k.status <> 'resolved')""")

@@ -15,7 +15,9 @@ WITH ord AS (
            lead(o.ordered_at) OVER w AS nxt
     FROM crm_order o
     WHERE {order_scope}
-    WINDOW w AS (PARTITION BY o.customer_id ORDER BY o.ordered_at, o.id)
+    -- Orders at the same instant are interchangeable here, so the index order (customer_id, ordered_at)
+    -- serves the window without a sort.
+    WINDOW w AS (PARTITION BY o.customer_id ORDER BY o.ordered_at)
 ),
 canc AS (
     -- A cancellation falls in the segment of the last order at or before it (segment 0: before any).
@@ -51,7 +53,8 @@ seg AS (
            t + risk_us::float8 * interval '1 microsecond' AS risk_at
     FROM thr
 ),
-cond AS (
+cond AS MATERIALIZED (
+    -- Materialised: the crossings are computed once per order, not once per use below.
     SELECT seg.*,
            (nxt IS NULL OR lapse_at < nxt) AND (c IS NULL OR lapse_at < c) AS lapses,
            risk_us < lapse_us AND (nxt IS NULL OR risk_at < nxt) AND (c IS NULL OR risk_at < c) AS risks
