@@ -320,10 +320,10 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool) -> dict[str, 
             JOIN winback_lifecycleevent e
               ON e.customer_id = b.customer_id AND e.kind = b.last_kind AND e.occurred_at = b.last_at
             WHERE b.status IN ('lapsed', 'cancelled')
-              AND NOT EXISTS (SELECT 1 FROM winback_winbackcase c WHERE c.lapse_event_id = e.id)
-              AND NOT EXISTS (SELECT 1 FROM winback_winbackcase c WHERE c.customer_id = e.customer_id AND c.status = 'open')
         ) AS lost) AS drawn
         WHERE true
+        -- A case already opened for this lapse (unique lapse_event) or an open case of the customer
+        -- (one_open_case_per_customer) makes the row a no-op: the constraints decide, under any concurrency.
         ON CONFLICT DO NOTHING""", {**q, "holdout": p.holdout_share})
     counts["cases_opened"] = cur.rowcount
     return counts
