@@ -61,7 +61,8 @@ cond AS MATERIALIZED (
     FROM seg
 )
 SELECT cond.customer_id, v.kind, v.at
-FROM cond
+-- Most orders are followed by another in time and can give no event: only the others are unpivoted.
+FROM (SELECT * FROM cond WHERE lapses OR risks OR c IS NOT NULL) AS cond
 CROSS JOIN LATERAL (VALUES
     ('at_risk', CASE WHEN risks AND risk_at <= %(now)s THEN risk_at END),
     ('lapsed', CASE WHEN lapses AND lapse_at <= %(now)s THEN lapse_at END),
