@@ -1,6 +1,7 @@
-"""The agents' queue under load: claims per second (service layer) and POST /api/queue/next/ latency.
+"""The agents' queue under load (named queue_bench.py: a bench/queue.py would shadow the standard library's
+"queue" module for every script in this folder): claims per second (service layer) and POST /api/queue/next/ latency.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/queue.py [--cases 100000] [--seconds 10]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/queue_bench.py [--cases 100000] [--seconds 10]
 
 In its own database (`<name>_bench_queue`) it opens N ready cases for customers in a zone where it is
 mid-day now, then measures in one run:
@@ -12,13 +13,7 @@ mid-day now, then measures in one run:
 Targets: >= 1,000 claims/s at 16 agents, HTTP p95 < 100 ms, 0 double claims.
 """
 
-import sys
-from pathlib import Path
-
-# This file shares its name with the standard library's "queue": keep its own folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
+import argparse
 import http.client
 import json
 import multiprocessing as mp
@@ -26,10 +21,12 @@ import os
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import zoneinfo
 from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import psycopg
