@@ -60,10 +60,11 @@ def main() -> None:
 
     with psycopg.connect(bench_url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO crm_customer (external_id, name, email, phone, timezone, locale, status, email_consent,"
-            " email_consent_source, order_count, total_spent, created_at, updated_at)"
-            " SELECT 'C' || lpad(g::text, 7, '0'), 'Customer ' || g, '', '', '', 'en', 'prospect', 'unknown', '',"
-            " 0, 0, now(), now() FROM generate_series(0, %s) g", [customers - 1],
+            "INSERT INTO crm_customer (external_id, name, email, phone, timezone, call_zones, locale, status,"
+            " email_consent, email_consent_source, order_count, total_spent, history_version, lifecycle_version,"
+            " created_at, updated_at)"
+            " SELECT 'C' || lpad(g::text, 7, '0'), 'Customer ' || g, '', '', '', '', 'en', 'prospect', 'unknown', '',"
+            " 0, 0, 0, 0, now(), now() FROM generate_series(0, %s) g", [customers - 1],
         )
         conn.execute("VACUUM ANALYZE crm_customer")
 
