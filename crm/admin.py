@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from core.admin_mixins import ReadOnlyAdminMixin
 from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order
 from crm.selectors import customer_audit, customer_timeline
 from crm.services.audit import Actor
@@ -80,7 +81,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Orders arrive from other systems (API, import) and never change: read-only here."""
+
     list_display = ("external_id", "customer", "ordered_at", "amount", "currency", "coupon_code")
     list_filter = ("currency",)
     search_fields = ("external_id", "customer__external_id", "coupon_code")
@@ -88,16 +91,6 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)
     show_full_result_count = False
-
-    # Orders arrive from other systems (API, import) and never change: read-only here.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Contact)
@@ -134,18 +127,9 @@ class FeedbackAdmin(ServiceAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("at", "actor_label", "action", "entity", "entity_id", "customer")
     list_filter = ("action", "entity")
     search_fields = ("actor_label", "customer__external_id")
     list_select_related = ("customer",)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

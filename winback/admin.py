@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core.admin_mixins import ReadOnlyAdminMixin
 from crm.models import Customer
 from winback.models import (
     CallSettings, Coupon, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, LifecycleScanState, Offer,
@@ -74,21 +75,12 @@ class WinbackCaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(LifecycleEvent)
-class LifecycleEventAdmin(admin.ModelAdmin):
+class LifecycleEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("customer", "kind", "occurred_at")
     list_filter = ("kind",)
     search_fields = ("customer__external_id",)
     list_select_related = ("customer",)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(LifecycleScanState)
