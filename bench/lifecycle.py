@@ -14,7 +14,9 @@ build), with a fixed "now" (NOW below) and fixed seeds, and measures in one run:
   2. the floor: one read-only SELECT counting the lapse crossings of METRICS.md s.1 with window functions
      (run twice, the second, warm-cache run is reported), with its EXPLAIN (ANALYZE, BUFFERS);
   3. `lifecycle_scan(full=True, now=NOW)` in a child process: wall time, the child's own peak RSS
-     (ru_maxrss read inside it), the ScanResult, and the time of every SQL statement it sent;
+     (ru_maxrss read inside it), the ScanResult, the time of every SQL statement it sent and of every
+     COMMIT (deferred foreign-key checks run there), and the plans the slow ones ran with (auto_explain
+     without ANALYZE, so no overhead; in /tmp/bench_lifecycle_plans_*.txt);
   4. 1% of the customers get one new order each (as the crm services record it: history_version + 1),
      then `lifecycle_scan(full=False, now=NOW + 1 hour)` in a child process;
   5. a per-customer ORM loop (orders through the ORM, lifecycle_rules.lifecycle_compute, get_or_create per
@@ -24,7 +26,8 @@ build), with a fixed "now" (NOW below) and fixed seeds, and measures in one run:
      EXPLAIN (ANALYZE, BUFFERS) (plans also written to /tmp/bench_lifecycle_explain.txt);
 and prints the figures in one block at the end.
 
-Children re-invoke this file (`--child scan|orm|explain`) with DATABASE_URL pointing at the bench database.
+Children re-invoke this file (`--child scan|orm|explain`) with DATABASE_URL pointing at the bench database;
+each reports a hash of the engine's files, and the run says so if the engine changed while it ran.
 """
 
 import sys
