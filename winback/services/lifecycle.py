@@ -149,6 +149,7 @@ def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str,
         if pg:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
             cur.execute("SET LOCAL work_mem = '256MB'")  # the batch's orders sort and hash in memory
+            cur.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these statements
         _create_temp_tables(cur, pg)
         # Versions before orders: a change that lands in between is computed but not marked as done.
         cur.execute(
@@ -179,10 +180,10 @@ def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str,
         cur.execute(f"""
             UPDATE crm_customer SET status = b.status, lifecycle_version = b.version, lifecycle_due_at = b.due_at
             FROM lc_customers b
-            WHERE crm_customer.id = b.customer_id
+            WHERE crm_customer.id = b.customer_id AND {scope.sql('crm_customer.id')}
               AND (crm_customer.status <> b.status OR crm_customer.lifecycle_version <> b.version
-                   OR crm_customer.lifecycle_due_at {distinct} b.due_at)""")
-        counts.update(_sync_cases(cur, q, p, pg))
+                   OR crm_customer.lifecycle_due_at {distinct} b.due_at)""", q)
+        counts.update(_sync_cases(cur, q, p, pg, scope))
         for table in ("lc_customers", "lc_events", "lc_raw") if pg else ("lc_customers", "lc_events"):
             cur.execute(f"DROP TABLE {table}")
     return counts
@@ -250,7 +251,8 @@ def _sync_events(cur, q: dict[str, Any], scope: Scope) -> dict[str, int]:
         SELECT customer_id, kind, occurred_at, %(now)s FROM lc_events WHERE true
         ON CONFLICT DO NOTHING""", q)
     counts["events_added"] = cur.rowcount
-    cur.execute("SELECT count(*) FROM lc_customers b JOIN crm_customer c ON c.id = b.customer_id WHERE c.status <> b.status")
+    cur.execute(f"SELECT count(*) FROM lc_customers b JOIN crm_customer c ON c.id = b.customer_id"
+                f" WHERE {scope.sql('c.id')} AND c.status <> b.status", q)
     counts["statuses_changed"] = cur.fetchone()[0]
     return counts
 
@@ -260,7 +262,7 @@ def _minus_days(expr: str, days: int, pg: bool) -> str:
     return f"({expr} - interval '{days} days')" if pg else f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {expr}, '-{days} days')"
 
 
-def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool) -> dict[str, int]:
+def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool, scope: Scope) -> dict[str, int]:
     counts: dict[str, int] = {}
     # An order that used a coupon of the customer redeems it (the earliest such order).
     cur.execute("""
@@ -296,7 +298,7 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool) -> dict[str, 
                     JOIN lc_customers b ON b.customer_id = wc.customer_id
                     JOIN winback_lifecycleevent e ON e.customer_id = wc.customer_id AND e.kind = 'reactivated'
                                                  AND e.occurred_at > wc.lapsed_at
-                    WHERE wc.status = 'open'
+                    WHERE wc.status = 'open' AND {scope.sql('wc.customer_id')}
                     GROUP BY wc.id, wc.customer_id) x) r
         WHERE winback_winbackcase.id = r.case_id""", q)
     counts["cases_closed"] = cur.rowcount

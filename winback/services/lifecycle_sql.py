@@ -46,12 +46,14 @@ thr AS (
                 ELSE %(default_us)s * %(AK)s / %(K)s END AS risk_us
     FROM span
     LEFT JOIN canc ON canc.customer_id = span.customer_id AND canc.seg = span.i
+    OFFSET 0  -- an optimisation fence: the thresholds are computed once per order, not once per use
 ),
 seg AS (
     SELECT thr.*,
            t + lapse_us::float8 * interval '1 microsecond' AS lapse_at,
            t + risk_us::float8 * interval '1 microsecond' AS risk_at
     FROM thr
+    OFFSET 0
 ),
 cond AS MATERIALIZED (
     -- Materialised: the crossings are computed once per order, not once per use below.
