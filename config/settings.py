@@ -190,6 +190,7 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
+        "polling_interval": 0.2,  # seconds a worker waits before looking for new messages again
         "store_processed": False,
     }
     # The filesystem transport has no fan-out exchange for remote control commands.

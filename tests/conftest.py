@@ -102,6 +102,10 @@ def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
     """A real Celery worker process on the configured broker (Redis on CI, the filesystem otherwise)."""
     from django.conf import settings
 
+    from config.celery import app
+
+    # Messages left by earlier tests (after-commit refreshes) would sit in front of this test's own.
+    app.control.purge()
     log_path = settings.VAR_DIR / "test-worker.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
