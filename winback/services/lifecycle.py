@@ -134,7 +134,7 @@ def lifecycle_refresh(*, customer_ids: list[int], now: dt.datetime | None = None
         with transaction.atomic():
             scope = Scope(ids=tuple(sorted(set(customer_ids))))
             result.add(_scan_batch(scope=scope, p=params, now=now))
-            _refresh_open_cases_of(customer_ids=list(scope.ids))
+            _refresh_open_cases(customer_ids=list(scope.ids))
     return result
 
 
@@ -333,32 +333,23 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool, scope: Scope)
     return counts
 
 
-def _refresh_open_cases(since: dt.datetime | None = None) -> None:
+def _refresh_open_cases(*, since: dt.datetime | None = None, customer_ids: list[int] | None = None) -> None:
     """Complaints open and close without touching the order history: keep recovery flags current.
 
-    With ``since``, only customers with a complaint changed after it are looked at (new cases get their
-    flag when they open)."""
-    changed = ""
+    With ``since``, only customers with a complaint changed after it; with ``customer_ids``, only those
+    (new cases get their flag when they open)."""
+    where = ""
     params: list[Any] = []
     if since is not None:
-        changed = "AND customer_id IN (SELECT customer_id FROM crm_complaint WHERE updated_at >= %s)"
+        where = "AND customer_id IN (SELECT customer_id FROM crm_complaint WHERE updated_at >= %s)"
         params = [connection.ops.adapt_datetimefield_value(since)]
+    elif customer_ids is not None:
+        where = f"AND customer_id IN ({','.join(str(int(i)) for i in customer_ids) or 'NULL'})"
     with connection.cursor() as cur:
         cur.execute(f"""
             UPDATE winback_winbackcase SET
                 is_recovery = NOT is_recovery,
                 priority = revenue_12m * CASE WHEN is_recovery THEN 1 ELSE 2 END
-            WHERE status = 'open' {changed} AND is_recovery <> EXISTS (
+            WHERE status = 'open' {where} AND is_recovery <> EXISTS (
                 SELECT 1 FROM crm_complaint k WHERE k.customer_id = winback_winbackcase.customer_id AND k.status <> 'resolved')""",
             params)
-
-
-def _refresh_open_cases_of(*, customer_ids: list[int]) -> None:
-    with connection.cursor() as cur:
-        ids = ",".join(str(int(i)) for i in customer_ids)
-        cur.execute(f"""
-            UPDATE winback_winbackcase SET
-                is_recovery = NOT is_recovery,
-                priority = revenue_12m * CASE WHEN is_recovery THEN 1 ELSE 2 END
-            WHERE status = 'open' AND customer_id IN ({ids}) AND is_recovery <> EXISTS (
-                SELECT 1 FROM crm_complaint k WHERE k.customer_id = winback_winbackcase.customer_id AND k.status <> 'resolved')""")
