@@ -158,9 +158,9 @@ def main() -> None:
             " created_at, updated_at) SELECT 'Q' || g, 'Customer ' || g, '', '+33612345678', %s, %s, 'en', 'lapsed',"
             " 'unknown', '', 1, 10, 0, 0, now(), now() FROM generate_series(1, %s) g", [zone, zone, args.cases])
         conn.execute(
-            "INSERT INTO winback_winbackcase (customer_id, lapsed_at, opened_at, status, holdout, is_recovery,"
+            "INSERT INTO winback_winbackcase (customer_id, kind, lapsed_at, opened_at, status, holdout, is_recovery,"
             " revenue_12m, priority, close_reason, ready, attempts, awaiting_return, created_at, updated_at)"
-            " SELECT id, now(), now(), 'open', false, random() < 0.05, r, r, '', true, 0, false, now(), now()"
+            " SELECT id, 'winback', now(), now(), 'open', false, random() < 0.05, r, r, '', true, 0, false, now(), now()"
             " FROM (SELECT id, round((random() * 2000)::numeric, 2) AS r FROM crm_customer) x")
         conn.execute("VACUUM ANALYZE")
     print(f"{args.cases:,} open cases for customers in {zone} in {time.perf_counter() - t0:.1f}s")

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "core",
     "crm",
     "winback",
+    "touchpoints",
     "metrics",
 ]
 
@@ -135,6 +136,18 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Customer care <care@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds; a hung SMTP server must not hold a worker
+
+# --- Touchpoints (the outbox) ------------------------------------------------------------------------
+WINBACK_BRAND_NAME = env.str("WINBACK_BRAND_NAME", default="Our shop")
+WINBACK_SHOP_URL = env.str("WINBACK_SHOP_URL", default=SITE_URL)
+TOUCHPOINT_SMS_BACKEND = env.str("TOUCHPOINT_SMS_BACKEND", default="touchpoints.services.transports.LoggingSmsBackend")
+# A worker holds a touchpoint this long while sending it; a killed worker's touchpoint is sent after it.
+TOUCHPOINT_SEND_LEASE_SECONDS = env.int("TOUCHPOINT_SEND_LEASE_SECONDS", default=120)
+# A queued batch that never reached a worker is queued again after this.
+TOUCHPOINT_QUEUE_LEASE_SECONDS = env.int("TOUCHPOINT_QUEUE_LEASE_SECONDS", default=600)
+TOUCHPOINT_BATCH_SIZE = env.int("TOUCHPOINT_BATCH_SIZE", default=50)
+TOUCHPOINT_DISPATCH_LIMIT = env.int("TOUCHPOINT_DISPATCH_LIMIT", default=5000)
 
 # --- Business defaults ------------------------------------------------------------------------------
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("agent/", include("winback.urls")),
+    path("t/", include("touchpoints.urls")),  # the links in emails: unsubscribe, survey scores
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]), name="api-docs"),
     path("api/", include("winback.api.urls")),

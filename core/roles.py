@@ -14,7 +14,7 @@ INTEGRATIONS = "Integrations"
 
 # Apps whose every model a manager may view, add and change (deleting business records is not a
 # manager's everyday action: history feeds the KPIs).
-MANAGED_APPS = ("crm", "winback", "metrics", "django_celery_beat")
+MANAGED_APPS = ("crm", "winback", "touchpoints", "metrics", "django_celery_beat")
 INTEGRATION_MODELS = ("customer", "order", "contact", "complaint", "feedback")
 
 

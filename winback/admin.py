@@ -57,14 +57,14 @@ class AgeFilter(admin.SimpleListFilter):
 
 @admin.register(WinbackCase)
 class WinbackCaseAdmin(admin.ModelAdmin):
-    list_display = ("id", "customer", "status", "lapsed_at", "opened_at", "holdout", "is_recovery", "priority", "closed_at")
-    list_filter = ("status", "holdout", "is_recovery", AgeFilter)
+    list_display = ("id", "customer", "kind", "status", "lapsed_at", "opened_at", "holdout", "is_recovery", "priority", "closed_at")
+    list_filter = ("kind", "status", "holdout", "is_recovery", AgeFilter)
     search_fields = ("customer__external_id", "customer__name")
     date_hierarchy = "opened_at"
     list_select_related = ("customer",)
     raw_id_fields = ("customer", "lapse_event", "reactivation_order")
     show_full_result_count = False
-    readonly_fields = ("customer", "lapse_event", "lapsed_at", "opened_at", "holdout", "is_recovery", "revenue_12m",
+    readonly_fields = ("customer", "kind", "lapse_event", "lapsed_at", "opened_at", "holdout", "is_recovery", "revenue_12m",
                        "priority", "status", "closed_at", "close_reason", "reactivation_order")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -93,13 +93,21 @@ class WinbackCase(models.Model):
         RETURNED = "returned", "Returned on their own"
         LOST = "lost", "Lost"
         VOID = "void", "Void (no longer lapsed after a policy change or backfill)"
+        DONE = "done", "Done (a care call was made)"
+
+    class Kind(models.TextChoices):
+        WINBACK = "winback", "Win-back (a lapse or cancellation)"
+        # A call a cadence asked for (an NPS detractor, a complaint routed to a call) for a customer who
+        # has no open win-back case. Never counted in the win-back KPIs.
+        CARE = "care", "Care call"
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="winback_cases", db_index=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.WINBACK)
     lapse_event = models.OneToOneField(
         LifecycleEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="winback_case",
         help_text="The lapse or cancellation that opened the case.",
     )
-    lapsed_at = models.DateTimeField()
+    lapsed_at = models.DateTimeField(help_text="When the customer lapsed; for a care call, when the call was asked for.")
     opened_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     holdout = models.BooleanField(default=False, help_text="Never contacted: the control group. Never changes.")
@@ -127,7 +135,8 @@ class WinbackCase(models.Model):
     class Meta:
         ordering = ["-priority", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["customer"], condition=Q(status="open"), name="one_open_case_per_customer"),
+            models.UniqueConstraint(fields=["customer"], condition=Q(status="open", kind="winback"), name="one_open_case_per_customer"),
+            models.UniqueConstraint(fields=["customer"], condition=Q(status="open", kind="care"), name="one_open_care_case_per_customer"),
             # An agent holds at most one case at a time.
             models.UniqueConstraint(fields=["claimed_by"], condition=Q(claimed_by__isnull=False), name="one_claim_per_agent"),
         ]

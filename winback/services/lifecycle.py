@@ -300,7 +300,7 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool, scope: Scope)
                                                  AND e.occurred_at > wc.lapsed_at
                     -- (Not scoped by id list: with "= ANY(ids)" the planner chose a plan 30x slower at 1M
                     -- customers; the join to lc_customers already limits it to the batch.)
-                    WHERE wc.status = 'open'
+                    WHERE wc.status = 'open' AND wc.kind = 'winback'
                     GROUP BY wc.id, wc.customer_id) x) r
         WHERE winback_winbackcase.id = r.case_id""", q)
     counts["cases_closed"] = cur.rowcount
@@ -308,10 +308,10 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool, scope: Scope)
     holdout = "random() < %(holdout)s" if pg else "(abs(random()) %% 1000000) < %(holdout)s * 1000000"
     year_before = _minus_days("e.occurred_at", 365, pg)
     cur.execute(f"""
-        INSERT INTO winback_winbackcase (customer_id, lapse_event_id, lapsed_at, opened_at, status, holdout, ready,
+        INSERT INTO winback_winbackcase (customer_id, kind, lapse_event_id, lapsed_at, opened_at, status, holdout, ready,
                                          attempts, awaiting_return, is_recovery, revenue_12m, priority, close_reason,
                                          created_at, updated_at)
-        SELECT customer_id, event_id, lapsed_at, %(now)s, 'open', holdout, NOT holdout, 0, false, recovery, revenue,
+        SELECT customer_id, 'winback', event_id, lapsed_at, %(now)s, 'open', holdout, NOT holdout, 0, false, recovery, revenue,
                revenue * CASE WHEN recovery THEN 2 ELSE 1 END, '', %(now)s, %(now)s
         FROM (SELECT lost.*, {holdout} AS holdout FROM (
             SELECT e.customer_id, e.id AS event_id, e.occurred_at AS lapsed_at,

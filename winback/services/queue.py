@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from crm.models import Complaint, Contact
+from crm.models import Complaint, Contact, Customer
 from crm.services.audit import Actor
 from crm.services.customers import customer_update
 from crm.services.records import complaint_create, contact_create
@@ -223,7 +223,7 @@ def case_record_disposition(*, agent: AbstractBaseUser, case_id: int, data: Disp
         "customer": customer, "channel": Contact.Channel.CALL, "direction": Contact.Direction.OUTBOUND,
         "occurred_at": now, "agent": agent, "outcome": data.outcome, "notes": data.note,
     })
-    coupon = coupon_issue(case=case, offer=offer, now=now) if offer else None
+    coupon = coupon_issue(customer=customer, case=case, offer=offer, now=now) if offer else None
     changes = {"claimed_by": None, "lease_until": None, "attempts": F("attempts") + 1, "last_attempt_at": now,
                "callback_at": None, "callback_agent": None, "ready": False, "next_call_at": None, "updated_at": now}
     outcome = data.outcome
@@ -254,6 +254,12 @@ def case_record_disposition(*, agent: AbstractBaseUser, case_id: int, data: Disp
         })
         changes |= {"is_recovery": True, "priority": F("revenue_12m") * 2,
                     "next_call_at": now + dt.timedelta(minutes=rules.gap_escalated_minutes)}
+    if case.kind == WinbackCase.Kind.CARE:
+        # A care call has nothing to win back: once the customer is reached (or cannot be), it is done.
+        if outcome in (Outcome.REACHED_WILL_RETURN, Outcome.REACHED_DECLINED):
+            changes |= _closed("done", "Care call made.", now)
+        elif changes.get("status") == "lost":
+            changes |= {"status": "done"}
     WinbackCase.objects.filter(pk=case.pk).update(**changes)
     return Disposition.objects.create(
         case=case, agent=agent, contact=contact, outcome=outcome, reason=reason, note=data.note,
@@ -265,13 +271,13 @@ def _closed(status: str, reason: str, now: dt.datetime) -> dict:
     return {"status": status, "close_reason": reason, "closed_at": now, "next_call_at": None, "ready": False}
 
 
-def coupon_issue(*, case: WinbackCase, offer: Offer, now: dt.datetime) -> Coupon:
-    """A unique code for this customer, linked to the case (a collision just draws again)."""
+def coupon_issue(*, customer: Customer, offer: Offer, now: dt.datetime, case: WinbackCase | None = None) -> Coupon:
+    """A unique code for this customer, linked to the case if any (a collision just draws again)."""
     for _ in range(5):
         code = f"{offer.code_prefix}-{''.join(secrets.choice(COUPON_ALPHABET) for _ in range(8))}"
         if not Coupon.objects.filter(code=code).exists():
             return Coupon.objects.create(
-                code=code, offer=offer, customer=case.customer, case=case, issued_at=now,
+                code=code, offer=offer, customer=customer, case=case, issued_at=now,
                 expires_at=now + dt.timedelta(days=offer.valid_days),
             )
     raise RuntimeError("Could not draw a unique coupon code.")

@@ -1,0 +1,133 @@
+import datetime as dt
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from core.admin_mixins import ReadOnlyAdminMixin
+from crm.models import Customer
+from touchpoints.models import Cadence, CadenceStep, Touchpoint, TouchpointSettings
+from touchpoints.services.rendering import touchpoint_context, touchpoint_render
+from touchpoints.services.sending import touchpoint_retry
+from winback.models import Coupon
+
+PREVIEW_LOCALES = ("en", "ar")
+
+
+class CadenceStepInline(admin.TabularInline):
+    model = CadenceStep
+    extra = 0
+    fields = ("position", "offset_days", "offset_hours", "channel", "template", "offer", "enabled", "preview")
+    readonly_fields = ("preview",)
+
+    @admin.display(description="preview")
+    def preview(self, step: CadenceStep) -> str:
+        if not step.pk or not step.template:
+            return "-"
+        return format_html(" ".join(
+            f'<a href="{reverse("admin:touchpoints_cadencestep_preview", args=[step.pk])}?locale={loc}">{loc}</a>'
+            for loc in PREVIEW_LOCALES))
+
+
+@admin.register(Cadence)
+class CadenceAdmin(admin.ModelAdmin):
+    list_display = ("name", "trigger", "enabled", "marketing", "step_count", "updated_at")
+    list_filter = ("trigger", "enabled", "marketing")
+    search_fields = ("name",)
+    inlines = [CadenceStepInline]
+    fieldsets = (
+        (None, {"fields": ("name", "trigger", "enabled", "marketing")}),
+        ("Audience", {"fields": ("min_orders", "min_total_spent", "locales")}),
+        ("Trigger settings", {"fields": ("milestones", "interval_days")}),
+    )
+
+    @admin.display(description="steps")
+    def step_count(self, cadence: Cadence) -> int:
+        return cadence.steps.count()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # touchpoints point at the steps; disable a cadence instead
+
+    def get_urls(self):
+        return [path("step/<int:step_id>/preview/", self.admin_site.admin_view(self.preview_view),
+                     name="touchpoints_cadencestep_preview"), *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest, step_id: int) -> HttpResponse:
+        """The step's message as a sample customer would get it, in the chosen language."""
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        step = get_object_or_404(CadenceStep.objects.select_related("cadence", "offer"), pk=step_id)
+        locale = request.GET.get("locale", "en")
+        customer = Customer(pk=0, name="Sample Customer" if locale != "ar" else "سارة أحمد",
+                            email="sample@example.com", locale=locale)
+        coupon = None
+        if step.offer:
+            coupon = Coupon(code=f"{step.offer.code_prefix}-SAMPLE42", offer=step.offer,
+                            expires_at=timezone.now() + dt.timedelta(days=step.offer.valid_days))
+        context = touchpoint_context(customer=customer, touchpoint_id=0, template=step.template,
+                                     marketing=step.cadence.marketing, coupon=coupon,
+                                     extra={"milestone": 10, "years": 3})
+        rendered = touchpoint_render(template=step.template, locale=locale, context=context)
+        return TemplateResponse(request, "admin/touchpoints/preview.html", {
+            **self.admin_site.each_context(request), "title": f"Preview: {step}", "step": step,
+            "rendered": rendered, "locales": PREVIEW_LOCALES, "locale": locale, "opts": self.model._meta,
+        })
+
+
+class TouchpointStatusFilter(admin.SimpleListFilter):
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        return Touchpoint.Reason.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(reason=self.value()) if self.value() else queryset
+
+
+@admin.register(Touchpoint)
+class TouchpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "customer", "step", "channel", "due_at", "status", "reason", "attempts", "sent_at", "short_error")
+    list_filter = ("status", TouchpointStatusFilter, "channel", "step__cadence")
+    search_fields = ("customer__external_id", "customer__email", "idempotency_key", "provider_message_id")
+    date_hierarchy = "due_at"
+    list_select_related = ("customer", "step__cadence")
+    show_full_result_count = False
+    actions = ["retry"]
+
+    @admin.display(description="last error")
+    def short_error(self, tp: Touchpoint) -> str:
+        return tp.last_error[:80]
+
+    @admin.action(description="Retry the selected failed touchpoints now")
+    def retry(self, request: HttpRequest, queryset) -> None:
+        count = touchpoint_retry(touchpoint_ids=list(queryset.values_list("pk", flat=True)))
+        skipped = queryset.count() - count
+        self.message_user(request, f"{count} touchpoint(s) back in the outbox, due now."
+                          + (f" {skipped} skipped: only failed ones can be retried." if skipped else ""),
+                          messages.SUCCESS if count else messages.WARNING)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Read-only, but the retry action needs the change permission.
+        return obj is None and request.user.has_perm("touchpoints.change_touchpoint")
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if not request.user.has_perm("touchpoints.change_touchpoint"):
+            actions.pop("retry", None)
+        return actions
+
+
+@admin.register(TouchpointSettings)
+class TouchpointSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "cap_count", "cap_days", "transactional_exempt", "quiet_start", "quiet_end", "max_attempts", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not TouchpointSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

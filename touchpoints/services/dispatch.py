@@ -1,0 +1,49 @@
+"""Hand what has come due to the workers, in batches, each touchpoint to one batch at a time.
+
+The dispatcher claims due rows with FOR UPDATE SKIP LOCKED (two dispatchers never take the same row) and
+stamps them ``queued_until``: until then no other dispatch queues them again. If the task never reaches a
+worker (the broker was down, the message was lost), the stamp runs out and the next tick queues them again;
+sending itself is guarded by the claim in sending.py, so a row queued twice is still sent once.
+"""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from touchpoints.models import Touchpoint
+
+Status = Touchpoint.Status
+
+
+def touchpoints_dispatch(*, now: dt.datetime | None = None, batch_size: int | None = None,
+                         limit: int | None = None) -> list[list[int]]:
+    """Claim up to ``limit`` due touchpoints for queueing; returns them in batches of ``batch_size``.
+
+    Call it inside a transaction and enqueue the batches on commit (tasks.py)."""
+    now = now or timezone.now()
+    batch_size = batch_size or settings.TOUCHPOINT_BATCH_SIZE
+    limit = limit or settings.TOUCHPOINT_DISPATCH_LIMIT
+    not_queued = Q(queued_until__isnull=True) | Q(queued_until__lt=now)
+    skip = {"skip_locked": True} if connection.features.has_select_for_update_skip_locked else {}
+    ids: list[int] = []
+    # Due ones first (oldest first), then ones a killed worker left half-sent.
+    for query in (
+        Touchpoint.objects.filter(not_queued, status=Status.SCHEDULED, due_at__lte=now).order_by("due_at", "id"),
+        Touchpoint.objects.filter(not_queued, status=Status.SENDING, lease_until__lt=now).order_by("lease_until", "id"),
+    ):
+        if len(ids) >= limit:
+            break
+        ids += list(query.select_for_update(**skip).values_list("id", flat=True)[: limit - len(ids)])
+    if ids:
+        Touchpoint.objects.filter(pk__in=ids).update(
+            queued_until=now + dt.timedelta(seconds=settings.TOUCHPOINT_QUEUE_LEASE_SECONDS))
+    return [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
+
+
+@transaction.atomic
+def touchpoints_unqueue(*, touchpoint_ids: list[int]) -> int:
+    """The broker refused the batch: make it due for the next tick right away."""
+    return Touchpoint.objects.filter(pk__in=touchpoint_ids).update(queued_until=None)

@@ -1,0 +1,267 @@
+"""Send one touchpoint, at most once.
+
+Three short steps, each its own transaction where it writes:
+
+1. claim: lock the customer row (a customer's sends are serialised, so the frequency cap counts what is in
+   flight), move the touchpoint from scheduled (or from sending with an expired lease: a killed worker) to
+   sending with a lease, and decide by the rules (rules.py) what happens: send, suppress, cancel, defer;
+2. send, outside any transaction (the SMTP conversation, the SMS provider);
+3. mark it sent, with its Contact on the customer's timeline, if we still hold it.
+
+A second dispatcher, a redelivered task or ten concurrent calls find nothing to claim. The one window for a
+duplicate is a worker killed after the server accepted the message and before step 3 commits: the lease
+expires and it is sent again. The Message-ID stays the same across attempts, so duplicates can be
+recognised downstream.
+"""
+
+import datetime as dt
+import email.utils
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from crm.models import Complaint, Contact, Customer, Order
+from crm.services.audit import Actor
+from crm.services.records import contact_create
+from touchpoints.models import Cadence, Touchpoint, TouchpointSettings
+from touchpoints.services.rendering import touchpoint_context, touchpoint_render
+from touchpoints.services.rules import Decision, Facts, Limits, counts_to_cap, touchpoint_decide
+from touchpoints.services.transports import EmailTransport, PermanentSendError, TransientSendError, sms_backend
+from winback.models import WinbackCase
+from winback.services.care import care_call_request
+from winback.services.queue import coupon_issue
+
+log = logging.getLogger(__name__)
+SENDER = Actor(user=None, label="touchpoints")
+Status = Touchpoint.Status
+
+_limits_cache: tuple[float, Limits] | None = None
+
+
+def touchpoint_limits(*, fresh: bool = False) -> Limits:
+    """The settings row as rule limits, read at most every few seconds per process."""
+    global _limits_cache
+    if not fresh and _limits_cache and time.monotonic() - _limits_cache[0] < 5:
+        return _limits_cache[1]
+    row = TouchpointSettings.objects.get_or_create(pk=1)[0]
+    limits = Limits(
+        cap_count=row.cap_count, cap_days=row.cap_days, transactional_exempt=row.transactional_exempt,
+        quiet_start=row.quiet_start, quiet_end=row.quiet_end, stale_after=dt.timedelta(hours=row.stale_after_hours),
+    )
+    _limits_cache = (time.monotonic(), limits)
+    return limits
+
+
+def _retry_policy() -> tuple[int, int]:
+    row = TouchpointSettings.objects.get_or_create(pk=1)[0]
+    return row.max_attempts, row.retry_base_seconds
+
+
+def claimable(now: dt.datetime) -> Q:
+    return Q(status=Status.SCHEDULED, due_at__lte=now) | Q(status=Status.SENDING, lease_until__lt=now)
+
+
+def touches_recent(*, customer_id: int, since: dt.datetime, limits: Limits, exclude_touchpoint: int | None = None) -> int:
+    """Touches for the frequency cap: outbound contacts on the timeline since ``since`` (every channel,
+    agents' calls included), plus touchpoints being sent right now. Exempt transactional messages do not count."""
+    contacts = Contact.objects.filter(customer_id=customer_id, direction=Contact.Direction.OUTBOUND, occurred_at__gte=since)
+    in_flight = (Touchpoint.objects.filter(customer_id=customer_id, status=Status.SENDING)
+                 .exclude(channel="call").exclude(pk=exclude_touchpoint))
+    if limits.transactional_exempt:
+        contacts = contacts.exclude(touchpoint__step__cadence__marketing=False)
+        in_flight = in_flight.filter(step__cadence__marketing=True)
+    return contacts.count() + in_flight.count()
+
+
+def _facts(tp: Touchpoint, customer: Customer, now: dt.datetime, limits: Limits) -> Facts:
+    step, cadence = tp.step, tp.step.cadence
+    cases = list(WinbackCase.objects.filter(customer=customer, status=WinbackCase.Status.OPEN, kind=WinbackCase.Kind.WINBACK))
+    return Facts(
+        channel=tp.channel, trigger=cadence.trigger, marketing=cadence.marketing, discount=step.is_discount,
+        enabled=cadence.enabled and step.enabled, anchor_at=tp.anchor_at, due_at=tp.due_at,
+        email=customer.email, phone=customer.phone, consent=customer.email_consent,
+        do_not_call=customer.do_not_call_since is not None, status=customer.status,
+        last_order_at=customer.last_order_at, order_count=customer.order_count, total_spent=customer.total_spent,
+        call_zones=customer.call_zones,
+        holdout_case=any(c.holdout for c in cases),
+        case_being_worked=any(
+            (c.claimed_by_id is not None and c.lease_until is not None and c.lease_until > now)
+            or c.callback_at is not None or c.awaiting_return for c in cases),
+        open_complaint=Complaint.objects.filter(customer=customer).exclude(status=Complaint.Status.RESOLVED).exists(),
+        recent_touches=(touches_recent(customer_id=customer.pk, since=now - dt.timedelta(days=limits.cap_days),
+                                       limits=limits, exclude_touchpoint=tp.pk)
+                        if counts_to_cap(marketing=cadence.marketing, limits=limits) else 0),
+        min_orders=cadence.min_orders, min_total_spent=cadence.min_total_spent,
+    )
+
+
+@dataclass
+class Outgoing:
+    touchpoint: Touchpoint
+    customer: Customer
+    now: dt.datetime
+
+
+def touchpoint_send(*, touchpoint_id: int, now: dt.datetime | None = None, transport: EmailTransport | None = None) -> str:
+    """Send the touchpoint if it is due and still ours to send. Returns what happened (for logs and tests):
+    sent, suppressed, cancelled, deferred, retry, failed or skipped (nothing to do)."""
+    now = now or timezone.now()
+    outcome, outgoing = _claim(touchpoint_id=touchpoint_id, now=now)
+    if outgoing is None:
+        return outcome
+    own_transport = transport is None
+    transport = transport or EmailTransport()
+    try:
+        return _deliver(outgoing, transport)
+    finally:
+        if own_transport:
+            transport.close()
+
+
+@transaction.atomic
+def _claim(*, touchpoint_id: int, now: dt.datetime) -> tuple[str, Outgoing | None]:
+    tp = Touchpoint.objects.filter(pk=touchpoint_id).only("customer_id", "status").first()
+    if tp is None or tp.status not in (Status.SCHEDULED, Status.SENDING):
+        return "skipped", None
+    customer = Customer.objects.select_for_update().get(pk=tp.customer_id)
+    lease = dt.timedelta(seconds=settings.TOUCHPOINT_SEND_LEASE_SECONDS)
+    claimed = Touchpoint.objects.filter(claimable(now), pk=touchpoint_id).update(
+        status=Status.SENDING, lease_until=now + lease, attempts=F("attempts") + 1, queued_until=None, updated_at=now)
+    if not claimed:
+        return "skipped", None
+    tp = Touchpoint.objects.select_related("step__cadence", "step__offer").get(pk=touchpoint_id)
+    limits = touchpoint_limits()
+    decision = touchpoint_decide(facts=_facts(tp, customer, now, limits), limits=limits, now=now)
+    if decision.action != "send":
+        return _settle_without_sending(tp, customer, decision, now), None
+    if tp.channel == "call":
+        case = care_call_request(customer=customer, now=now)
+        if case is None:
+            return _settle_without_sending(tp, customer, Decision("suppress", "holdout"), now), None
+        Touchpoint.objects.filter(pk=tp.pk).update(status=Status.SENT, sent_at=now, case=case, lease_until=None, updated_at=now)
+        _schedule_next_checkin(tp, now)
+        return "sent", None
+    if tp.step.offer_id and tp.coupon_id is None:
+        case = WinbackCase.objects.filter(customer=customer, status="open", kind="winback").first()
+        tp.coupon = coupon_issue(customer=customer, offer=tp.step.offer, now=now, case=case)
+        Touchpoint.objects.filter(pk=tp.pk).update(coupon=tp.coupon)
+    return "claimed", Outgoing(touchpoint=tp, customer=customer, now=now)
+
+
+def _settle_without_sending(tp: Touchpoint, customer: Customer, decision: Decision, now: dt.datetime) -> str:
+    if decision.action == "defer":
+        # Not an attempt: it was never tried.
+        Touchpoint.objects.filter(pk=tp.pk).update(
+            status=Status.SCHEDULED, due_at=decision.until, reason=decision.reason, lease_until=None,
+            attempts=F("attempts") - 1, updated_at=now)
+        return "deferred"
+    status = Status.SUPPRESSED if decision.action == "suppress" else Status.CANCELLED
+    Touchpoint.objects.filter(pk=tp.pk).update(status=status, reason=decision.reason, lease_until=None, updated_at=now)
+    if decision.route_to_call:
+        care_call_request(customer=customer, now=now)
+    if decision.action == "suppress":
+        _schedule_next_checkin(tp, now)
+    return "suppressed" if decision.action == "suppress" else "cancelled"
+
+
+def _message_id(tp: Touchpoint) -> str:
+    domain = email.utils.parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    return f"<touchpoint-{tp.pk}@{domain}>"
+
+
+def _extra_context(tp: Touchpoint) -> dict:
+    kind, _, value = tp.anchor.partition(":")
+    if kind == "order" and value.isdigit():
+        return {"order": Order.objects.filter(pk=int(value)).first()}
+    if kind == "milestone" and value.isdigit():
+        return {"milestone": int(value)}
+    if kind == "anniversary" and value.isdigit():
+        return {"years": int(value)}
+    return {}
+
+
+def _deliver(out: Outgoing, transport: EmailTransport) -> str:
+    tp, customer = out.touchpoint, out.customer
+    marketing = tp.step.cadence.marketing
+    try:
+        context = touchpoint_context(customer=customer, touchpoint_id=tp.pk, template=tp.step.template,
+                                     marketing=marketing, coupon=tp.coupon, extra=_extra_context(tp))
+        rendered = touchpoint_render(template=tp.step.template, locale=customer.locale, context=context)
+        if tp.channel == "email":
+            message_id = _message_id(tp)
+            headers = {"Message-ID": message_id, "X-Touchpoint": str(tp.pk)}
+            if marketing:
+                headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
+                headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            transport.send(to=customer.email, subject=rendered.subject, text=rendered.text, html=rendered.html, headers=headers)
+            summary = rendered.subject
+        else:
+            message_id = sms_backend().send(to=customer.phone, text=rendered.sms, reference=f"touchpoint-{tp.pk}")
+            summary = rendered.sms
+    except TransientSendError as exc:
+        return _retry_or_fail(tp, str(exc), now=out.now)
+    except PermanentSendError as exc:
+        return _fail(tp, str(exc))
+    except Exception as exc:  # a template or data error: retrying will not help; the admin shows it
+        log.exception("touchpoint %s could not be sent", tp.pk)
+        return _fail(tp, f"{type(exc).__name__}: {exc}")
+    return _mark_sent(tp, message_id=message_id, summary=summary)
+
+
+@transaction.atomic
+def _mark_sent(tp: Touchpoint, *, message_id: str, summary: str) -> str:
+    sent_at = timezone.now()
+    held = Touchpoint.objects.filter(pk=tp.pk, status=Status.SENDING, attempts=tp.attempts).update(
+        status=Status.SENT, sent_at=sent_at, provider_message_id=message_id[:200], subject=summary[:300],
+        lease_until=None, last_error="", updated_at=sent_at)
+    if not held:  # our lease ran out and another worker took it over; it records the send
+        return "skipped"
+    contact = contact_create(actor=SENDER, data={
+        "external_id": f"touchpoint-{tp.pk}", "customer": tp.customer, "channel": tp.channel,
+        "direction": Contact.Direction.OUTBOUND, "occurred_at": sent_at, "outcome": Contact.Outcome.SENT,
+        "notes": f"{tp.step.cadence.name}: {summary}"[:2000],
+    })
+    Touchpoint.objects.filter(pk=tp.pk).update(contact=contact)
+    _schedule_next_checkin(tp, sent_at)
+    return "sent"
+
+
+def _retry_or_fail(tp: Touchpoint, error: str, *, now: dt.datetime) -> str:
+    max_attempts, base = _retry_policy()
+    if tp.attempts >= max_attempts:
+        return _fail(tp, f"Gave up after {tp.attempts} attempts: {error}")
+    delay = dt.timedelta(seconds=min(base * 2 ** (tp.attempts - 1), 6 * 3600))
+    Touchpoint.objects.filter(pk=tp.pk, status=Status.SENDING, attempts=tp.attempts).update(
+        status=Status.SCHEDULED, due_at=now + delay, last_error=error[:2000], lease_until=None, updated_at=now)
+    return "retry"
+
+
+def _fail(tp: Touchpoint, error: str) -> str:
+    Touchpoint.objects.filter(pk=tp.pk, status=Status.SENDING, attempts=tp.attempts).update(
+        status=Status.FAILED, last_error=error[:2000], lease_until=None, updated_at=timezone.now())
+    return "failed"
+
+
+def _schedule_next_checkin(tp: Touchpoint, now: dt.datetime) -> None:
+    """Check-ins recur: the next one is scheduled when one is sent (or suppressed)."""
+    cadence = tp.step.cadence
+    if cadence.trigger != Cadence.Trigger.CHECKIN:
+        return
+    due = max(tp.due_at, now) + dt.timedelta(days=cadence.interval_days)
+    Touchpoint.objects.bulk_create([Touchpoint(
+        customer_id=tp.customer_id, step=tp.step, channel=tp.channel, anchor_at=due, anchor="checkin",
+        due_at=due, idempotency_key=f"c{tp.customer_id}:ci{due:%Y%m%d}:s{tp.step_id}",
+    )], ignore_conflicts=True)
+
+
+@transaction.atomic
+def touchpoint_retry(*, touchpoint_ids: list[int], now: dt.datetime | None = None) -> int:
+    """The admin's retry: failed touchpoints go back to the outbox, due now, with fresh attempts."""
+    now = now or timezone.now()
+    return Touchpoint.objects.filter(pk__in=touchpoint_ids, status=Status.FAILED).update(
+        status=Status.SCHEDULED, due_at=now, attempts=0, lease_until=None, queued_until=None, updated_at=now)
