@@ -97,36 +97,47 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
-    """A real Celery worker process on the configured broker (Redis on CI, the filesystem otherwise)."""
+def worker_start(*, name: str = "", concurrency: int = 1, env: dict[str, str] | None = None,
+                 log_name: str = "test-worker.log", timeout: float = 60) -> subprocess.Popen:
+    """Start a real Celery worker process and wait until it is ready (its log says so)."""
     from django.conf import settings
 
-    from config.celery import app
-
-    # Messages left by earlier tests (after-commit refreshes) would sit in front of this test's own.
-    app.control.purge()
-    log_path = settings.VAR_DIR / "test-worker.log"
+    log_path = settings.VAR_DIR / log_name
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1",
-         "--pool", "prefork", "--without-heartbeat", "--without-mingle", "--without-gossip", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", str(concurrency),
+         "--pool", "prefork", "--without-heartbeat", "--without-mingle", "--without-gossip",
+         "-n", f"{name or 'test'}-{os.getpid()}@%h"],
+        cwd=ROOT, env=subprocess_env(**(env or {})), stdout=log, stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if "ready." in log_path.read_text():
-            break
+            return proc
         if proc.poll() is not None:
             raise RuntimeError("worker exited:\n" + log_path.read_text())
         time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("worker did not become ready in 60 s")
-    yield proc
+    proc.kill()
+    raise RuntimeError(f"worker did not become ready in {timeout:.0f} s:\n" + log_path.read_text())
+
+
+def worker_stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
+        proc.wait()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the configured broker (Redis on CI, the filesystem otherwise)."""
+    from config.celery import app
+
+    # Messages left by earlier tests (after-commit refreshes) would sit in front of this test's own.
+    app.control.purge()
+    proc = worker_start()
+    yield proc
+    worker_stop(proc)
