@@ -98,8 +98,11 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 def worker_start(*, name: str = "", concurrency: int = 1, env: dict[str, str] | None = None,
-                 log_name: str = "test-worker.log", timeout: float = 60) -> subprocess.Popen:
-    """Start a real Celery worker process and wait until it is ready (its log says so)."""
+                 log_name: str = "test-worker.log", timeout: float = 60, new_session: bool = False) -> subprocess.Popen:
+    """Start a real Celery worker process and wait until it is ready (its log says so).
+
+    With ``new_session`` the worker and its pool processes form their own process group, so a test can
+    SIGKILL all of them at once, as a crashing machine would."""
     from django.conf import settings
 
     log_path = settings.VAR_DIR / log_name
@@ -108,7 +111,7 @@ def worker_start(*, name: str = "", concurrency: int = 1, env: dict[str, str] | 
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", str(concurrency),
          "--pool", "prefork", "--without-heartbeat", "--without-mingle", "--without-gossip",
          "-n", f"{name or 'test'}-{os.getpid()}@%h"],
-        cwd=ROOT, env=subprocess_env(**(env or {})), stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=subprocess_env(**(env or {})), stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session,
     )
     proc.log_path = log_path  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout

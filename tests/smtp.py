@@ -1,5 +1,6 @@
 """A real SMTP server for the tests (aiosmtpd in a thread): messages arrive through a real conversation."""
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -27,6 +28,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
             self.sink.messages.append(message)
@@ -41,6 +44,7 @@ class SmtpSink:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
         self.reply_to_rcpt: list[str] = []
+        self.delay = 0.0  # seconds before accepting each message, like a real server's latency
         self.lock = threading.Lock()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class TouchpointsConfig(AppConfig):
     name = "touchpoints"
     verbose_name = "Touchpoints"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from touchpoints.defaults import touchpoints_defaults_ensure
+
+        post_migrate.connect(touchpoints_defaults_ensure, sender=self, dispatch_uid="touchpoints.defaults")

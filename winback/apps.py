@@ -6,7 +6,12 @@ class WinbackConfig(AppConfig):
     verbose_name = "Win-back"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from crm.signals import history_changed
+        from winback.defaults import winback_defaults_ensure
+
+        post_migrate.connect(winback_defaults_ensure, sender=self, dispatch_uid="winback.defaults")
         from winback.receivers import refresh_lifecycle_after_commit
 
         history_changed.connect(refresh_lifecycle_after_commit, dispatch_uid="winback.refresh_lifecycle")

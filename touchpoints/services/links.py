@@ -15,6 +15,7 @@ from django.utils import timezone
 from crm.models import Customer, Feedback
 from crm.services.audit import Actor
 from crm.services.customers import customer_update
+from crm.services.errors import ConflictError
 from crm.services.records import feedback_create, record_update
 
 UNSUBSCRIBE_SALT = "touchpoints.unsubscribe"
@@ -103,7 +104,7 @@ def feedback_record_from_link(*, token: str, comment: str | None = None) -> Scor
                     "external_id": external_id, "customer": touchpoint.customer, "kind": kind, "score": score,
                     "responded_at": timezone.now(), "comment": "",
                 })
-        except IntegrityError:  # a double click raced us: the first answer stands
+        except (IntegrityError, ConflictError):  # a double click raced us: the first answer stands
             existing, already = Feedback.objects.get(external_id=external_id), True
     if comment:
         existing = record_update(actor=LINK_ACTOR, record=existing, data={"comment": comment[:2000]})
