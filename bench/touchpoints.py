@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
+import logging  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -311,6 +312,7 @@ def main() -> None:
     import django
 
     django.setup()
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
     from django.conf import settings
     from django.db import connection, transaction
     from django.utils import timezone

@@ -218,6 +218,8 @@ class TouchpointScanState(models.Model):
 
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_daily_on = models.DateField(null=True, blank=True)
+    # [(run instant, highest order id then)] of the last runs: where new orders start (materialize.py).
+    order_marks = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"last run {self.last_run_at}"

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.db import OperationalError, transaction
 from kombu.exceptions import OperationalError as BrokerError
 
-from touchpoints.services.dispatch import touchpoints_dispatch, touchpoints_unqueue
+from touchpoints.services.dispatch import touchpoints_dispatch, touchpoints_repair, touchpoints_unqueue
 from touchpoints.services.materialize import touchpoints_materialize
 from touchpoints.services.sending import touchpoint_send
 from touchpoints.services.transports import EmailTransport
@@ -17,7 +17,8 @@ def tick_task() -> str:
     """Every minute (beat): materialise what happened, queue what has come due."""
     created = touchpoints_materialize().total
     queued = touchpoints_queue_due()
-    return f"{created} touchpoints created, {queued} queued"
+    repaired = touchpoints_repair()
+    return f"{created} touchpoints created, {queued} queued, {repaired} contacts repaired"
 
 
 def touchpoints_queue_due() -> int:

@@ -28,6 +28,10 @@ def path_of(url: str) -> str:
     return url[len(settings.SITE_URL.rstrip("/")):]
 
 
+def token_of(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[1]
+
+
 def tampered(url: str) -> str:
     """The same link with one character of the signature (the last part of the token) changed."""
     path = path_of(url)
@@ -248,18 +252,30 @@ def test_a_score_outside_the_scale_cannot_be_forged(browser):
 
 
 def test_a_double_click_that_races_the_first_answer_shows_the_first_answer(browser, monkeypatch):
-    """Two clicks at once: the second finds no answer yet, then the first commits before the second
-    inserts. The second must answer "already recorded", not fail."""
+    """Two clicks at once: this one finds no answer yet, then the other click commits its answer (5)
+    before this one inserts. This one must answer "already recorded", not fail."""
+    from types import SimpleNamespace
+
     import touchpoints.services.links as links
 
     tp = follow_up_touchpoint()
-    real_create = links.feedback_create
+    other_click = token_of(link_for(tp.pk, "csat", 5))
 
-    def first_click_commits_in_between(*, actor, data):
-        real_create(actor=actor, data={**data, "score": 5})  # the other click, committed just now
-        return real_create(actor=actor, data=data)
+    class RacingManager:
+        raced = False
 
-    monkeypatch.setattr(links, "feedback_create", first_click_commits_in_between)
+        def filter(self, **lookups):
+            if self.raced:
+                return Feedback.objects.filter(**lookups)
+            self.raced = True
+            found = Feedback.objects.filter(**lookups).first()  # the check: nothing yet
+            links.feedback_record_from_link(token=other_click)  # the other click commits its answer
+            return SimpleNamespace(first=lambda: found)
+
+        def get(self, **lookups):
+            return Feedback.objects.get(**lookups)
+
+    monkeypatch.setattr(links, "Feedback", SimpleNamespace(objects=RacingManager()))
     response = browser.get(link_for(tp.pk, "csat", 1))
     assert response.status_code == 200
     assert "We already have your answer" in response.content.decode()
@@ -286,8 +302,7 @@ def test_the_order_follow_up_email_carries_five_csat_links_that_record_the_answe
     assert sorted(in_text) == ["1", "2", "3", "4", "5"]
     assert set(in_text.values()) == in_html
     for score, url in in_text.items():
-        token = path_of(url).rstrip("/").rsplit("/", 1)[1]
-        assert signing.loads(token, salt=SCORE_SALT) == [tp.pk, "csat", int(score)]
+        assert signing.loads(token_of(path_of(url)), salt=SCORE_SALT) == [tp.pk, "csat", int(score)]
     # And following "4" from the message records the answer
     response = browser.get(path_of(in_text["4"]))
     assert response.status_code == 200

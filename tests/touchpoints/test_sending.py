@@ -157,3 +157,20 @@ def test_the_admin_retry_action_puts_a_failed_touchpoint_back_and_it_is_sent(smt
     daytime = (tp.due_at + dt.timedelta(days=1)).replace(hour=12)
     assert touchpoint_send(touchpoint_id=tp.pk, now=daytime) == "sent"
     assert len(smtp.messages) == 1
+
+
+def test_a_send_recorded_without_its_contact_gets_it_from_the_repair_pass(smtp):
+    from touchpoints.services.dispatch import touchpoints_repair
+
+    # Given a touchpoint recorded as sent whose worker died before writing the timeline contact
+    customer = at_risk(make_customer())
+    tp = make_touchpoint(customer)
+    Touchpoint.objects.filter(pk=tp.pk).update(status="sent", sent_at=NOW, subject="Thank you")
+    # When the tick's repair pass runs (not before a minute has passed: the worker may still be on it)
+    assert touchpoints_repair(now=NOW + dt.timedelta(seconds=30)) == 0
+    assert touchpoints_repair(now=NOW + dt.timedelta(minutes=2)) == 1
+    # Then the contact exists, once, dated when the message went out
+    tp.refresh_from_db()
+    assert tp.contact.occurred_at == NOW and tp.contact.channel == "email"
+    assert touchpoints_repair(now=NOW + dt.timedelta(minutes=3)) == 0
+    assert Contact.objects.filter(customer=customer).count() == 1

@@ -45,6 +45,18 @@ def wait_until(condition, *, seconds: float, poll: float = 0.3, what: str = "") 
     raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
 
 
+def due_touchpoints(n: int) -> list[Touchpoint]:
+    """n at-risk customers in a daytime zone, each with an appreciation email due a minute ago."""
+    zone = daytime_zone()
+    out = []
+    for _ in range(n):
+        customer = make_customer(timezone=zone)
+        customer.status = "at_risk"
+        customer.save(update_fields=["status"])
+        out.append(make_touchpoint(customer, due_at=timezone.now() - dt.timedelta(minutes=1)))
+    return out
+
+
 @pytest.fixture
 def sink():
     sink = SmtpSink().start()
@@ -104,12 +116,7 @@ def test_the_beat_schedule_has_the_every_minute_tick():
 def test_sigkilling_the_worker_three_times_while_200_emails_go_out_loses_none(sink, settings):
     """The figures are printed: delivered, unique, duplicates (at most one per kill is allowed)."""
     settings.TOUCHPOINT_QUEUE_LEASE_SECONDS = 8  # a batch lost with a killed worker is queued again after this
-    zone = daytime_zone()
-    customers = [make_customer(timezone=zone) for _ in range(200)]
-    for customer in customers:
-        customer.status = "at_risk"
-        customer.save(update_fields=["status"])
-        make_touchpoint(customer, due_at=timezone.now() - dt.timedelta(minutes=1))
+    due_touchpoints(200)
     sink.delay = 0.03  # a server that takes its time, so kills land mid-conversation
     app.control.purge()
     env = {"EMAIL_URL": sink.url, "TOUCHPOINT_SEND_LEASE_SECONDS": "5"}
@@ -144,6 +151,106 @@ def test_sigkilling_the_worker_three_times_while_200_emails_go_out_loses_none(si
     assert len(counts) == 200
     assert duplicates <= kills
     assert Touchpoint.objects.filter(status="sent").count() == 200
-    # One contact per touchpoint on the timelines, whatever was delivered twice
+    # One contact per touchpoint on the timelines, once the next tick's repair pass (a minute on) has
+    # written any a kill left out
     from crm.models import Contact
+    from touchpoints.services.dispatch import touchpoints_repair
+
+    touchpoints_repair(now=timezone.now() + dt.timedelta(minutes=2))
     assert Contact.objects.filter(channel="email").count() == 200
+
+
+@pytest.mark.postgres
+def test_two_dispatchers_at_once_take_disjoint_batches(settings):
+    import threading
+
+    from django.db import connection, transaction
+
+    from touchpoints.services.dispatch import touchpoints_dispatch
+
+    due_touchpoints(300)
+    barrier = threading.Barrier(2)
+    taken: list[list[int]] = []
+
+    def dispatcher():
+        try:
+            with transaction.atomic():
+                barrier.wait()
+                ids = [i for batch in touchpoints_dispatch(limit=200, batch_size=50) for i in batch]
+                barrier.wait()  # both hold their rows at the same time
+                taken.append(ids)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    first, second = sorted(taken, key=len, reverse=True)
+    assert len(first) == 200 and len(second) == 100  # the second skipped the first's locked rows
+    assert not set(first) & set(second)
+
+
+def _redis_server(port: int):
+    import shutil
+    import subprocess
+
+    return subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _tick(redis_url: str) -> str:
+    """What beat's every-minute tick does, in a process of its own on the given broker."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, subprocess_env
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from touchpoints.tasks import touchpoints_queue_due;"
+         " print(touchpoints_queue_due())"],
+        cwd=ROOT, env=subprocess_env(REDIS_URL=redis_url, DJANGO_SETTINGS_MODULE="config.settings"),
+        capture_output=True, text=True, timeout=120,
+    )
+    return result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not __import__("shutil").which("redis-server"),
+                    reason="needs redis-server on PATH to stop and start a broker of its own (CI has it)")
+def test_touchpoints_wait_out_a_redis_outage_and_all_go_out_once_after_it(sink):
+    from tests.smtp import free_port
+
+    due_touchpoints(20)
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    redis = _redis_server(port)
+    time.sleep(0.5)
+    worker = worker_start(name="outage", env={"EMAIL_URL": sink.url, "REDIS_URL": redis_url}, log_name="test-worker-outage.log")
+    try:
+        # Given Redis goes down
+        redis.terminate()
+        redis.wait()
+        # When beat ticks during the outage (twice, a minute apart), nothing can be queued
+        outage_started = time.monotonic()
+        for _ in range(2):
+            _tick(redis_url)
+            assert Touchpoint.objects.filter(status="scheduled").count() == 20
+            # the broker refused: nothing waits for a queue lease, the next tick retries at once
+            assert not Touchpoint.objects.filter(queued_until__isnull=False).exists()
+            time.sleep(max(0.0, 30 - (time.monotonic() - outage_started)))
+        time.sleep(max(0.0, 60 - (time.monotonic() - outage_started)))
+        assert sink.messages == []
+        # And Redis returns after a minute
+        redis = _redis_server(port)
+        time.sleep(0.5)
+        _tick(redis_url)
+        # Then the worker reconnects and every touchpoint goes out, once
+        wait_until(lambda: Touchpoint.objects.filter(status="sent").count() == 20, seconds=120, poll=1,
+                   what="20 sent touchpoints after the outage")
+        counts = Counter(m["Message-ID"] for m in sink.messages)
+        assert len(counts) == 20 and max(counts.values()) == 1
+    finally:
+        worker_stop(worker)
+        redis.terminate()
+        redis.wait()

@@ -47,3 +47,15 @@ def touchpoints_dispatch(*, now: dt.datetime | None = None, batch_size: int | No
 def touchpoints_unqueue(*, touchpoint_ids: list[int]) -> int:
     """The broker refused the batch: make it due for the next tick right away."""
     return Touchpoint.objects.filter(pk__in=touchpoint_ids).update(queued_until=None)
+
+
+def touchpoints_repair(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Sent touchpoints whose worker died between recording the send and writing its Contact get it now."""
+    from touchpoints.services.sending import touchpoint_after_sent
+
+    now = now or timezone.now()
+    ids = list(Touchpoint.objects.filter(status=Status.SENT, contact__isnull=True, channel__in=["email", "sms"],
+                                         sent_at__lt=now - dt.timedelta(minutes=1)).values_list("id", flat=True)[:limit])
+    for touchpoint_id in ids:
+        touchpoint_after_sent(touchpoint_id=touchpoint_id)
+    return len(ids)

@@ -21,6 +21,7 @@ from touchpoints.services.sending import touchpoint_limits
 from winback.models import LifecycleEvent
 
 OVERLAP = dt.timedelta(hours=2)  # a transaction may commit this long after its rows were stamped
+ORDER_OVERLAP = dt.timedelta(minutes=10)  # orders are many: re-read only the last few minutes' ids
 FIRST_LOOKBACK = dt.timedelta(days=1)
 PAGE = 2_000
 Trigger = Cadence.Trigger
@@ -48,11 +49,11 @@ def touchpoints_materialize(*, now: dt.datetime | None = None) -> MaterializeRes
     with transaction.atomic():
         state, _ = TouchpointScanState.objects.select_for_update().get_or_create(pk=1)
         since = (state.last_run_at or now - FIRST_LOOKBACK) - OVERLAP
-        daily = state.last_daily_on != timezone.localdate(now)
+        today = timezone.localdate(now)
+        daily = state.last_daily_on != today
+        order_floor = _order_id_floor(state, now)
         state.last_run_at = now
-        if daily:
-            state.last_daily_on = timezone.localdate(now)
-        state.save()
+        state.save(update_fields=["last_run_at", "order_marks"])
     stale = touchpoint_limits().stale_after
     result = MaterializeResult()
     cadences = Cadence.objects.filter(enabled=True).prefetch_related("steps")
@@ -60,10 +61,31 @@ def touchpoints_materialize(*, now: dt.datetime | None = None) -> MaterializeRes
         steps = [s for s in cadence.steps.all() if s.enabled]
         if not steps:
             continue
-        anchors = _anchors(cadence, since=since, now=now, stale=stale, daily=daily, steps=steps)
+        window = max(s.offset for s in steps) + stale  # older triggers can only produce stale steps
+        anchors = _anchors(cadence, since=since, now=now, window=window, daily=daily, steps=steps, order_floor=order_floor)
         if anchors is not None:
             result.created[f"{cadence.trigger}:{cadence.pk}"] = _insert(anchors, steps, now=now, stale=stale)
+    if daily:
+        # Only once the day's work is done: a run that failed half-way leaves it to the next run.
+        TouchpointScanState.objects.filter(pk=1).update(last_daily_on=today)
     return result
+
+
+def _order_id_floor(state: TouchpointScanState, now: dt.datetime) -> int:
+    """New orders are found by id (the primary key, always indexed), not by their order time: an order
+    reported hours or days late still gets its messages. The floor is the highest id seen by a run at least
+    ORDER_OVERLAP ago, so an import transaction that commits its rows a little late is still covered."""
+    top = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    marks = [(at, mark) for at, mark in state.order_marks if dt.datetime.fromisoformat(at) > now - 2 * ORDER_OVERLAP]
+    old_enough = [mark for at, mark in marks if dt.datetime.fromisoformat(at) <= now - ORDER_OVERLAP]
+    if old_enough:
+        floor = max(old_enough)
+    elif state.order_marks:
+        floor = min(mark for _, mark in state.order_marks)
+    else:
+        floor = 0  # first run: every order (the freshness window below keeps it to recent ones)
+    state.order_marks = [*marks, (now.isoformat(), top)][-200:]
+    return floor
 
 
 def _insert(anchors: Iterable[Anchor], steps: list[CadenceStep], *, now: dt.datetime, stale: dt.timedelta) -> int:
@@ -99,7 +121,11 @@ def _audience(cadence: Cadence, prefix: str = "") -> Q:
     if cadence.min_total_spent:
         q &= Q(**{f"{prefix}total_spent__gte": cadence.min_total_spent})
     if cadence.locale_list():
-        q &= Q(**{f"{prefix}locale__in": cadence.locale_list()})
+        # "ar" reaches ar, AR and ar-EG customers alike (as the templates do); "pt-br" reaches pt-BR.
+        by_locale = Q()
+        for locale in cadence.locale_list():
+            by_locale |= Q(**{f"{prefix}locale__iexact": locale}) | Q(**{f"{prefix}locale__istartswith": f"{locale}-"})
+        q &= by_locale
     return q
 
 
@@ -107,29 +133,28 @@ def _pages(qs: QuerySet, fields: list[str]) -> Iterator[tuple]:
     yield from qs.values_list(*fields).iterator(chunk_size=PAGE)
 
 
-def _anchors(cadence: Cadence, *, since: dt.datetime, now: dt.datetime, stale: dt.timedelta, daily: bool,
-             steps: list[CadenceStep]) -> Iterator[Anchor] | None:
+def _anchors(cadence: Cadence, *, since: dt.datetime, now: dt.datetime, window: dt.timedelta, daily: bool,
+             steps: list[CadenceStep], order_floor: int) -> Iterator[Anchor] | None:
     trigger = cadence.trigger
     if trigger == Trigger.ORDER:
-        return _order_anchors(cadence, since=since, now=now)
+        return _order_anchors(cadence, order_floor=order_floor, now=now, window=window)
     if trigger == Trigger.MILESTONE:
-        return _milestone_anchors(cadence, since=since, now=now)
+        return _milestone_anchors(cadence, order_floor=order_floor, now=now, window=window)
     if trigger in (Trigger.AT_RISK, Trigger.LAPSED):
         kinds = ["at_risk"] if trigger == Trigger.AT_RISK else ["lapsed", "cancelled"]
-        longest = max(s.offset for s in steps)
         events = (LifecycleEvent.objects
-                  .filter(kind__in=kinds, occurred_at__gte=now - longest - stale, occurred_at__lte=now, created_at__gte=since)
+                  .filter(kind__in=kinds, occurred_at__gte=now - window, occurred_at__lte=now, created_at__gte=since)
                   .filter(customer__in=Customer.objects.filter(_audience(cadence))))
         return (Anchor(c, at, f"c{c}:{k}{int(at.timestamp())}", k)
                 for c, k, at in _pages(events, ["customer_id", "kind", "occurred_at"]))
     if trigger == Trigger.COMPLAINT_RESOLVED:
         complaints = Complaint.objects.filter(
-            status=Complaint.Status.RESOLVED, resolved_at__gte=now - stale, resolved_at__lte=now, updated_at__gte=since,
+            status=Complaint.Status.RESOLVED, resolved_at__gte=now - window, resolved_at__lte=now, updated_at__gte=since,
         ).filter(_audience(cadence, "customer__"))
         return (Anchor(c, at, f"k{pk}", f"complaint:{pk}") for pk, c, at in _pages(complaints, ["pk", "customer_id", "resolved_at"]))
     if trigger == Trigger.NPS_DETRACTOR:
         answers = Feedback.objects.filter(
-            kind=Feedback.Kind.NPS, score__lte=6, responded_at__gte=now - stale, responded_at__lte=now, created_at__gte=since,
+            kind=Feedback.Kind.NPS, score__lte=6, responded_at__gte=now - window, responded_at__lte=now, created_at__gte=since,
         ).filter(_audience(cadence, "customer__"))
         return (Anchor(c, at, f"f{pk}", f"feedback:{pk}") for pk, c, at in _pages(answers, ["pk", "customer_id", "responded_at"]))
     if trigger == Trigger.ANNIVERSARY:
@@ -139,23 +164,22 @@ def _anchors(cadence: Cadence, *, since: dt.datetime, now: dt.datetime, stale: d
     return None
 
 
-def _recent_orders(cadence: Cadence, *, since: dt.datetime, now: dt.datetime) -> QuerySet:
-    # Through customers.last_order_at (indexed): orders has no index on time alone, by design.
-    recent = Customer.objects.filter(_audience(cadence), last_order_at__gte=since)
-    return Order.objects.filter(customer__in=recent, ordered_at__gte=since, ordered_at__lte=now)
+def _new_orders(cadence: Cadence, *, order_floor: int, now: dt.datetime, window: dt.timedelta) -> QuerySet:
+    return Order.objects.filter(id__gt=order_floor, ordered_at__gte=now - window, ordered_at__lte=now).filter(
+        customer__in=Customer.objects.filter(_audience(cadence)))
 
 
-def _order_anchors(cadence: Cadence, *, since: dt.datetime, now: dt.datetime) -> Iterator[Anchor]:
-    orders = _recent_orders(cadence, since=since, now=now)
+def _order_anchors(cadence: Cadence, *, order_floor: int, now: dt.datetime, window: dt.timedelta) -> Iterator[Anchor]:
+    orders = _new_orders(cadence, order_floor=order_floor, now=now, window=window)
     return (Anchor(c, at, f"o{pk}", f"order:{pk}") for pk, c, at in _pages(orders, ["pk", "customer_id", "ordered_at"]))
 
 
-def _milestone_anchors(cadence: Cadence, *, since: dt.datetime, now: dt.datetime) -> Iterator[Anchor]:
+def _milestone_anchors(cadence: Cadence, *, order_floor: int, now: dt.datetime, window: dt.timedelta) -> Iterator[Anchor]:
     # The order's number in the customer's history, ties broken by id (the order_customer_time index).
     earlier = (Order.objects.filter(customer_id=OuterRef("customer_id"))
                .filter(Q(ordered_at__lt=OuterRef("ordered_at")) | Q(ordered_at=OuterRef("ordered_at"), id__lte=OuterRef("id")))
                .order_by().values("customer_id").annotate(n=Count("id")).values("n"))
-    orders = (_recent_orders(cadence, since=since, now=now).annotate(number=Subquery(earlier))
+    orders = (_new_orders(cadence, order_floor=order_floor, now=now, window=window).annotate(number=Subquery(earlier))
               .filter(number__in=cadence.milestone_numbers()))
     return (Anchor(c, at, f"c{c}:m{n}", f"milestone:{n}") for c, at, n in _pages(orders, ["customer_id", "ordered_at", "number"]))
 

@@ -111,13 +111,14 @@ def touchpoint_send(*, touchpoint_id: int, now: dt.datetime | None = None, trans
     """Send the touchpoint if it is due and still ours to send. Returns what happened (for logs and tests):
     sent, suppressed, cancelled, deferred, retry, failed or skipped (nothing to do)."""
     now = now or timezone.now()
+    started = time.monotonic()
     outcome, outgoing = _claim(touchpoint_id=touchpoint_id, now=now)
     if outgoing is None:
         return outcome
     own_transport = transport is None
     transport = transport or EmailTransport()
     try:
-        return _deliver(outgoing, transport)
+        return _deliver(outgoing, transport, started=started)
     finally:
         if own_transport:
             transport.close()
@@ -185,7 +186,7 @@ def _extra_context(tp: Touchpoint) -> dict:
     return {}
 
 
-def _deliver(out: Outgoing, transport: EmailTransport) -> str:
+def _deliver(out: Outgoing, transport: EmailTransport, *, started: float) -> str:
     tp, customer = out.touchpoint, out.customer
     marketing = tp.step.cadence.marketing
     try:
@@ -210,25 +211,37 @@ def _deliver(out: Outgoing, transport: EmailTransport) -> str:
     except Exception as exc:  # a template or data error: retrying will not help; the admin shows it
         log.exception("touchpoint %s could not be sent", tp.pk)
         return _fail(tp, f"{type(exc).__name__}: {exc}")
-    return _mark_sent(tp, message_id=message_id, summary=summary)
+    # The send instant on the caller's clock (now is the real time except in tests and replays).
+    sent_at = out.now + dt.timedelta(seconds=time.monotonic() - started)
+    return _mark_sent(tp, customer=customer, message_id=message_id, summary=summary, sent_at=sent_at)
 
 
-@transaction.atomic
-def _mark_sent(tp: Touchpoint, *, message_id: str, summary: str) -> str:
-    sent_at = timezone.now()
+def _mark_sent(tp: Touchpoint, *, customer: Customer, message_id: str, summary: str, sent_at: dt.datetime) -> str:
+    # One statement, committed at once: the shorter the gap between the server's "accepted" and this
+    # record, the smaller the chance that a crash in between sends the message again.
     held = Touchpoint.objects.filter(pk=tp.pk, status=Status.SENDING, attempts=tp.attempts).update(
         status=Status.SENT, sent_at=sent_at, provider_message_id=message_id[:200], subject=summary[:300],
         lease_until=None, last_error="", updated_at=sent_at)
     if not held:  # our lease ran out and another worker took it over; it records the send
         return "skipped"
-    contact = contact_create(actor=SENDER, data={
+    touchpoint_after_sent(touchpoint_id=tp.pk)
+    return "sent"
+
+
+@transaction.atomic
+def touchpoint_after_sent(*, touchpoint_id: int) -> None:
+    """The sent message's Contact on the timeline and, for check-ins, the next one. Idempotent: the
+    dispatcher calls it again for any sent touchpoint a crash left without its contact."""
+    tp = Touchpoint.objects.select_for_update().select_related("step__cadence", "customer").get(pk=touchpoint_id)
+    if tp.status != Status.SENT or tp.contact_id or tp.channel == "call":
+        return
+    contact = Contact.objects.filter(external_id=f"touchpoint-{tp.pk}").first() or contact_create(actor=SENDER, data={
         "external_id": f"touchpoint-{tp.pk}", "customer": tp.customer, "channel": tp.channel,
-        "direction": Contact.Direction.OUTBOUND, "occurred_at": sent_at, "outcome": Contact.Outcome.SENT,
-        "notes": f"{tp.step.cadence.name}: {summary}"[:2000],
+        "direction": Contact.Direction.OUTBOUND, "occurred_at": tp.sent_at, "outcome": Contact.Outcome.SENT,
+        "notes": f"{tp.step.cadence.name}: {tp.subject}"[:2000],
     })
     Touchpoint.objects.filter(pk=tp.pk).update(contact=contact)
-    _schedule_next_checkin(tp, sent_at)
-    return "sent"
+    _schedule_next_checkin(tp, tp.sent_at)
 
 
 def _retry_or_fail(tp: Touchpoint, error: str, *, now: dt.datetime) -> str:

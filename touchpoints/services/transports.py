@@ -44,14 +44,17 @@ class EmailTransport:
         self._connection = None
 
     def send(self, *, to: str, subject: str, text: str, html: str, headers: dict[str, str]) -> None:
-        if self._connection is None:
-            self._connection = get_connection(fail_silently=False)
-        message = EmailMultiAlternatives(
-            subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to], headers=headers,
-            connection=self._connection,
-        )
-        message.attach_alternative(html, "text/html")
         try:
+            if self._connection is None:
+                self._connection = get_connection(fail_silently=False)
+                # Opened here, the connection stays open for the next messages (a connection the backend
+                # opens by itself is closed after each send).
+                self._connection.open()
+            message = EmailMultiAlternatives(
+                subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to], headers=headers,
+                connection=self._connection,
+            )
+            message.attach_alternative(html, "text/html")
             message.send()
         except Exception as exc:
             self.close()
