@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html_join
 
 from core.admin_mixins import ReadOnlyAdminMixin
 from crm.models import Customer
@@ -28,9 +28,8 @@ class CadenceStepInline(admin.TabularInline):
     def preview(self, step: CadenceStep) -> str:
         if not step.pk or not step.template:
             return "-"
-        return format_html(" ".join(
-            f'<a href="{reverse("admin:touchpoints_cadencestep_preview", args=[step.pk])}?locale={loc}">{loc}</a>'
-            for loc in PREVIEW_LOCALES))
+        url = reverse("admin:touchpoints_cadencestep_preview", args=[step.pk])
+        return format_html_join(" ", '<a href="{}?locale={}">{}</a>', ((url, loc, loc) for loc in PREVIEW_LOCALES))
 
 
 @admin.register(Cadence)
