@@ -27,10 +27,19 @@ def _production_env(**extra: str) -> dict[str, str]:
 
 
 def test_production_profile_passes_check_deploy():
-    env = _production_env(SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="winback.example.com")
+    env = _production_env(SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="winback.example.com",
+                          SITE_URL="https://winback.example.com")
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_flags_a_plain_http_site_url_the_email_links_would_use():
+    env = _production_env(SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="winback.example.com",
+                          SITE_URL="http://winback.example.com")
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "touchpoints.W001" in result.stderr
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
