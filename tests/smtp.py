@@ -3,11 +3,14 @@
 import asyncio
 import email
 import email.policy
+import logging
 import socket
 import threading
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
 
 
 def free_port() -> int:
