@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]), name="api-docs"),
     path("api/", include("winback.api.urls")),
     path("api/", include("crm.api.urls")),
+    path("api/", include("metrics.api.urls")),
 ]

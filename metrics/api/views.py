@@ -1,0 +1,94 @@
+"""KPIs out: GET /api/metrics/, /api/metrics/series/, /api/metrics/cohorts/ (managers only)."""
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.roles import user_is_manager
+from metrics.services.cohorts import cohort_retention
+from metrics.services.definitions import ALL, CONVENTIONS, COUNTS
+from metrics.services.kpis import kpis_for_period, series_for
+from metrics.services.periods import Period, parse_month, parse_range
+
+GRAINS = ("month",)
+
+
+class IsManager(BasePermission):
+    message = "KPIs are for managers."
+
+    def has_permission(self, request, view) -> bool:
+        return user_is_manager(request.user)
+
+
+def period_from(request: Request) -> Period:
+    params = request.query_params
+    if "month" in params:
+        if "start" in params or "end" in params:
+            raise ValidationError({"month": "Give either month or start and end, not both."})
+        return parse_month(params["month"])
+    if "start" in params and "end" in params:
+        return parse_range(params["start"], params["end"])
+    raise ValidationError({"start": "Give month=YYYY-MM, or start=YYYY-MM-DD and end=YYYY-MM-DD (end exclusive)."})
+
+
+class MetricsView(APIView):
+    permission_classes = [IsManager]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM"),
+        OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE, description="exclusive"),
+        OpenApiParameter("live", OpenApiTypes.BOOL, description="compute now instead of reading the snapshot"),
+    ], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        """Every count and rate of METRICS.md for the period, each with its definition."""
+        period = period_from(request)
+        result = kpis_for_period(period=period, live=request.query_params.get("live") in ("1", "true"))
+        figures = result.figures
+        return Response({
+            "period": {"start": period.start, "end": period.end, "label": period.label()},
+            "source": result.source, "computed_at": result.computed_at,
+            "counts": {k: int(figures[k].value) for k in COUNTS},
+            "metrics": {k: f.as_dict() for k, f in figures.items() if k not in COUNTS},
+            "definitions": {k: ALL[k].formula for k in COUNTS},
+            "conventions": CONVENTIONS,
+        })
+
+
+class MetricSeriesView(APIView):
+    permission_classes = [IsManager]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("metric", OpenApiTypes.STR, required=True), OpenApiParameter("grain", OpenApiTypes.STR, enum=GRAINS),
+        OpenApiParameter("start", OpenApiTypes.DATE, required=True), OpenApiParameter("end", OpenApiTypes.DATE, required=True),
+    ], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        """One metric month by month."""
+        params = request.query_params
+        metric = params.get("metric", "")
+        if metric not in ALL:
+            raise ValidationError({"metric": f"Unknown metric '{metric}'; one of: {', '.join(sorted(ALL))}."})
+        grain = params.get("grain", "month")
+        if grain not in GRAINS:
+            raise ValidationError({"grain": f"'{grain}' is not supported; use: {', '.join(GRAINS)}."})
+        period = parse_range(params.get("start", ""), params.get("end", ""))
+        points = series_for(metric=metric, start=period.start, end=period.end)
+        if len(points) > 120:
+            raise ValidationError({"start": "At most 120 months at a time."})
+        return Response({"metric": metric, "grain": grain, "definition": ALL[metric].formula, "unit": ALL[metric].unit,
+                         "points": points})
+
+
+class CohortsView(APIView):
+    permission_classes = [IsManager]
+
+    @extend_schema(parameters=[OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE)],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        """Cohort retention: acquisition month x months since, the share of the cohort active at each month's start."""
+        params = request.query_params
+        period = parse_range(params["start"], params["end"]) if "start" in params or "end" in params else None
+        return Response(cohort_retention(period=period))

@@ -1,0 +1,267 @@
+"""Every count and rate of METRICS.md sections 2-3 for any periods [S, E), in SQL.
+
+The lifecycle counts all come from one table of state changes, built once for however many periods are
+asked for: every acquired, reactivated, lapsed and cancelled event, with whether the customer is active
+after it and when their next state change happens (window functions, PostgreSQL and SQLite alike). A
+customer's state at an instant x is that of their last change strictly before x, so:
+
+  CS  = changes with active_after, t < S and (no next change or next_t >= S)
+  L0  = changes with active_after, t < S and S <= next_t < E   (the next change of an active customer is a lapse)
+  CN  = acquired changes with S <= t < E;  Ln = those with next_t < E
+  R   = distinct customers with a reactivated change in [S, E)
+  LP  = changes without active_after, t < S and (no next change or next_t >= S)
+  RP  = customers of R whose state at S is such a change
+  CE  = CS at E
+"""
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+
+from metrics.models import BusinessSettings
+from metrics.services.definitions import ALL
+from metrics.services.periods import Period
+from winback.services.lifecycle_rules import PRECEDENCE
+
+PRECEDENCE_SQL = "CASE kind " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in PRECEDENCE.items()) + " END"
+CONVERSATION_OUTCOMES = ("reached_will_return", "reached_declined", "callback_requested", "complaint_escalated", "do_not_call")
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float | None  # None: n/a (a zero denominator)
+    numerator: float | None = None
+    denominator: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def definition(self) -> str:
+        return ALL[self.name].formula
+
+    @property
+    def label(self) -> str:
+        return ALL[self.name].label
+
+    @property
+    def unit(self) -> str:
+        return ALL[self.name].unit
+
+    def inputs(self) -> str:
+        """The inputs in words, e.g. "15 of 500"."""
+        if self.numerator is None or self.denominator is None:
+            return ""
+        return f"{_fmt(self.numerator)} of {_fmt(self.denominator)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator,
+                "definition": self.definition, "label": self.label, "unit": self.unit, **self.extra}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
+
+
+def _ratio(name: str, num: float | Decimal | None, den: float | Decimal | None, **extra) -> Figure:
+    num = float(num or 0)
+    den = float(den or 0)
+    return Figure(name, num / den if den else None, num, den, extra)
+
+
+def _count(name: str, value: int) -> Figure:
+    return Figure(name, float(value), float(value), None)
+
+
+# --- The state-change table -----------------------------------------------------------------------------
+
+def _build_changes(cur) -> None:
+    pg = connection.vendor == "postgresql"
+    cur.execute("DROP TABLE IF EXISTS m_changes")
+    cur.execute(f"""
+        CREATE TEMP TABLE m_changes AS
+        SELECT customer_id, kind, occurred_at AS t,
+               kind IN ('acquired', 'reactivated') AS active_after,
+               lead(occurred_at) OVER w AS next_t
+        FROM winback_lifecycleevent
+        WHERE kind IN ('acquired', 'reactivated', 'lapsed', 'cancelled')
+        WINDOW w AS (PARTITION BY customer_id ORDER BY occurred_at, {PRECEDENCE_SQL}, id)""")
+    cur.execute("CREATE INDEX m_changes_t ON m_changes (t)")
+    cur.execute("CREATE INDEX m_changes_customer ON m_changes (customer_id, t)")
+    if pg:
+        cur.execute("ANALYZE m_changes")
+
+
+def _adapt(x: dt.datetime):
+    return connection.ops.adapt_datetimefield_value(x)
+
+
+def _days_between(a: str, b: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({a} - {b})) / 86400.0"
+    return f"(julianday({a}) - julianday({b}))"
+
+
+def _lifecycle_counts(cur, S: dt.datetime, E: dt.datetime) -> dict[str, Any]:
+    q = {"s": _adapt(S), "e": _adapt(E)}
+    true = "true" if connection.vendor == "postgresql" else "1"
+    at_s = "t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s)"
+    at_e = "t < %(e)s AND (next_t IS NULL OR next_t >= %(e)s)"
+    cur.execute(f"""
+        SELECT
+          sum(CASE WHEN active_after = {true} AND {at_s} THEN 1 ELSE 0 END),
+          sum(CASE WHEN active_after = {true} AND t < %(s)s AND next_t >= %(s)s AND next_t < %(e)s THEN 1 ELSE 0 END),
+          sum(CASE WHEN kind = 'acquired' AND t >= %(s)s AND t < %(e)s THEN 1 ELSE 0 END),
+          sum(CASE WHEN kind = 'acquired' AND t >= %(s)s AND t < %(e)s AND next_t < %(e)s THEN 1 ELSE 0 END),
+          sum(CASE WHEN active_after <> {true} AND {at_s} THEN 1 ELSE 0 END),
+          sum(CASE WHEN active_after = {true} AND {at_e} THEN 1 ELSE 0 END)
+        FROM m_changes WHERE t < %(e)s""", q)
+    cs, l0, cn, ln, lp, ce = (int(x or 0) for x in cur.fetchone())
+    cur.execute("SELECT count(DISTINCT customer_id) FROM m_changes WHERE kind = 'reactivated' AND t >= %(s)s AND t < %(e)s", q)
+    r = cur.fetchone()[0]
+    cur.execute(f"""
+        SELECT count(DISTINCT r.customer_id) FROM m_changes r
+        JOIN m_changes s ON s.customer_id = r.customer_id AND s.active_after <> {true}
+                        AND s.t < %(s)s AND (s.next_t IS NULL OR s.next_t >= %(s)s)
+        WHERE r.kind = 'reactivated' AND r.t >= %(s)s AND r.t < %(e)s""", q)
+    rp = cur.fetchone()[0]
+    # Tenure of the lost: the lapse that put them in L0 or Ln.
+    cur.execute(f"""
+        SELECT avg({_days_between('x.lapse_at', 'c.acquired_at')}) FROM (
+            SELECT customer_id, next_t AS lapse_at FROM m_changes
+            WHERE active_after = {true} AND t < %(s)s AND next_t >= %(s)s AND next_t < %(e)s
+            UNION ALL
+            SELECT customer_id, next_t FROM m_changes WHERE kind = 'acquired' AND t >= %(s)s AND t < %(e)s AND next_t < %(e)s
+        ) x JOIN crm_customer c ON c.id = x.customer_id""", q)
+    tenure = cur.fetchone()[0]
+    return {"CS": cs, "CN": cn, "L0": l0, "Ln": ln, "R": r, "LP": lp, "RP": rp, "CE": ce,
+            "tenure_sum_days": float(tenure) * (l0 + ln) if tenure is not None else 0.0}
+
+
+def _money_and_more(cur, S: dt.datetime, E: dt.datetime, S_prev: dt.datetime) -> dict[str, Any]:
+    q = {"s": _adapt(S), "e": _adapt(E), "p": _adapt(S_prev)}
+    true = "true" if connection.vendor == "postgresql" else "1"
+    out: dict[str, Any] = {}
+    cur.execute("""
+        SELECT COALESCE(sum(amount), 0), count(DISTINCT customer_id) FROM crm_order
+        WHERE ordered_at >= %(s)s AND ordered_at < %(e)s""", q)
+    out["revenue"], out["buyers"] = cur.fetchone()
+    cur.execute("""
+        SELECT count(*) FROM (SELECT customer_id, count(*) AS n FROM crm_order
+                              WHERE ordered_at >= %(s)s AND ordered_at < %(e)s GROUP BY customer_id) b
+        WHERE b.n > 1 OR EXISTS (SELECT 1 FROM crm_order o WHERE o.customer_id = b.customer_id AND o.ordered_at < %(s)s)""", q)
+    out["repeat_buyers"] = cur.fetchone()[0]
+    # Revenue churn over the customers active at S: their revenue in P-1 against P.
+    cur.execute(f"""
+        SELECT COALESCE(sum(r.prev), 0),
+               COALESCE(sum(CASE WHEN r.prev > r.cur THEN r.prev - r.cur ELSE 0 END), 0),
+               COALESCE(sum(CASE WHEN r.cur > r.prev THEN r.cur - r.prev ELSE 0 END), 0)
+        FROM (SELECT customer_id FROM m_changes
+              WHERE active_after = {true} AND t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s)) cs
+        JOIN (SELECT customer_id,
+                     sum(CASE WHEN ordered_at < %(s)s THEN amount ELSE 0 END) AS prev,
+                     sum(CASE WHEN ordered_at >= %(s)s THEN amount ELSE 0 END) AS cur
+              FROM crm_order WHERE ordered_at >= %(p)s AND ordered_at < %(e)s GROUP BY customer_id) r
+          ON r.customer_id = cs.customer_id""", q)
+    out["rev_prev"], out["rev_lost"], out["rev_gained"] = cur.fetchone()
+    cur.execute("""
+        SELECT
+          sum(CASE WHEN status = 'won' AND closed_at >= %(s)s AND closed_at < %(e)s THEN 1 ELSE 0 END),
+          sum(CASE WHEN status IN ('won', 'returned', 'lost') AND closed_at >= %(s)s AND closed_at < %(e)s THEN 1 ELSE 0 END),
+          sum(CASE WHEN opened_at >= %(s)s AND opened_at < %(e)s AND status <> 'void' AND NOT holdout THEN 1 ELSE 0 END),
+          sum(CASE WHEN opened_at >= %(s)s AND opened_at < %(e)s AND status IN ('won', 'returned') AND NOT holdout THEN 1 ELSE 0 END),
+          sum(CASE WHEN opened_at >= %(s)s AND opened_at < %(e)s AND status <> 'void' AND holdout THEN 1 ELSE 0 END),
+          sum(CASE WHEN opened_at >= %(s)s AND opened_at < %(e)s AND status IN ('won', 'returned') AND holdout THEN 1 ELSE 0 END)
+        FROM winback_winbackcase WHERE kind = 'winback'
+          AND ((closed_at >= %(s)s AND closed_at < %(e)s) OR (opened_at >= %(s)s AND opened_at < %(e)s))""", q)
+    (out["cases_won"], out["cases_closed"], out["treated"], out["treated_back"], out["held"],
+     out["held_back"]) = (int(x or 0) for x in cur.fetchone())
+    cur.execute("""
+        SELECT count(*), sum(CASE WHEN redeemed_at IS NOT NULL THEN 1 ELSE 0 END) FROM winback_coupon
+        WHERE issued_at >= %(s)s AND issued_at < %(e)s""", q)
+    out["coupons"], out["redeemed"] = (int(x or 0) for x in cur.fetchone())
+    cur.execute("""
+        SELECT kind, count(*), sum(score),
+               sum(CASE WHEN score >= 9 THEN 1 ELSE 0 END), sum(CASE WHEN score <= 6 THEN 1 ELSE 0 END),
+               sum(CASE WHEN score >= 4 THEN 1 ELSE 0 END)
+        FROM crm_feedback WHERE responded_at >= %(s)s AND responded_at < %(e)s GROUP BY kind""", q)
+    out["feedback"] = {kind: (n, total, promoters, detractors, satisfied) for kind, n, total, promoters, detractors, satisfied in cur.fetchall()}
+    return out
+
+
+def _two_proportion_ci(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float] | None:
+    if not n1 or not n2:
+        return None
+    p1, p2 = x1 / n1, x2 / n2
+    half = 1.959964 * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    return p1 - p2 - half, p1 - p2 + half
+
+
+def _figures(c: dict[str, Any], m: dict[str, Any], margin: float) -> dict[str, Figure]:
+    cs, l0, ln, cn, ce = c["CS"], c["L0"], c["Ln"], c["CN"], c["CE"]
+    revenue = float(m["revenue"])
+    f: dict[str, Figure] = {k: _count(k, c[k]) for k in ("CS", "CN", "L0", "Ln", "R", "LP", "RP", "CE")}
+    f["churn_rate"] = _ratio("churn_rate", l0, cs)
+    f["churn_rate_incl_new"] = _ratio("churn_rate_incl_new", l0 + ln, cs)
+    f["retention_rate"] = _ratio("retention_rate", ce - cn, cs)
+    f["growth_rate"] = _ratio("growth_rate", ce - cs, cs, net_adds=ce - cs)
+    f["reactivation_rate"] = _ratio("reactivation_rate", c["RP"], c["LP"])
+    f["case_win_rate"] = _ratio("case_win_rate", m["cases_won"], m["cases_closed"])
+    t_rate = m["treated_back"] / m["treated"] if m["treated"] else None
+    h_rate = m["held_back"] / m["held"] if m["held"] else None
+    ci = _two_proportion_ci(m["treated_back"], m["treated"], m["held_back"], m["held"])
+    f["incremental_reactivation"] = Figure(
+        "incremental_reactivation", t_rate - h_rate if ci else None, None, None,
+        {"contacted": {"reactivated": m["treated_back"], "cases": m["treated"], "rate": t_rate},
+         "holdout": {"reactivated": m["held_back"], "cases": m["held"], "rate": h_rate},
+         "ci95": list(ci) if ci else None})
+    f["repeat_purchase_rate"] = _ratio("repeat_purchase_rate", m["repeat_buyers"], m["buyers"])
+    nps = m["feedback"].get("nps", (0, 0, 0, 0, 0))
+    f["nps"] = Figure("nps", 100.0 * (nps[2] - nps[3]) / nps[0] if nps[0] else None, float(nps[2] - nps[3]), float(nps[0]),
+                      {"promoters": nps[2], "detractors": nps[3], "responses": nps[0]})
+    csat = m["feedback"].get("csat", (0, 0, 0, 0, 0))
+    f["csat"] = _ratio("csat", csat[4], csat[0])
+    f["csat_mean"] = _ratio("csat_mean", csat[1], csat[0])
+    ces = m["feedback"].get("ces", (0, 0, 0, 0, 0))
+    f["ces"] = _ratio("ces", ces[1], ces[0])
+    f["coupon_redemption_rate"] = _ratio("coupon_redemption_rate", m["redeemed"], m["coupons"])
+    rev_prev, lost, gained = float(m["rev_prev"]), float(m["rev_lost"]), float(m["rev_gained"])
+    f["gross_revenue_churn"] = _ratio("gross_revenue_churn", lost, rev_prev)
+    f["net_revenue_churn"] = _ratio("net_revenue_churn", lost - gained, rev_prev)
+    f["sales_per_customer"] = _ratio("sales_per_customer", revenue, m["buyers"])
+    f["tenure_lost_days"] = _ratio("tenure_lost_days", c["tenure_sum_days"], l0 + ln)
+    arpa = revenue / cs if cs else None
+    churn = l0 / cs if cs else None
+    f["historical_clv"] = Figure("historical_clv", arpa * margin / churn if arpa is not None and churn else None,
+                                 None, None, {"arpa": arpa, "margin": margin, "churn_rate": churn})
+    profit_per_customer = margin * revenue / cs if cs else None
+    f["lost_profit"] = Figure("lost_profit", (l0 + ln) * profit_per_customer if profit_per_customer is not None else None,
+                              float(l0 + ln), None, {"profit_per_customer": profit_per_customer, "margin": margin})
+    f["new_customers"] = _count("new_customers", cn)
+    f["revenue"] = _count("revenue", 0)
+    f["revenue"].value = f["revenue"].numerator = revenue
+    return f
+
+
+def metrics_compute(*, periods: Iterable[Period]) -> dict[Period, dict[str, Figure]]:
+    """Every figure for each period (one pass to build the state changes, then a few queries a period)."""
+    periods = list(periods)
+    margin = float(BusinessSettings.objects.get_or_create(pk=1)[0].gross_margin)
+    out: dict[Period, dict[str, Figure]] = {}
+    with transaction.atomic(), connection.cursor() as cur:
+        _build_changes(cur)
+        for period in periods:
+            S, E = period.bounds()
+            counts = _lifecycle_counts(cur, S, E)
+            more = _money_and_more(cur, S, E, period.previous().bounds()[0])
+            out[period] = _figures(counts, more, margin)
+        cur.execute("DROP TABLE m_changes")
+    return out
+
+
+def metrics_for_period(*, period: Period) -> dict[str, Figure]:
+    return metrics_compute(periods=[period])[period]
