@@ -37,6 +37,9 @@ class MetricSnapshot(models.Model):
 
     class Meta:
         ordering = ["metric", "start"]
+        # Its admin page is the KPI dashboard.
+        verbose_name = "KPI"
+        verbose_name_plural = "KPIs"
         constraints = [models.UniqueConstraint(fields=["metric", "start", "end"], name="metric_snapshot_unique")]
         indexes = [models.Index(fields=["start", "end"], name="metric_snapshot_period")]
 

@@ -29,6 +29,7 @@ from winback.models import LifecycleScanState
 from winback.services.lifecycle_rules import PRECEDENCE, lifecycle_compute
 from winback.services.lifecycle_sql import EVENTS_SQL
 from winback.services.policy import PolicyParams, policy_current, policy_params
+from winback.signals import lifecycle_scanned
 
 LOCK_KEY = 7_366_021  # pg advisory lock: one lifecycle batch at a time
 STATUS_SQL = "CASE last_kind WHEN 'acquired' THEN 'active' WHEN 'reactivated' THEN 'active' WHEN 'at_risk' THEN 'at_risk' WHEN 'lapsed' THEN 'lapsed' WHEN 'cancelled' THEN 'cancelled' ELSE 'prospect' END"
@@ -102,6 +103,7 @@ def lifecycle_scan(
             state.built_with_policy, state.last_full_at = params.version, now
         state.save()
     result.seconds = time.perf_counter() - started
+    lifecycle_scanned.send(sender=LifecycleScanState, full=full)
     return result
 
 

@@ -1,0 +1,196 @@
+"""The KPI pages (managers only: the admin site admits nobody else) and the business settings."""
+
+import csv
+import datetime as dt
+import re
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+
+from core.admin_mixins import ReadOnlyAdminMixin
+from metrics.models import BusinessSettings, MetricSnapshot
+from metrics.services.charts import format_value, svg_line_chart
+from metrics.services.cohorts import cohort_retention
+from metrics.services.definitions import ALL, CONVENTIONS, COUNTS, HEADLINE
+from metrics.services.kpis import kpis_for_period, series_for
+from metrics.services.periods import Period, add_months, month_of, parse_month, parse_range
+from metrics.services.program import AGENT_COLUMNS, agent_table, reasons_table
+
+CHARTS = ["churn_rate", "retention_rate", "reactivation_rate", "new_customers", "case_win_rate", "nps"]
+_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def csv_safe(value) -> str:
+    """A cell a spreadsheet will not run: text starting with = + - @ gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    if _FORMULA_START.match(text) and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+@admin.register(BusinessSettings)
+class BusinessSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "gross_margin", "currency", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not BusinessSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(MetricSnapshot)
+class KpiAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The changelist of snapshots is the KPI page; the raw rows are under ?raw=1."""
+
+    list_display = ("metric", "start", "end", "value", "numerator", "denominator", "computed_at")
+    list_filter = ("metric",)
+    date_hierarchy = "start"
+
+    def get_urls(self):
+        return [path("csv/<str:table>/", self.admin_site.admin_view(self.csv_view), name="metrics_kpis_csv"),
+                *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if request.GET.get("raw"):
+            request.GET = request.GET.copy()
+            request.GET.pop("raw")
+            return super().changelist_view(request, extra_context)
+        try:
+            period, chart_range = _choices(request)
+        except ValidationError as exc:
+            period = _default_period()
+            chart_range = _default_chart_range(period)
+            self.message_user(request, "; ".join(exc.messages), level="error")
+        data = _page_data(period, chart_range)
+        return TemplateResponse(request, "admin/metrics/kpis.html", {
+            **self.admin_site.each_context(request), "title": f"KPIs: {period.label()}", "opts": self.model._meta,
+            "period": period, "query": request.GET.urlencode(), **data,
+        })
+
+    def csv_view(self, request: HttpRequest, table: str) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise Http404
+        try:
+            period, chart_range = _choices(request)
+        except ValidationError as exc:
+            return HttpResponse("; ".join(exc.messages), status=400, content_type="text/plain")
+        rows = _csv_rows(table, period, chart_range)
+        if rows is None:
+            raise Http404(f"No table '{table}'.")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="kpis-{table}-{period.label().replace(" ", "")}.csv"'
+        writer = csv.writer(response)
+        for row in rows:
+            writer.writerow([csv_safe(cell) for cell in row])
+        return response
+
+
+def _default_period() -> Period:
+    return month_of(add_months(timezone.localdate().replace(day=1), -1))  # the last complete month
+
+
+def _default_chart_range(period: Period) -> Period:
+    last = month_of(period.start)
+    return Period(add_months(last.start, -11), last.end)
+
+
+def _choices(request: HttpRequest) -> tuple[Period, Period]:
+    params = request.GET
+    if params.get("start") or params.get("end"):
+        period = parse_range(params.get("start", ""), params.get("end", ""))
+    elif params.get("month"):
+        period = parse_month(params["month"])
+    else:
+        period = _default_period()
+    if params.get("from") or params.get("to"):
+        chart_range = Period(parse_month(params.get("from", "")).start, parse_month(params.get("to", "")).end)
+    else:
+        chart_range = _default_chart_range(period)
+    if len(_months(chart_range)) > 60:
+        raise ValidationError({"from": "Charts cover at most 60 months."})
+    return period, chart_range
+
+
+def _months(p: Period) -> list[Period]:
+    from metrics.services.periods import months_between
+
+    return months_between(p.start, p.end)
+
+
+def _page_data(period: Period, chart_range: Period) -> dict:
+    current = kpis_for_period(period=period)
+    previous = kpis_for_period(period=period.previous())
+    cards = []
+    for name in HEADLINE:
+        f, before = current.figures[name], previous.figures[name]
+        d = ALL[name]
+        change = None if f.value is None or before.value is None else f.value - before.value
+        cards.append({
+            "name": name, "label": d.label, "value": format_value(f.value, d.unit), "formula": d.formula,
+            "inputs": f.inputs(), "ci": f.extra.get("ci95"), "change": change,
+            "change_text": "" if change is None else (("+" if change >= 0 else "") + format_value(change, d.unit)),
+            "better": None if change is None or change == 0 else (change > 0) == d.higher_is_better,
+            "extra": f.extra,
+        })
+    counts = [{"name": k, "label": COUNTS[k].label, "value": int(current.figures[k].value), "formula": COUNTS[k].formula} for k in COUNTS]
+    charts = []
+    for name in CHARTS:
+        points = series_for(metric=name, start=chart_range.start, end=chart_range.end)
+        charts.append({"name": name, "formula": ALL[name].formula, "svg": mark_safe(svg_line_chart(
+            title=ALL[name].label, unit=ALL[name].unit, points=[(p["period"], p["value"]) for p in points])),
+            "points": [(p["period"], format_value(p["value"], ALL[name].unit)) for p in points]})
+    cohorts = cohort_retention(period=chart_range)
+    for row in cohorts["cohorts"]:
+        for cell in row["cells"]:
+            share = cell["share"]
+            cell["text"] = "n/a" if share is None else f"{share * 100:.0f}%"
+            cell["alpha"] = 0 if share is None else round(0.1 + 0.8 * share, 2)
+    return {
+        "cards": cards, "counts": counts, "charts": charts, "cohorts": cohorts,
+        "cohort_width": max((len(r["cells"]) for r in cohorts["cohorts"]), default=0),
+        "reasons": reasons_table(period=period), "agents": agent_table(period=period), "agent_columns": AGENT_COLUMNS,
+        "conventions": CONVENTIONS, "source": current.source, "computed_at": current.computed_at,
+        "previous": period.previous(), "chart_range": chart_range,
+    }
+
+
+def _csv_rows(table: str, period: Period, chart_range: Period) -> list[list] | None:
+    if table == "headline":
+        figures = kpis_for_period(period=period).figures
+        rows = [["metric", "label", "value", "numerator", "denominator", "definition"]]
+        for name in [*COUNTS, *HEADLINE]:
+            f = figures[name]
+            rows.append([name, ALL[name].label, f.value, f.numerator, f.denominator, ALL[name].formula])
+        return rows
+    if table == "series":
+        rows = [["month", *CHARTS]]
+        series = {name: series_for(metric=name, start=chart_range.start, end=chart_range.end) for name in CHARTS}
+        for i, p in enumerate(series[CHARTS[0]]):
+            rows.append([p["period"], *[series[name][i]["value"] for name in CHARTS]])
+        return rows
+    if table == "cohorts":
+        data = cohort_retention(period=chart_range)
+        width = max((len(r["cells"]) for r in data["cohorts"]), default=0)
+        rows = [["cohort", "customers", *[f"month {k}" for k in range(1, width + 1)]]]
+        for r in data["cohorts"]:
+            rows.append([r["cohort"], r["customers"], *[c["share"] for c in r["cells"]]])
+        return rows
+    if table == "reasons":
+        data = reasons_table(period=period)
+        rows = [["reason", "count", "share", *data["months"]]]
+        for r in data["rows"]:
+            rows.append([r["reason"], r["count"], r["share"], *data["trend"].get(r["reason"], [])])
+        return rows
+    if table == "agents":
+        rows = [["agent", *AGENT_COLUMNS]]
+        for r in agent_table(period=period):
+            rows.append([r["agent"], *[r[k] for k in AGENT_COLUMNS]])
+        return rows
+    return None

@@ -1,0 +1,69 @@
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import call_command
+
+from metrics.models import MetricSnapshot
+from metrics.services.calculators import metrics_compute
+from metrics.services.periods import Period, months_between
+from metrics.services.snapshots import metrics_refresh
+from winback.services.lifecycle import lifecycle_scan
+
+pytestmark = pytest.mark.django_db
+
+UNTIL = dt.date(2025, 7, 1)
+
+
+@pytest.fixture
+def demo():
+    call_command("seed_demo", "--customers", "400", "--until", str(UNTIL), "--seed", "7", stdout=io.StringIO())
+    lifecycle_scan(full=True, now=dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc))
+
+
+def test_snapshot_and_live_values_agree_on_the_demo_data_for_every_metric_and_month(demo):
+    # Given the demo shop and its snapshots for every month of its history
+    months = months_between(dt.date(2022, 7, 1), UNTIL)
+    call_command("metrics_refresh", "--start", "2022-07-01", "--end", str(UNTIL), stdout=io.StringIO())
+    # When every figure is computed live, month by month, one period at a time
+    stored = {(r.metric, r.start): r for r in MetricSnapshot.objects.all()}
+    checked = 0
+    for month in months:
+        live = metrics_compute(periods=[month])[month]
+        for name, figure in live.items():
+            row = stored[(name, month.start)]
+            # Then they are equal (to the six decimals a snapshot keeps)
+            if figure.value is None:
+                assert row.value is None, (name, month)
+            else:
+                assert float(row.value) == pytest.approx(figure.value, abs=1e-6), (name, month)
+            checked += 1
+    assert checked == len(months) * len(live)
+    # And the demo is not trivial: customers came, lapsed and came back
+    churned = MetricSnapshot.objects.filter(metric="L0", value__gt=0).count()
+    assert churned > 6 and MetricSnapshot.objects.filter(metric="RP", value__gt=0).exists()
+
+
+def test_a_refresh_replaces_a_period_and_never_counts_it_twice(demo):
+    march = Period(dt.date(2025, 3, 1), dt.date(2025, 4, 1))
+    first = metrics_refresh(periods=[march])
+    again = metrics_refresh(periods=[march])
+    assert first == again == MetricSnapshot.objects.filter(start=march.start).count()
+
+
+def test_a_half_filled_period_is_refilled_whole(demo, monkeypatch):
+    march = Period(dt.date(2025, 3, 1), dt.date(2025, 4, 1))
+    metrics_refresh(periods=[march])
+    MetricSnapshot.objects.filter(start=march.start, metric__in=["CS", "churn_rate"]).delete()  # a lost half
+    metrics_refresh(periods=[march])
+    assert MetricSnapshot.objects.filter(start=march.start, metric="churn_rate").count() == 1
+
+
+def test_the_command_refuses_bad_arguments():
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="both"):
+        call_command("metrics_refresh", "--start", "2025-01-01")
+    with pytest.raises(CommandError, match="after"):
+        call_command("metrics_refresh", "--start", "2025-03-01", "--end", "2025-01-01")
+    assert not MetricSnapshot.objects.exists()

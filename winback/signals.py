@@ -1,0 +1,5 @@
+from django.dispatch import Signal
+
+# Sent after a lifecycle scan committed, with full=True|False: events changed, so figures built on them
+# (the KPI snapshots) are stale. winback knows no listener.
+lifecycle_scanned = Signal()
