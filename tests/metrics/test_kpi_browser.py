@@ -37,7 +37,7 @@ def test_a_manager_logs_in_reads_the_kpis_of_a_month_and_changes_the_period(page
     expect(page).to_have_url(re.compile(r"/admin/metrics/metricsnapshot/\?month=2025-03$"))
     expect(page).to_have_title(re.compile(r"^KPIs: 2025-03\b"))
     expect(page.locator("#content h1")).to_have_text("KPIs: 2025-03")
-    expect(page.locator("#kpi-period + p.help")).to_contain_text("Period 2025-03 = [2025-03-01, 2025-04-01), compared with 2025-02.")
+    expect(page.locator("#kpi-period + p.help")).to_contain_text(re.compile(r"^Period 2025-03 = .*, compared with 2025-02\."))
 
     # 2. Every headline card is there and visible; churn shows a percentage and how it is computed.
     cards = page.locator("#kpi-cards .kpi-card")
@@ -75,7 +75,7 @@ def test_a_manager_logs_in_reads_the_kpis_of_a_month_and_changes_the_period(page
     expect(page).to_have_url(re.compile(r"[?&]month=2025-02(&|$)"))
     expect(page).to_have_title(re.compile(r"^KPIs: 2025-02\b"))
     expect(page.locator("#content h1")).to_have_text("KPIs: 2025-02")
-    expect(page.locator("#kpi-period + p.help")).to_contain_text("Period 2025-02 = [2025-02-01, 2025-03-01), compared with 2025-01.")
+    expect(page.locator("#kpi-period + p.help")).to_contain_text(re.compile(r"^Period 2025-02 = .*, compared with 2025-01\."))
     expect(page.locator('#kpi-period input[name="month"]')).to_have_value("2025-02")
     expect(page.locator(".messages .error")).to_have_count(0)
     expect(cards).to_have_count(len(HEADLINE))
