@@ -157,7 +157,7 @@ def _page_data(period: Period, chart_range: Period) -> dict:
         "cohort_width": max((len(r["cells"]) for r in cohorts["cohorts"]), default=0),
         "reasons": reasons_table(period=period), "agents": agent_table(period=period), "agent_columns": AGENT_COLUMNS,
         "conventions": CONVENTIONS, "source": current.source, "computed_at": current.computed_at,
-        "previous": period.previous(), "chart_range": chart_range,
+        "previous": period.previous(), "chart_range": chart_range, "chart_last": add_months(chart_range.end, -1),
     }
 
 

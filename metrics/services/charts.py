@@ -53,7 +53,7 @@ def svg_line_chart(*, title: str, points: list[tuple[str, float | None]], unit: 
         parts.append(f'<polyline fill="none" stroke="#417690" stroke-width="2" points="{" ".join(segment)}"/>')
     every = max(1, len(points) // 6)
     for i, (label, _) in enumerate(points):
-        if i % every == 0 or i == len(points) - 1:
+        if i % every == 0 or (i == len(points) - 1 and i % every >= every / 2):
             parts.append(f'<text x="{left + i * step:.1f}" y="{height - 12}" font-size="10" text-anchor="middle">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -69,6 +69,8 @@ def test_a_manager_logs_in_reads_the_kpis_of_a_month_and_changes_the_period(page
     # 5. Another month through the form: type it into the month box and submit.
     month = page.locator('#kpi-period input[name="month"]')
     expect(month).to_have_value("2025-03")
+    chart_to = page.locator('#kpi-period input[name="to"]')
+    expect(chart_to).to_have_value("2025-03")  # the last month charted (the range's end is exclusive)
     month.fill("2025-02")
     with page.expect_navigation():
         page.locator("#kpi-period").get_by_role("button", name="Show").click()
@@ -77,6 +79,7 @@ def test_a_manager_logs_in_reads_the_kpis_of_a_month_and_changes_the_period(page
     expect(page.locator("#content h1")).to_have_text("KPIs: 2025-02")
     expect(page.locator("#kpi-period + p.help")).to_contain_text(re.compile(r"^Period 2025-02 = .*, compared with 2025-01\."))
     expect(page.locator('#kpi-period input[name="month"]')).to_have_value("2025-02")
+    expect(chart_to).to_have_value("2025-03")  # submitting keeps the chart range where it was
     expect(page.locator(".messages .error")).to_have_count(0)
     expect(cards).to_have_count(len(HEADLINE))
     expect(churn.locator(".kpi-value")).to_have_text(re.compile(r"^\d+\.\d%$"))
