@@ -18,10 +18,21 @@ def refresh_task(months: int = DEFAULT_MONTHS, start: str | None = None, end: st
     return f"{rows} snapshot rows for {len(periods)} months"
 
 
-def refresh_after_scan(*, full: bool, **kwargs) -> None:
-    """A full scan (a policy change, a backfill) may change any month; an incremental one the recent ones
-    (an event is dated when it happened: a late scan still lands in this or last month)."""
+def refresh_after_scan(*, full: bool, since: dt.datetime | None = None, **kwargs) -> None:
+    """A full scan (a policy change, a rebuild) may change any month: the last 36. An incremental one
+    changed the months from its earliest changed event on (a backfill reaches back; otherwise this month
+    and the last, as an event is dated when it happened)."""
     from django.db import transaction
+    from django.utils import timezone
 
-    months = DEFAULT_MONTHS if full else 2
-    transaction.on_commit(lambda: refresh_task.delay(months=months))
+    if full:
+        kwargs_ = {"months": DEFAULT_MONTHS}
+    elif since is not None:
+        first = timezone.localtime(since).date().replace(day=1)
+        kwargs_ = {"start": max(first, recent_months(months=120)[0].start).isoformat(),
+                   "end": (timezone.localdate().replace(day=1) + dt.timedelta(days=32)).replace(day=1).isoformat()}
+        if first >= recent_months(months=2)[0].start:
+            kwargs_ = {"months": 2}
+    else:
+        kwargs_ = {"months": 2}
+    transaction.on_commit(lambda: refresh_task.delay(**kwargs_))

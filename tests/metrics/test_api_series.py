@@ -56,3 +56,37 @@ def test_a_lifecycle_scan_asks_for_a_snapshot_refresh_after_commit(django_captur
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle_scan()  # an incremental scan: this month and the last
     assert calls == [{"months": 36}, {"months": 2}]
+
+
+def test_an_order_backdated_into_an_earlier_month_refreshes_the_months_from_there(django_capture_on_commit_callbacks, monkeypatch, shop):
+    from django.utils import timezone
+
+    from metrics import tasks
+    from tests.metrics.conftest import at
+    from winback.services.lifecycle import lifecycle_refresh, lifecycle_scan
+
+    calls = []
+    monkeypatch.setattr(tasks.refresh_task, "delay", lambda **kw: calls.append(kw))
+    today = timezone.localdate()
+    long_ago = today.replace(day=1) - dt.timedelta(days=400)
+    customer = shop.customer(at(long_ago.year, long_ago.month, 3))
+    shop.flush()
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle_scan(full=True)
+    calls.clear()
+    # When an order is backfilled into a month five months ago and the customer is refreshed
+    backdated = today.replace(day=1) - dt.timedelta(days=140)
+    shop.order(customer, at(backdated.year, backdated.month, 10))
+    shop.flush()
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle_refresh(customer_ids=[customer.pk])
+    # Then the months from the earliest changed event on are refreshed (here: the reactivation it created)
+    assert calls == [{"start": backdated.replace(day=1).isoformat(),
+                      "end": (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1).isoformat()}]
+    # And an order today refreshes nothing at once (the next scan's refresh covers this month)
+    calls.clear()
+    shop.order(customer, timezone.now())
+    shop.flush()
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle_refresh(customer_ids=[customer.pk])
+    assert calls == []

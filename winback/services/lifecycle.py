@@ -51,9 +51,16 @@ class ScanResult:
     policy_version: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
-    def add(self, other: dict[str, int]) -> None:
+    # The earliest instant whose events changed (incremental scans): what a backfill touched.
+    earliest_change: dt.datetime | None = None
+
+    def add(self, other: dict[str, Any]) -> None:
         for key, value in other.items():
-            setattr(self, key, getattr(self, key) + value)
+            if key == "earliest_change":
+                if value is not None:
+                    self.earliest_change = value if self.earliest_change is None else min(self.earliest_change, value)
+            else:
+                setattr(self, key, getattr(self, key) + value)
 
     def summary(self) -> str:
         return (
@@ -103,7 +110,7 @@ def lifecycle_scan(
             state.built_with_policy, state.last_full_at = params.version, now
         state.save()
     result.seconds = time.perf_counter() - started
-    lifecycle_scanned.send(sender=LifecycleScanState, full=full)
+    lifecycle_scanned.send(sender=LifecycleScanState, full=full, since=result.earliest_change)
     return result
 
 
@@ -137,6 +144,11 @@ def lifecycle_refresh(*, customer_ids: list[int], now: dt.datetime | None = None
             scope = Scope(ids=tuple(sorted(set(customer_ids))))
             result.add(_scan_batch(scope=scope, p=params, now=now))
             _refresh_open_cases(customer_ids=list(scope.ids))
+        month_start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        if result.earliest_change is not None and result.earliest_change < month_start:
+            # Orders backdated into earlier months changed closed periods: their figures are refreshed.
+            # (Changes in this month wait for the next scan's refresh, not one per order.)
+            lifecycle_scanned.send(sender=LifecycleScanState, full=False, since=result.earliest_change)
     return result
 
 
@@ -244,6 +256,15 @@ def _sync_events(cur, q: dict[str, Any], scope: Scope) -> dict[str, int]:
             close_reason = 'No longer lapsed: the history or the dormancy policy changed.'
         WHERE status = 'open' AND lapse_event_id IN (SELECT id FROM lc_gone)""", q)
     counts["cases_voided"] = cur.rowcount
+    if scope.ids:  # an incremental batch: note how far back the events changed (a full scan changes everything)
+        cur.execute("SELECT min(occurred_at) FROM winback_lifecycleevent WHERE id IN (SELECT id FROM lc_gone)")
+        gone = _as_datetime(cur.fetchone()[0])
+        cur.execute("""SELECT min(n.occurred_at) FROM lc_events n WHERE NOT EXISTS (
+                           SELECT 1 FROM winback_lifecycleevent e
+                           WHERE e.customer_id = n.customer_id AND e.kind = n.kind AND e.occurred_at = n.occurred_at)""")
+        new = _as_datetime(cur.fetchone()[0])
+        changed = [x for x in (gone, new) if x is not None]
+        counts["earliest_change"] = min(changed) if changed else None
     cur.execute("UPDATE winback_winbackcase SET lapse_event_id = NULL WHERE lapse_event_id IN (SELECT id FROM lc_gone)")
     cur.execute("DELETE FROM winback_lifecycleevent WHERE id IN (SELECT id FROM lc_gone)")
     counts["events_removed"] = cur.rowcount
@@ -257,6 +278,16 @@ def _sync_events(cur, q: dict[str, Any], scope: Scope) -> dict[str, int]:
                 f" WHERE {scope.sql('c.id')} AND c.status <> b.status", q)
     counts["statuses_changed"] = cur.fetchone()[0]
     return counts
+
+
+def _as_datetime(value) -> dt.datetime | None:
+    """A timestamp as the raw cursor returns it (SQLite gives text) as an aware datetime."""
+    if value is None or isinstance(value, dt.datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    from django.utils.dateparse import parse_datetime
+
+    parsed = parse_datetime(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def _minus_days(expr: str, days: int, pg: bool) -> str:
