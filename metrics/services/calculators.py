@@ -54,6 +54,16 @@ class Figure:
 
     def inputs(self) -> str:
         """The inputs in words, e.g. "15 of 500"."""
+        x = self.extra
+        if self.name == "historical_clv" and x.get("arpa") is not None and x.get("churn_rate"):
+            return f"ARPA {x['arpa']:,.2f} x margin {x['margin']:.0%} / churn {x['churn_rate']:.1%}"
+        if self.name == "lost_profit" and x.get("profit_per_customer") is not None:
+            return f"{_fmt(self.numerator)} lost x {x['profit_per_customer']:,.2f} profit per customer"
+        if self.name == "incremental_reactivation" and "contacted" in x:
+            c, h = x["contacted"], x["holdout"]
+            return f"contacted {c['reactivated']} of {c['cases']}, holdout {h['reactivated']} of {h['cases']}"
+        if self.name == "nps" and x.get("responses"):
+            return f"{x['promoters']} promoters, {x['detractors']} detractors of {x['responses']} responses"
         if self.numerator is None or self.denominator is None:
             return ""
         return f"{_fmt(self.numerator)} of {_fmt(self.denominator)}"

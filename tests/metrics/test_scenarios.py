@@ -133,3 +133,13 @@ def test_a_quarter_counts_like_a_month(four_lives):
     q1 = metrics_for_period(period=Period(dt.date(2026, 1, 1), dt.date(2026, 4, 1)))
     # At 1 January: stable not yet acquired; back-same-month active; the pool customer had lapsed on 30 Dec
     assert values(q1, "CS", "CN", "L0", "R", "LP", "RP", "CE") == {"CS": 1, "CN": 2, "L0": 1, "R": 2, "LP": 1, "RP": 1, "CE": 3}
+
+
+def test_every_headline_figure_says_what_went_into_it(four_lives):
+    from metrics.services.definitions import HEADLINE
+
+    f = metrics_for_period(period=MARCH)
+    assert f["churn_rate"].inputs() == "1 of 2"
+    assert f["historical_clv"].inputs() == "ARPA 75.00 x margin 30% / churn 50.0%"
+    assert f["lost_profit"].inputs() == "2 lost x 22.50 profit per customer"
+    assert all(f[name].definition for name in HEADLINE)
