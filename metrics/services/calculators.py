@@ -17,6 +17,7 @@ customer's state at an instant x is that of their last change strictly before x,
 import datetime as dt
 import math
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -257,19 +258,30 @@ def _figures(c: dict[str, Any], m: dict[str, Any], margin: float) -> dict[str, F
     return f
 
 
-def metrics_compute(*, periods: Iterable[Period]) -> dict[Period, dict[str, Figure]]:
-    """Every figure for each period (one pass to build the state changes, then a few queries a period)."""
-    periods = list(periods)
-    margin = float(BusinessSettings.objects.get_or_create(pk=1)[0].gross_margin)
-    out: dict[Period, dict[str, Figure]] = {}
+@contextmanager
+def state_changes():
+    """A cursor with the m_changes table built (and dropped afterwards), in one transaction."""
     with transaction.atomic(), connection.cursor() as cur:
         _build_changes(cur)
-        for period in periods:
-            S, E = period.bounds()
-            counts = _lifecycle_counts(cur, S, E)
-            more = _money_and_more(cur, S, E, period.previous().bounds()[0])
-            out[period] = _figures(counts, more, margin)
-        cur.execute("DROP TABLE m_changes")
+        try:
+            yield cur
+        finally:
+            cur.execute("DROP TABLE IF EXISTS m_changes")
+
+
+def metrics_compute(*, periods: Iterable[Period], cur=None) -> dict[Period, dict[str, Figure]]:
+    """Every figure for each period (one pass to build the state changes, then a few queries a period)."""
+    periods = list(periods)
+    if cur is None:
+        with state_changes() as cur:
+            return metrics_compute(periods=periods, cur=cur)
+    margin = float(BusinessSettings.objects.get_or_create(pk=1)[0].gross_margin)
+    out: dict[Period, dict[str, Figure]] = {}
+    for period in periods:
+        S, E = period.bounds()
+        counts = _lifecycle_counts(cur, S, E)
+        more = _money_and_more(cur, S, E, period.previous().bounds()[0])
+        out[period] = _figures(counts, more, margin)
     return out
 
 

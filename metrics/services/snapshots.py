@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from metrics.models import MetricSnapshot
-from metrics.services.calculators import Figure, metrics_compute
+from metrics.services.calculators import Figure, metrics_compute, state_changes
 from metrics.services.periods import Period, add_months, month_of, months_between
 
 DEFAULT_MONTHS = 36
@@ -22,20 +22,36 @@ def _decimal(x: float | None):
 
 
 def metrics_refresh(*, periods: Iterable[Period]) -> int:
-    """Recompute and store the periods; returns the number of snapshot rows written."""
+    """Recompute and store the periods (and the cohort matrix up to them); returns the rows written."""
+    from metrics.services.cohorts import cohort_active_counts, cohort_sizes
+
     periods = sorted(set(periods))
     if not periods:
         return 0
-    computed = metrics_compute(periods=periods)
+    this_month = timezone.localdate().replace(day=1)
+    first_cohort = add_months(periods[0].start.replace(day=1), -(DEFAULT_MONTHS - 1))
+    last_boundary = min(add_months(periods[-1].start.replace(day=1), 1), this_month)
+    with state_changes() as cur:
+        computed = metrics_compute(periods=periods, cur=cur)
+        cohort_cells = cohort_active_counts(cur, first=first_cohort, last_boundary=max(last_boundary, first_cohort))
+    sizes = cohort_sizes(first=first_cohort, end=add_months(periods[-1].start.replace(day=1), 1))
     now = timezone.now()
     rows = [
         MetricSnapshot(metric=name, start=p.start, end=p.end, value=_decimal(f.value), numerator=_decimal(f.numerator),
                        denominator=_decimal(f.denominator), extra=f.extra, computed_at=now)
         for p, figures in computed.items() for name, f in figures.items()
     ]
+    # The cohort matrix: (cohort month, boundary month) cells, and each cohort's size.
+    rows += [MetricSnapshot(metric="cohort_active", start=c, end=b, value=n, computed_at=now) for (c, b), n in cohort_cells.items()]
+    cohort_months = sorted({c for c, _ in cohort_cells} | set(sizes))
+    rows += [MetricSnapshot(metric="cohort_size", start=c, end=add_months(c, 1), value=sizes.get(c, 0), computed_at=now)
+             for c in cohort_months]
     with transaction.atomic():
         for p in periods:
             MetricSnapshot.objects.filter(start=p.start, end=p.end).delete()
+        # Only the cells recomputed now: later boundaries of these cohorts keep their figures.
+        MetricSnapshot.objects.filter(metric="cohort_active", start__gte=first_cohort, end__lte=last_boundary).delete()
+        MetricSnapshot.objects.filter(metric="cohort_size", start__in=cohort_months).delete()
         MetricSnapshot.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
 

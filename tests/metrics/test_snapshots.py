@@ -47,8 +47,10 @@ def test_snapshot_and_live_values_agree_on_the_demo_data_for_every_metric_and_mo
 def test_a_refresh_replaces_a_period_and_never_counts_it_twice(demo):
     march = Period(dt.date(2025, 3, 1), dt.date(2025, 4, 1))
     first = metrics_refresh(periods=[march])
+    total = MetricSnapshot.objects.count()
     again = metrics_refresh(periods=[march])
-    assert first == again == MetricSnapshot.objects.filter(start=march.start).count()
+    assert first == again == total == MetricSnapshot.objects.count()
+    assert MetricSnapshot.objects.filter(metric="churn_rate", start=march.start).count() == 1
 
 
 def test_a_half_filled_period_is_refilled_whole(demo, monkeypatch):
@@ -67,3 +69,18 @@ def test_the_command_refuses_bad_arguments():
     with pytest.raises(CommandError, match="after"):
         call_command("metrics_refresh", "--start", "2025-03-01", "--end", "2025-01-01")
     assert not MetricSnapshot.objects.exists()
+
+
+def test_the_cohort_matrix_from_snapshots_equals_the_live_one(demo):
+    from metrics.services.cohorts import cohort_retention
+
+    year = Period(dt.date(2024, 7, 1), dt.date(2025, 7, 1))
+    metrics_refresh(periods=months_between(year.start, year.end))
+    stored = cohort_retention(period=year)
+    live = cohort_retention(period=year, live=True)
+    assert (stored["source"], live["source"]) == ("snapshot", "live")
+    assert stored["cohorts"] == live["cohorts"]
+    assert sum(c["customers"] for c in live["cohorts"]) > 20
+    # A refresh of one month keeps the cells of later boundaries
+    metrics_refresh(periods=[Period(dt.date(2024, 9, 1), dt.date(2024, 10, 1))])
+    assert cohort_retention(period=year)["source"] == "snapshot"
