@@ -1,0 +1,60 @@
+"""Agent and program figures (METRICS.md section 5) and reasons for leaving, hand-built."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from crm.models import Contact
+from metrics.services.periods import month_of
+from metrics.services.program import agent_table, reasons_table
+from tests.factories import CustomerFactory, OrderFactory, UserFactory
+from tests.metrics.conftest import at
+from winback.models import Coupon, Disposition, LeaveReason, WinbackCase
+
+pytestmark = pytest.mark.django_db
+MARCH = month_of(dt.date(2026, 3, 1))
+
+
+def call(case, agent, when, outcome, **fields):
+    contact = Contact.objects.create(customer=case.customer, channel="call", occurred_at=when, agent=agent, outcome=outcome)
+    return Disposition.objects.create(case=case, agent=agent, contact=contact, outcome=outcome, created_at=when, **fields)
+
+
+def test_the_agent_table_and_the_reasons():
+    ana, ben = UserFactory(username="ana"), UserFactory(username="ben")
+    won_customer = CustomerFactory()
+    won = WinbackCase.objects.create(customer=won_customer, lapsed_at=at(2026, 2, 1), opened_at=at(2026, 2, 1))
+    call(won, ana, at(2026, 3, 3), "no_answer")
+    call(won, ana, at(2026, 3, 4), "callback_requested", callback_at=at(2026, 3, 6, 10))
+    order = OrderFactory(customer=won_customer, ordered_at=at(2026, 3, 10), amount=Decimal("80.00"))
+    coupon = Coupon.objects.create(code="BACK-1", customer=won_customer, case=won, issued_at=at(2026, 3, 6, 10),
+                                   redeemed_at=at(2026, 3, 10), redeemed_order=order)
+    call(won, ana, at(2026, 3, 6, 10) + dt.timedelta(minutes=5), "reached_will_return", coupon=coupon)
+    OrderFactory(customer=won_customer, ordered_at=at(2026, 3, 20), amount=Decimal("40.00"))  # inside the window
+    OrderFactory(customer=won_customer, ordered_at=at(2026, 5, 20), amount=Decimal("99.00"))  # after it
+    WinbackCase.objects.filter(pk=won.pk).update(status="won", closed_at=at(2026, 3, 10), reactivation_order=order)
+    declined = WinbackCase.objects.create(customer=CustomerFactory(), lapsed_at=at(2026, 2, 1), opened_at=at(2026, 2, 1))
+    call(declined, ben, at(2026, 3, 5), "reached_declined", reason=LeaveReason.objects.get(name="Price"))
+    call(declined, ben, at(2026, 2, 27), "no_answer")  # February: not in March's figures
+    missed = WinbackCase.objects.create(customer=CustomerFactory(), lapsed_at=at(2026, 2, 1), opened_at=at(2026, 2, 1))
+    call(missed, ben, at(2026, 3, 7), "callback_requested", callback_at=at(2026, 3, 9, 15))  # never called back
+
+    rows = {r["agent"]: r for r in agent_table(period=MARCH)}
+    assert rows["ana"] == {"agent": "ana", "cases_worked": 1, "contacts": 3, "reach_rate": pytest.approx(2 / 3),
+                           "callbacks_due": 1, "callbacks_kept": 1, "offers": 1, "redemptions": 1, "wins": 1,
+                           "reactivated_revenue": pytest.approx(120.0)}
+    assert rows["ben"] == {"agent": "ben", "cases_worked": 2, "contacts": 2, "reach_rate": pytest.approx(1.0),
+                           "callbacks_due": 1, "callbacks_kept": 0, "offers": 0, "redemptions": 0, "wins": 0,
+                           "reactivated_revenue": 0}
+    assert rows["Team"]["contacts"] == 5 and rows["Team"]["reach_rate"] == pytest.approx(4 / 5)
+    assert rows["Team"]["wins"] == 1 and rows["Team"]["callbacks_kept"] == 1
+
+    reasons = reasons_table(period=MARCH)
+    assert reasons["rows"] == [{"reason": "Price", "count": 1, "share": 1.0}]
+    assert reasons["months"][-1] == "2026-03" and reasons["trend"]["Price"][-1] == 1
+
+
+def test_a_period_without_calls_has_empty_tables():
+    assert agent_table(period=MARCH) == []
+    assert reasons_table(period=MARCH)["rows"] == [] and reasons_table(period=MARCH)["total"] == 0
