@@ -12,3 +12,13 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class SingletonAdminMixin:
+    """A settings row: one may be added if there is none, and it is never deleted."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return not self.model.objects.exists() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -12,7 +12,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from core.admin_mixins import ReadOnlyAdminMixin
+from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
 from metrics.models import BusinessSettings, MetricSnapshot
 from metrics.services.charts import format_value, svg_line_chart
 from metrics.services.cohorts import cohort_retention
@@ -35,14 +35,8 @@ def csv_safe(value) -> str:
 
 
 @admin.register(BusinessSettings)
-class BusinessSettingsAdmin(admin.ModelAdmin):
+class BusinessSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "gross_margin", "currency", "updated_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not BusinessSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(MetricSnapshot)

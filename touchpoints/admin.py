@@ -8,7 +8,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from core.admin_mixins import ReadOnlyAdminMixin
+from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
 from crm.models import Customer
 from touchpoints.models import Cadence, CadenceStep, Touchpoint, TouchpointSettings
 from touchpoints.services.rendering import touchpoint_context, touchpoint_render
@@ -122,11 +122,5 @@ class TouchpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TouchpointSettings)
-class TouchpointSettingsAdmin(admin.ModelAdmin):
+class TouchpointSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "cap_count", "cap_days", "transactional_exempt", "quiet_start", "quiet_end", "max_attempts", "updated_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not TouchpointSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

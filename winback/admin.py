@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils import timezone
 
-from core.admin_mixins import ReadOnlyAdminMixin
+from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
 from crm.models import Customer
 from winback.models import (
     CallSettings, Coupon, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, LifecycleScanState, Offer,
@@ -126,14 +126,8 @@ _customer_admin.inlines = [*_customer_admin.inlines, LifecycleEventInline, Winba
 
 
 @admin.register(CallSettings)
-class CallSettingsAdmin(admin.ModelAdmin):
+class CallSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "calling_start", "calling_end", "max_attempts", "lease_minutes", "callback_grace_minutes", "updated_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not CallSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(LeaveReason)

@@ -48,3 +48,12 @@ def test_an_sms_step_goes_through_the_pluggable_backend_and_is_on_the_timeline()
     assert "/t/u/" in LoggingSmsBackend.sent[0]["text"]  # marketing SMS: a way to stop them
     tp.refresh_from_db()
     assert tp.contact.channel == "sms" and tp.provider_message_id == f"log-touchpoint-{tp.pk}"
+
+
+@pytest.mark.parametrize("url", ["/admin/touchpoints/touchpointsettings/", "/admin/metrics/businesssettings/",
+                                 "/admin/winback/callsettings/"])
+def test_settings_are_one_row_a_manager_edits_but_cannot_add_twice_or_delete(client, manager, url):
+    client.force_login(manager)
+    assert client.get(url + "1/change/").status_code == 200
+    assert client.get(url + "add/").status_code == 403
+    assert client.get(url + "1/delete/").status_code == 403
