@@ -5,7 +5,9 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
 from crm.models import Order
 from metrics.services.periods import Period, add_months, month_of
@@ -40,24 +42,29 @@ def agent_table(*, period: Period) -> list[dict]:
         row = rows[r["agent"]]
         row.update(cases_worked=r["cases"], contacts=r["contacts"], offers=r["offers"], redemptions=r["redeemed"])
         row["_talks"] = r["talks"]
-    # Callbacks due in P and whether the booking agent called back on time.
-    for booking in Disposition.objects.filter(callback_at__gte=S, callback_at__lt=E).values("agent", "case", "callback_at"):
-        row = rows[booking["agent"]]
-        row["callbacks_due"] += 1
-        kept = Disposition.objects.filter(
-            case=booking["case"], agent=booking["agent"], created_at__gte=booking["callback_at"] - CALLBACK_ON_TIME,
-            created_at__lte=booking["callback_at"] + CALLBACK_ON_TIME).exists()
-        row["callbacks_kept"] += int(kept)
-    won = WinbackCase.objects.filter(kind="winback", status="won", closed_at__gte=S, closed_at__lt=E)
-    for case in won.values("id", "customer_id", "closed_at"):
-        last = Disposition.objects.filter(case=case["id"], created_at__lte=case["closed_at"]).order_by("-created_at").values_list("agent", flat=True).first()
-        if last is None:
+    # Callbacks due in P and whether the booking agent called back on time (one query).
+    called_back = Disposition.objects.filter(
+        case=OuterRef("case"), agent=OuterRef("agent"),
+        created_at__gte=ExpressionWrapper(OuterRef("callback_at") - CALLBACK_ON_TIME, output_field=DateTimeField()),
+        created_at__lte=ExpressionWrapper(OuterRef("callback_at") + CALLBACK_ON_TIME, output_field=DateTimeField()))
+    for r in (Disposition.objects.filter(callback_at__gte=S, callback_at__lt=E).annotate(kept=Exists(called_back))
+              .values("agent", "kept").annotate(n=Count("id")).order_by()):
+        rows[r["agent"]]["callbacks_due"] += r["n"]
+        rows[r["agent"]]["callbacks_kept"] += r["n"] if r["kept"] else 0
+    # Wins: credited to the agent of the case's last call before it closed; their revenue in the window.
+    last_call = (Disposition.objects.filter(case=OuterRef("pk"), created_at__lte=OuterRef("closed_at"))
+                 .order_by("-created_at", "-id").values("agent")[:1])
+    window_revenue = (Order.objects.filter(
+        customer=OuterRef("customer_id"), ordered_at__gte=OuterRef("closed_at"),
+        ordered_at__lt=ExpressionWrapper(OuterRef("closed_at") + window, output_field=DateTimeField()))
+        .order_by().values("customer").annotate(s=Sum("amount")).values("s"))
+    won = (WinbackCase.objects.filter(kind="winback", status="won", closed_at__gte=S, closed_at__lt=E)
+           .annotate(last_agent=Subquery(last_call), revenue=Subquery(window_revenue)).values_list("last_agent", "revenue"))
+    for agent_id, revenue in won:
+        if agent_id is None:
             continue
-        row = rows[last]
-        row["wins"] += 1
-        revenue = Order.objects.filter(customer_id=case["customer_id"], ordered_at__gte=case["closed_at"],
-                                       ordered_at__lt=case["closed_at"] + window).aggregate(s=Sum("amount"))["s"]
-        row["reactivated_revenue"] += float(revenue or Decimal("0"))
+        rows[agent_id]["wins"] += 1
+        rows[agent_id]["reactivated_revenue"] += float(revenue or Decimal("0"))
     users = {u.pk: u.get_username() for u in get_user_model().objects.filter(pk__in=rows)}
     out = []
     for agent_id, row in sorted(rows.items(), key=lambda kv: users.get(kv[0], "")):
@@ -83,9 +90,12 @@ def reasons_table(*, period: Period, trend_months: int = 6) -> dict:
     months = [month_of(add_months(last.start, -i)) for i in range(trend_months - 1, -1, -1)]
     T0, T1 = months[0].bounds()[0], months[-1].bounds()[1]
     trend: dict[str, dict[str, int]] = defaultdict(dict)
-    for d in Disposition.objects.filter(created_at__gte=T0, created_at__lt=T1, reason__isnull=False).values("reason__name", "created_at"):
-        label = month_of(d["created_at"].astimezone(months[0].bounds()[0].tzinfo).date()).label()
-        trend[d["reason__name"]][label] = trend[d["reason__name"]].get(label, 0) + 1
+    by_month = (Disposition.objects.filter(created_at__gte=T0, created_at__lt=T1, reason__isnull=False)
+                .annotate(month=TruncMonth("created_at")).values("reason__name", "month").annotate(n=Count("id")).order_by())
+    for r in by_month:
+        month = r["month"]
+        label = f"{(timezone.localtime(month) if isinstance(month, dt.datetime) and timezone.is_aware(month) else month):%Y-%m}"
+        trend[r["reason__name"]][label] = r["n"]
     return {
         "definition": "reasons agents recorded on calls in P; share = count / calls with a reason in P",
         "total": total,
