@@ -201,6 +201,20 @@ def machine_info(conn) -> list[str]:
             + ", ".join(f"{k} {v}" for k, v in settings.items())]
 
 
+def metrics_code() -> str:
+    """A hash of the metrics code measured, and its files that differ from HEAD (read-only git)."""
+    import hashlib
+
+    files = sorted((ROOT / "metrics").rglob("*.py")) + [ROOT / "templates" / "admin" / "metrics" / "kpis.html"]
+    digest = hashlib.sha1()
+    for f in files:
+        digest.update(f.read_bytes())
+    proc = subprocess.run(["git", "status", "--porcelain", "--", "metrics", "templates/admin/metrics"], cwd=ROOT,
+                          capture_output=True, text=True)
+    dirty = " ".join(line[3:] for line in proc.stdout.splitlines())
+    return f"metrics files {digest.hexdigest()[:10]}" + (f" (uncommitted: {dirty})" if dirty else "")
+
+
 class StatementTimer:
     """Time per SQL statement (keyed by its first words), for the breakdown of metrics_refresh."""
 
@@ -218,15 +232,18 @@ class StatementTimer:
             s = self.stats.setdefault(key, [0, 0.0])
             s[0] += 1
             s[1] += elapsed
-            kind = ("orders" if "crm_order" in sql else "lifecycle" if "m_changes" in sql
-                    else "program" if any(t in sql for t in ("winback_winbackcase", "winback_coupon", "crm_feedback"))
-                    else "rest")
+            # By the tables read (the refresh's own temp tables included): its order sums (crm_order, m_rev,
+            # m_first), its lifecycle counts (m_changes), the program tables, the rest (snapshot rows, settings).
+            kind = ("orders" if any(t in sql for t in ("crm_order", "m_rev", "m_first")) else
+                    "lifecycle" if "m_changes" in sql else
+                    "program" if any(t in sql for t in ("winback_winbackcase", "winback_coupon", "crm_feedback")) else
+                    "rest")
             self.kinds[kind] = self.kinds.get(kind, 0.0) + elapsed
 
     def groups(self) -> dict[str, float]:
         return {k: self.kinds.get(k, 0.0) for k in ("lifecycle", "orders", "program", "rest")}
 
-    def table(self, total: float, top: int = 8) -> list[str]:
+    def table(self, total: float, top: int = 12) -> list[str]:
         timed = sum(s[1] for s in self.stats.values())
         lines = [f"time per statement ({len(self.stats)} distinct, {sum(s[0] for s in self.stats.values()):,} executions,"
                  f" {timed:.1f}s of {total:.1f}s in SQL):"]
@@ -267,7 +284,7 @@ def main() -> None:
     with psycopg.connect(admin_url, autocommit=True) as admin:
         for line in machine_info(admin):
             print(line)
-    print(f"code: {lc.code_version()}")
+    print(f"code: {lc.code_version()}; {metrics_code()}")
 
     t_start = time.perf_counter()
     reused = False
@@ -367,8 +384,8 @@ def main() -> None:
         computed: list[dict] = []
         real_compute = snapshots_module.metrics_compute
 
-        def capturing_compute(*, periods):
-            out = real_compute(periods=periods)
+        def capturing_compute(*, periods, **kwargs):
+            out = real_compute(periods=periods, **kwargs)
             computed.append(out)
             return out
 
@@ -391,10 +408,11 @@ def main() -> None:
         for line in timers[best_run].table(refresh_s):
             print("   " + line)
         groups = timers[best_run].groups()
-        print(f"   by table read: lifecycle counts on m_changes (its build, CS..CE, R, RP, tenure) {groups['lifecycle']:.2f}s"
-              f" ({groups['lifecycle'] / floor_s:.1f}x the floor); crm_order (revenue, buyers, repeat buyers, revenue"
-              f" churn) {groups['orders']:.2f}s; cases, coupons, feedback {groups['program']:.2f}s; other SQL (snapshot"
-              f" writes, settings) {groups['rest']:.2f}s; Python {refresh_s - sum(groups.values()):.2f}s")
+        print(f"   by what it reads: lifecycle counts and cohort cells on m_changes (its build, CS..CE, R, RP, tenure)"
+              f" {groups['lifecycle']:.2f}s ({groups['lifecycle'] / floor_s:.1f}x the floor); order sums (crm_order and"
+              f" the m_rev/m_first tables built from it: revenue, buyers, repeat buyers, revenue churn)"
+              f" {groups['orders']:.2f}s; cases, coupons, feedback {groups['program']:.2f}s; other SQL (snapshot rows,"
+              f" settings) {groups['rest']:.2f}s; Python {refresh_s - sum(groups.values()):.2f}s")
         mine = computed[-1]
         mismatches = []
         for p in periods:
@@ -455,7 +473,8 @@ def main() -> None:
             ("series_for x6 (12-month charts)", lambda: [series_for(metric=m, start=chart_range.start, end=chart_range.end)
                                                         for m in charts]),
             ("cohort_retention (12 cohorts)", lambda: cohort_retention(period=chart_range)),
-            ("  of which _build_changes (temp table of all state changes)", build_changes_only),
+            ("  _build_changes alone (temp table of all state changes; on the page only when cohorts are live)",
+             build_changes_only),
             ("reasons_table", lambda: reasons_table(period=month)),
             ("agent_table", lambda: agent_table(period=month)),
         ]
@@ -472,7 +491,8 @@ def main() -> None:
                 runs.append(1000 * (time.perf_counter() - t0))
             part_ms[label] = (statistics.median(runs), n_queries)
         top = sum(ms for label, (ms, _) in part_ms.items() if not label.startswith(" "))
-        print(f"   parts (each called alone, median of 3; queries per call):")
+        cohort_source = cohort_retention(period=chart_range).get("source", "live")
+        print(f"   parts (each called alone, median of 3; queries per call; the cohort matrix came from the {cohort_source}):")
         for label, (ms, n) in part_ms.items():
             print(f"   {ms:9.1f} ms  {100 * ms / p50:5.1f}% of p50  {n:>5,} queries  {label}")
         print(f"   parts sum to {top:.0f} ms against the page's p50 {p50:.0f} ms; the rest (template, admin context,"

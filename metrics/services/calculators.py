@@ -114,7 +114,7 @@ def _month_index_sql(column: str) -> tuple[str, list]:
 
     year, year_params = connection.ops.datetime_extract_sql("year", column, (), settings.TIME_ZONE)
     month, month_params = connection.ops.datetime_extract_sql("month", column, (), settings.TIME_ZONE)
-    return f"(({year}) * 12 + ({month}))", [*year_params, *month_params]
+    return f"CAST(({year}) * 12 + ({month}) AS integer)", [*year_params, *month_params]
 
 
 def _build_revenue(cur, *, lo: dt.datetime, hi: dt.datetime) -> None:
@@ -376,6 +376,9 @@ def _figures(c: dict[str, Any], m: dict[str, Any], margin: float) -> dict[str, F
 def state_changes():
     """A cursor with the m_changes table built (and dropped afterwards), in one transaction."""
     with transaction.atomic(), connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SET LOCAL work_mem = '256MB'")  # the month histograms hash in memory, not on disk
+            cur.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these statements
         _build_changes(cur)
         try:
             yield cur

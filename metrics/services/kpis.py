@@ -21,7 +21,8 @@ def kpis_for_period(*, period: Period, live: bool = False) -> KpiResult:
         if stored is not None:
             from metrics.models import MetricSnapshot
 
-            at = MetricSnapshot.objects.filter(start=period.start, end=period.end).values_list("computed_at", flat=True).first()
+            at = (MetricSnapshot.objects.filter(start=period.start, end=period.end, metric="CS")
+                  .values_list("computed_at", flat=True).first())
             return KpiResult(stored, "snapshot", at)
     from django.utils import timezone
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from metrics.models import MetricSnapshot
 from metrics.services.calculators import Figure, metrics_compute, state_changes
+from metrics.services.definitions import ALL
 from metrics.services.periods import Period, add_months, month_of, months_between
 
 DEFAULT_MONTHS = 36
@@ -65,7 +66,8 @@ def recent_months(*, months: int = DEFAULT_MONTHS, today: dt.date | None = None)
 
 def snapshot_figures(*, period: Period) -> dict[str, Figure] | None:
     """The stored figures of a period, or None when it has not been computed."""
-    rows = list(MetricSnapshot.objects.filter(start=period.start, end=period.end))
+    # (Only the figures: a cohort cell of a cohort and the month after it shares the month's dates.)
+    rows = list(MetricSnapshot.objects.filter(start=period.start, end=period.end, metric__in=list(ALL)))
     if not rows:
         return None
     return {r.metric: Figure(r.metric, _float(r.value), _float(r.numerator), _float(r.denominator), r.extra) for r in rows}

@@ -84,3 +84,20 @@ def test_the_cohort_matrix_from_snapshots_equals_the_live_one(demo):
     # A refresh of one month keeps the cells of later boundaries
     metrics_refresh(periods=[Period(dt.date(2024, 9, 1), dt.date(2024, 10, 1))])
     assert cohort_retention(period=year)["source"] == "snapshot"
+
+
+def test_the_api_reads_a_month_from_its_snapshot_equal_to_live(demo, manager):
+    from rest_framework.test import APIClient
+
+    march = Period(dt.date(2025, 3, 1), dt.date(2025, 4, 1))
+    metrics_refresh(periods=months_between(dt.date(2024, 4, 1), dt.date(2025, 7, 1)))  # cohort cells too
+    manager.refresh_from_db()
+    api = APIClient()
+    api.force_authenticate(manager)
+    stored = api.get("/api/metrics/?month=2025-03").json()
+    live = api.get("/api/metrics/?month=2025-03&live=1").json()
+    assert (stored["source"], live["source"]) == ("snapshot", "live")
+    assert stored["counts"] == live["counts"]
+    for name, figure in live["metrics"].items():
+        assert stored["metrics"][name]["value"] == pytest.approx(figure["value"], abs=1e-6), name
+    assert set(stored["metrics"]) == set(live["metrics"])
