@@ -1,9 +1,10 @@
 import datetime as dt
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import OperationalError, transaction
+from django.utils import timezone
 
-from metrics.services.periods import Period, months_between
+from metrics.services.periods import add_months, months_between
 from metrics.services.snapshots import DEFAULT_MONTHS, metrics_refresh, recent_months
 
 
@@ -22,17 +23,12 @@ def refresh_after_scan(*, full: bool, since: dt.datetime | None = None, **kwargs
     """A full scan (a policy change, a rebuild) may change any month: the last 36. An incremental one
     changed the months from its earliest changed event on (a backfill reaches back; otherwise this month
     and the last, as an event is dated when it happened)."""
-    from django.db import transaction
-    from django.utils import timezone
-
+    this_month = timezone.localdate().replace(day=1)
+    first = timezone.localtime(since).date().replace(day=1) if since is not None else this_month
     if full:
-        kwargs_ = {"months": DEFAULT_MONTHS}
-    elif since is not None:
-        first = timezone.localtime(since).date().replace(day=1)
-        kwargs_ = {"start": max(first, recent_months(months=120)[0].start).isoformat(),
-                   "end": (timezone.localdate().replace(day=1) + dt.timedelta(days=32)).replace(day=1).isoformat()}
-        if first >= recent_months(months=2)[0].start:
-            kwargs_ = {"months": 2}
+        args = {"months": DEFAULT_MONTHS}
+    elif first < add_months(this_month, -1):  # a backfill reached further back (at most 120 months)
+        args = {"start": max(first, add_months(this_month, -119)).isoformat(), "end": add_months(this_month, 1).isoformat()}
     else:
-        kwargs_ = {"months": 2}
-    transaction.on_commit(lambda: refresh_task.delay(**kwargs_))
+        args = {"months": 2}
+    transaction.on_commit(lambda: refresh_task.delay(**args))

@@ -10,8 +10,7 @@ class WinbackConfig(AppConfig):
 
         from crm.signals import history_changed
         from winback.defaults import winback_defaults_ensure
-
-        post_migrate.connect(winback_defaults_ensure, sender=self, dispatch_uid="winback.defaults")
         from winback.receivers import refresh_lifecycle_after_commit
 
+        post_migrate.connect(winback_defaults_ensure, sender=self, dispatch_uid="winback.defaults")
         history_changed.connect(refresh_lifecycle_after_commit, dispatch_uid="winback.refresh_lifecycle")

@@ -22,12 +22,12 @@ def case_card(*, case: WinbackCase, now=None) -> dict:
 
     from crm.models import Complaint, Contact, Order
     from winback.models import Disposition, LeaveReason, Offer
-    from winback.services.calling_hours import zone_keys, _zone
+    from winback.services.calling_hours import zone_info, zone_keys
 
     now = now or timezone.now()
     customer = case.customer
     zone_name = zone_keys(customer.call_zones)[0]
-    zone = _zone(zone_name) or dt.timezone.utc
+    zone = zone_info(zone_name) or dt.timezone.utc
     orders = list(Order.objects.filter(customer=customer).order_by("-ordered_at")[:5])
     first = Order.objects.filter(customer=customer).order_by("ordered_at").values_list("ordered_at", flat=True).first()
     rhythm = None

@@ -12,7 +12,7 @@ from core.roles import user_is_manager
 from metrics.services.cohorts import cohort_retention
 from metrics.services.definitions import ALL, CONVENTIONS, COUNTS
 from metrics.services.kpis import kpis_for_period, series_for
-from metrics.services.periods import Period, parse_month, parse_range
+from metrics.services.periods import Period, months_between, parse_month, parse_range
 
 GRAINS = ("month",)
 
@@ -75,9 +75,9 @@ class MetricSeriesView(APIView):
         if grain not in GRAINS:
             raise ValidationError({"grain": f"'{grain}' is not supported; use: {', '.join(GRAINS)}."})
         period = parse_range(params.get("start", ""), params.get("end", ""))
-        points = series_for(metric=metric, start=period.start, end=period.end)
-        if len(points) > 120:
+        if len(months_between(period.start, period.end)) > 120:
             raise ValidationError({"start": "At most 120 months at a time."})
+        points = series_for(metric=metric, start=period.start, end=period.end)
         return Response({"metric": metric, "grain": grain, "definition": ALL[metric].formula, "unit": ALL[metric].unit,
                          "points": points})
 

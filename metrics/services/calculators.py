@@ -135,25 +135,38 @@ def _build_revenue(cur, *, lo: dt.datetime, hi: dt.datetime) -> None:
 
 def _monthly_revenue(cur, S: dt.datetime, month: int) -> dict[str, Any]:
     q = {"s": _adapt(S), "m": month, "pm": month - 1}
-    true = "true" if connection.vendor == "postgresql" else "1"
     out: dict[str, Any] = {}
     cur.execute("SELECT COALESCE(sum(revenue), 0), count(*) FROM m_rev WHERE month = %(m)s", q)
     out["revenue"], out["buyers"] = cur.fetchone()
     cur.execute("""SELECT count(*) FROM m_rev r JOIN m_first f ON f.customer_id = r.customer_id
                    WHERE r.month = %(m)s AND (r.n > 1 OR f.first_at < %(s)s)""", q)
     out["repeat_buyers"] = cur.fetchone()[0]
+    out["rev_prev"], out["rev_lost"], out["rev_gained"] = _revenue_churn(cur, q, """
+        SELECT customer_id, sum(CASE WHEN month = %(pm)s THEN revenue ELSE 0 END) AS prev,
+               sum(CASE WHEN month = %(m)s THEN revenue ELSE 0 END) AS cur
+        FROM m_rev WHERE month IN (%(pm)s, %(m)s) GROUP BY customer_id""")
+    return out
+
+
+def _true() -> str:
+    return "true" if connection.vendor == "postgresql" else "1"
+
+
+def _active_at_s() -> str:
+    """m_changes rows that are a customer's state at S and an active one (CS at S)."""
+    return f"active_after = {_true()} AND t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s)"
+
+
+def _revenue_churn(cur, q: dict[str, Any], per_customer: str) -> tuple:
+    """(rev(P-1), lost, gained) summed over the customers active at S; ``per_customer`` selects each
+    customer's (customer_id, prev, cur) revenue."""
     cur.execute(f"""
         SELECT COALESCE(sum(r.prev), 0),
                COALESCE(sum(CASE WHEN r.prev > r.cur THEN r.prev - r.cur ELSE 0 END), 0),
                COALESCE(sum(CASE WHEN r.cur > r.prev THEN r.cur - r.prev ELSE 0 END), 0)
-        FROM (SELECT customer_id FROM m_changes
-              WHERE active_after = {true} AND t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s)) cs
-        JOIN (SELECT customer_id, sum(CASE WHEN month = %(pm)s THEN revenue ELSE 0 END) AS prev,
-                     sum(CASE WHEN month = %(m)s THEN revenue ELSE 0 END) AS cur
-              FROM m_rev WHERE month IN (%(pm)s, %(m)s) GROUP BY customer_id) r
-          ON r.customer_id = cs.customer_id""", q)
-    out["rev_prev"], out["rev_lost"], out["rev_gained"] = cur.fetchone()
-    return out
+        FROM (SELECT customer_id FROM m_changes WHERE {_active_at_s()}) cs
+        JOIN ({per_customer}) r ON r.customer_id = cs.customer_id""", q)
+    return cur.fetchone()
 
 
 def _adapt(x: dt.datetime):
@@ -168,7 +181,7 @@ def _days_between(a: str, b: str) -> str:
 
 def _lifecycle_counts(cur, S: dt.datetime, E: dt.datetime) -> dict[str, Any]:
     q = {"s": _adapt(S), "e": _adapt(E)}
-    true = "true" if connection.vendor == "postgresql" else "1"
+    true = _true()
     at_s = "t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s)"
     at_e = "t < %(e)s AND (next_t IS NULL OR next_t >= %(e)s)"
     cur.execute(f"""
@@ -183,12 +196,7 @@ def _lifecycle_counts(cur, S: dt.datetime, E: dt.datetime) -> dict[str, Any]:
     cs, l0, cn, ln, lp, ce = (int(x or 0) for x in cur.fetchone())
     cur.execute("SELECT count(DISTINCT customer_id) FROM m_changes WHERE kind = 'reactivated' AND t >= %(s)s AND t < %(e)s", q)
     r = cur.fetchone()[0]
-    cur.execute(f"""
-        SELECT count(DISTINCT r.customer_id) FROM m_changes r
-        JOIN m_changes s ON s.customer_id = r.customer_id AND s.active_after <> {true}
-                        AND s.t < %(s)s AND (s.next_t IS NULL OR s.next_t >= %(s)s)
-        WHERE r.kind = 'reactivated' AND r.t >= %(s)s AND r.t < %(e)s""", q)
-    rp = cur.fetchone()[0]
+    rp = _reactivated_from_pool(cur, S, E)
     # Tenure of the lost: the lapse that put them in L0 or Ln.
     cur.execute(f"""
         SELECT avg({_days_between('x.lapse_at', 'c.acquired_at')}) FROM (
@@ -212,7 +220,7 @@ def _lifecycle_counts_by_month(cur, months: list[Period]) -> dict[Period, dict[s
     LP the same as CS over the inactive spells; R counts distinct customers per month; RP keeps its query."""
     start, start_params = _month_index_sql("t")
     end, end_params = _month_index_sql("next_t")
-    true = "true" if connection.vendor == "postgresql" else "1"
+    true = _true()
     cur.execute(f"""SELECT {start}, {end}, CASE WHEN kind = 'acquired' THEN 1 ELSE 0 END, count(*) FROM m_changes
                     WHERE active_after = {true} GROUP BY 1, 2, 3""", [*start_params, *end_params])
     active = [(int(sm), None if em is None else int(em), acq, n) for sm, em, acq, n in cur.fetchall()]
@@ -247,7 +255,7 @@ def _lifecycle_counts_by_month(cur, months: list[Period]) -> dict[Period, dict[s
 
 
 def _reactivated_from_pool(cur, S: dt.datetime, E: dt.datetime) -> int:
-    true = "true" if connection.vendor == "postgresql" else "1"
+    true = _true()
     cur.execute(f"""
         SELECT count(DISTINCT r.customer_id) FROM m_changes r
         JOIN m_changes s ON s.customer_id = r.customer_id AND s.active_after <> {true}
@@ -258,13 +266,12 @@ def _reactivated_from_pool(cur, S: dt.datetime, E: dt.datetime) -> int:
 
 def _money_and_more(cur, S: dt.datetime, E: dt.datetime, S_prev: dt.datetime, month: int | None = None) -> dict[str, Any]:
     q = {"s": _adapt(S), "e": _adapt(E), "p": _adapt(S_prev)}
-    true = "true" if connection.vendor == "postgresql" else "1"
-    out: dict[str, Any] = _monthly_revenue(cur, S, month) if month is not None else _period_revenue(cur, q, true)
+    out: dict[str, Any] = _monthly_revenue(cur, S, month) if month is not None else _period_revenue(cur, q)
     out.update(_program(cur, q))
     return out
 
 
-def _period_revenue(cur, q: dict[str, Any], true: str) -> dict[str, Any]:
+def _period_revenue(cur, q: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     cur.execute("""
         SELECT COALESCE(sum(amount), 0), count(DISTINCT customer_id) FROM crm_order
@@ -276,18 +283,10 @@ def _period_revenue(cur, q: dict[str, Any], true: str) -> dict[str, Any]:
         WHERE b.n > 1 OR EXISTS (SELECT 1 FROM crm_order o WHERE o.customer_id = b.customer_id AND o.ordered_at < %(s)s)""", q)
     out["repeat_buyers"] = cur.fetchone()[0]
     # Revenue churn over the customers active at S: their revenue in P-1 against P.
-    cur.execute(f"""
-        SELECT COALESCE(sum(r.prev), 0),
-               COALESCE(sum(CASE WHEN r.prev > r.cur THEN r.prev - r.cur ELSE 0 END), 0),
-               COALESCE(sum(CASE WHEN r.cur > r.prev THEN r.cur - r.prev ELSE 0 END), 0)
-        FROM (SELECT customer_id FROM m_changes
-              WHERE active_after = {true} AND t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s)) cs
-        JOIN (SELECT customer_id,
-                     sum(CASE WHEN ordered_at < %(s)s THEN amount ELSE 0 END) AS prev,
-                     sum(CASE WHEN ordered_at >= %(s)s THEN amount ELSE 0 END) AS cur
-              FROM crm_order WHERE ordered_at >= %(p)s AND ordered_at < %(e)s GROUP BY customer_id) r
-          ON r.customer_id = cs.customer_id""", q)
-    out["rev_prev"], out["rev_lost"], out["rev_gained"] = cur.fetchone()
+    out["rev_prev"], out["rev_lost"], out["rev_gained"] = _revenue_churn(cur, q, """
+        SELECT customer_id, sum(CASE WHEN ordered_at < %(s)s THEN amount ELSE 0 END) AS prev,
+               sum(CASE WHEN ordered_at >= %(s)s THEN amount ELSE 0 END) AS cur
+        FROM crm_order WHERE ordered_at >= %(p)s AND ordered_at < %(e)s GROUP BY customer_id""")
     return out
 
 
@@ -367,8 +366,7 @@ def _figures(c: dict[str, Any], m: dict[str, Any], margin: float) -> dict[str, F
     f["lost_profit"] = Figure("lost_profit", (l0 + ln) * profit_per_customer if profit_per_customer is not None else None,
                               float(l0 + ln), None, {"profit_per_customer": profit_per_customer, "margin": margin})
     f["new_customers"] = _count("new_customers", cn)
-    f["revenue"] = _count("revenue", 0)
-    f["revenue"].value = f["revenue"].numerator = revenue
+    f["revenue"] = Figure("revenue", revenue, revenue, None)
     return f
 
 

@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from crm.models import Customer
 from metrics.models import MetricSnapshot
-from metrics.services.calculators import state_changes
+from metrics.services.calculators import _true, state_changes
 from metrics.services.periods import Period, add_months
 
 DEFAULT_COHORTS = 12
@@ -38,7 +38,7 @@ def cohort_active_counts(cur, *, first: dt.date, last_boundary: dt.date) -> dict
     before b's month minus spells that also ended before it."""
     ops, tz = connection.ops, settings.TIME_ZONE
     trunc = {col: ops.datetime_trunc_sql("month", col, (), tz) for col in ("c.acquired_at", "s.t", "s.next_t")}
-    true = "true" if connection.vendor == "postgresql" else "1"
+    true = _true()
     S = Period(first, add_months(first, 1)).bounds()[0]
     E = Period(last_boundary, add_months(last_boundary, 1)).bounds()[0]
     sql = (f"SELECT {trunc['c.acquired_at'][0]}, {trunc['s.t'][0]}, {trunc['s.next_t'][0]}, count(*)"

@@ -3,6 +3,9 @@
 import datetime as dt
 from dataclasses import dataclass
 
+from django.utils import timezone
+
+from metrics.models import MetricSnapshot
 from metrics.services.calculators import Figure, metrics_compute
 from metrics.services.periods import Period, months_between
 from metrics.services.snapshots import snapshot_figures, snapshot_series
@@ -19,13 +22,9 @@ def kpis_for_period(*, period: Period, live: bool = False) -> KpiResult:
     if not live:
         stored = snapshot_figures(period=period)
         if stored is not None:
-            from metrics.models import MetricSnapshot
-
             at = (MetricSnapshot.objects.filter(start=period.start, end=period.end, metric="CS")
                   .values_list("computed_at", flat=True).first())
             return KpiResult(stored, "snapshot", at)
-    from django.utils import timezone
-
     return KpiResult(metrics_compute(periods=[period])[period], "live", timezone.now())
 
 

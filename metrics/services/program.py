@@ -67,15 +67,14 @@ def agent_table(*, period: Period) -> list[dict]:
         rows[agent_id]["reactivated_revenue"] += float(revenue or Decimal("0"))
     users = {u.pk: u.get_username() for u in get_user_model().objects.filter(pk__in=rows)}
     out = []
+    team_talks = sum(row.get("_talks", 0) for row in rows.values())
     for agent_id, row in sorted(rows.items(), key=lambda kv: users.get(kv[0], "")):
         talks = row.pop("_talks", 0)
         row["reach_rate"] = talks / row["contacts"] if row["contacts"] else None
         out.append({"agent": users.get(agent_id, f"#{agent_id}"), **row})
     if out:
-        team = {k: sum(r[k] for r in out if isinstance(r[k], (int, float))) for k in AGENT_COLUMNS if k != "reach_rate"}
-        contacts = team["contacts"]
-        talks = sum((r["reach_rate"] or 0) * r["contacts"] for r in out)
-        team["reach_rate"] = talks / contacts if contacts else None
+        team = {k: sum(r[k] for r in out) for k in AGENT_COLUMNS if k != "reach_rate"}
+        team["reach_rate"] = team_talks / team["contacts"] if team["contacts"] else None
         out.append({"agent": "Team", **team})
     return out
 

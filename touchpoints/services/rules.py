@@ -25,11 +25,10 @@ is a contact that counts.
 """
 
 import datetime as dt
-import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 
-from winback.services.calling_hours import zone_keys
+from winback.services.calling_hours import zone_info, zone_keys
 
 
 @dataclass(frozen=True)
@@ -147,9 +146,8 @@ def quiet_hours_end(*, call_zones: str, now: dt.datetime, start: dt.time, end: d
     for _ in range(8):  # a few rounds settle zones whose quiet hours overlap differently
         latest = None
         for name in zone_keys(call_zones):
-            try:
-                zone = zoneinfo.ZoneInfo(name)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = zone_info(name)
+            if zone is None:
                 continue
             local = at.astimezone(zone)
             if _is_quiet(local.time(), start, end):

@@ -5,6 +5,7 @@ the admin): a 4xx SMTP reply, a dropped connection or a timeout is temporary; a 
 """
 
 import logging
+from collections import deque
 import smtplib
 from typing import Protocol
 
@@ -77,7 +78,7 @@ class SmsBackend(Protocol):
 class LoggingSmsBackend:
     """The default: writes the SMS to the log (plug a provider in with TOUCHPOINT_SMS_BACKEND)."""
 
-    sent: list[dict] = []  # kept in memory too, for the tests and the demo
+    sent: deque[dict] = deque(maxlen=1000)  # the last ones, in memory too, for the tests and the demo
 
     def send(self, *, to: str, text: str, reference: str) -> str:
         log.info("SMS to %s (%s): %s", to, reference, text)

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-SCAN = "Lifecycle scan (incremental)"
+from winback.defaults import SCAN
 
 
 def create(apps, schema_editor):

@@ -8,7 +8,7 @@ from django.conf import settings
 
 
 @lru_cache(maxsize=4096)
-def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+def zone_info(name: str) -> zoneinfo.ZoneInfo | None:
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -23,7 +23,7 @@ def zone_keys(call_zones: str) -> list[str]:
 def inside_calling_hours(*, call_zones: str, now: dt.datetime, start: dt.time, end: dt.time) -> bool:
     """True when it is calling hours in every zone the customer may be in (unknown zones never qualify)."""
     for name in zone_keys(call_zones):
-        zone = _zone(name)
+        zone = zone_info(name)
         if zone is None or not (start <= now.astimezone(zone).time() < end):
             return False
     return True
@@ -32,7 +32,7 @@ def inside_calling_hours(*, call_zones: str, now: dt.datetime, start: dt.time, e
 @lru_cache(maxsize=64)
 def _open_zones_at_minute(minute: dt.datetime, start: dt.time, end: dt.time) -> tuple[str, ...]:
     # Offsets are whole minutes and hours are HH:MM, so a zone's state cannot change inside a UTC minute.
-    return tuple(sorted(z for z in zoneinfo.available_timezones() if start <= minute.astimezone(_zone(z)).time() < end))
+    return tuple(sorted(z for z in zoneinfo.available_timezones() if start <= minute.astimezone(zone_info(z)).time() < end))
 
 
 def open_zones(*, now: dt.datetime, start: dt.time, end: dt.time) -> tuple[str, ...]:
@@ -45,7 +45,7 @@ def open_zones(*, now: dt.datetime, start: dt.time, end: dt.time) -> tuple[str, 
 
 def local_to_utc(*, call_zones: str, local: dt.datetime) -> dt.datetime:
     """A callback time the agent typed in the customer's local time, as an aware instant."""
-    zone = _zone(zone_keys(call_zones)[0]) or dt.timezone.utc
+    zone = zone_info(zone_keys(call_zones)[0]) or dt.timezone.utc
     return local.replace(tzinfo=zone)
 
 
