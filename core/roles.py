@@ -18,14 +18,22 @@ MANAGED_APPS = ("crm", "winback", "touchpoints", "metrics", "django_celery_beat"
 INTEGRATION_MODELS = ("customer", "order", "contact", "complaint", "feedback")
 
 
+def _in_group(user: AbstractBaseUser, name: str) -> bool:
+    # The API's token authentication reads the group names with the user (role_names); otherwise ask.
+    names = getattr(user, "role_names", None)
+    if names is not None:
+        return name in names
+    return user.groups.filter(name=name).exists()
+
+
 def user_is_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
     if not user.is_authenticated:
         return False
-    return user.is_superuser or user.groups.filter(name=MANAGERS).exists()
+    return user.is_superuser or _in_group(user, MANAGERS)
 
 
 def user_is_agent(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return user.is_authenticated and user.groups.filter(name=AGENTS).exists()
+    return user.is_authenticated and _in_group(user, AGENTS)
 
 
 def roles_sync_permissions(**kwargs: Any) -> None:

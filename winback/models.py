@@ -117,17 +117,22 @@ class WinbackCase(models.Model):
     priority = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"), db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=200, blank=True)
-    reactivation_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Indexes on the case table are few and partial where they can be: claim and release rewrite the row,
+    # and every index gets a new entry on each rewrite.
+    reactivation_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                           db_index=False)
     # The queue. "ready": may be claimed now (calling hours and the customer's own flags are checked at
     # claim time); a case waiting for a gap, a callback or a lease has ready=False and next_call_at set.
     ready = models.BooleanField(default=False)
     next_call_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                   db_index=False)  # one_claim_per_agent serves its lookups
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     callback_at = models.DateTimeField(null=True, blank=True)
-    callback_agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    callback_agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+", db_index=False)
     awaiting_return = models.BooleanField(default=False, help_text="Reached and said they will return.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -142,7 +147,10 @@ class WinbackCase(models.Model):
         ]
         indexes = [
             models.Index(fields=["customer", "opened_at"], name="case_customer_time"),
-            models.Index(fields=["status", "closed_at"], name="case_status_closed"),
+            models.Index(fields=["status", "closed_at"], name="case_status_closed", condition=Q(closed_at__isnull=False)),
+            models.Index(fields=["callback_agent"], name="case_callback_agent", condition=Q(callback_agent__isnull=False)),
+            models.Index(fields=["reactivation_order"], name="case_reactivation_order",
+                         condition=Q(reactivation_order__isnull=False)),
             # The claim walks this in queue order; only ready, contactable cases are in it.
             models.Index(fields=["-is_recovery", "-priority", "id"], name="case_queue",
                          condition=Q(status="open", ready=True, holdout=False)),

@@ -13,26 +13,50 @@ def case_list() -> QuerySet[WinbackCase]:
 
 
 def case_card(*, case: WinbackCase, now=None) -> dict:
-    from django.conf import settings
+    """Everything an agent needs on one screen for a call, and nothing more.
 
-    """Everything an agent needs on one screen for a call, and nothing more."""
+    Read with a handful of plain statements (prepared on PostgreSQL) instead of the ORM: the card is built
+    on every claim, and the ORM's query building cost more than the reads themselves.
+    """
     import datetime as dt
 
+    from django.conf import settings
     from django.utils import timezone
 
+    from core.db import columns, fetch_all, field_value, instances
     from crm.models import Complaint, Contact, Order
     from winback.models import Disposition, LeaveReason, Offer
     from winback.services.calling_hours import zone_info, zone_keys
 
     now = now or timezone.now()
-    customer = case.customer
+    me = {"customer": case.customer_id}
+    customer = instances(Customer, fetch_all(f"SELECT {columns(Customer)} FROM crm_customer WHERE id = %(customer)s", me))[0]
+    case.customer = customer
     zone_name = zone_keys(customer.call_zones)[0]
     zone = zone_info(zone_name) or dt.timezone.utc
-    orders = list(Order.objects.filter(customer=customer).order_by("-ordered_at")[:5])
-    first = Order.objects.filter(customer=customer).order_by("ordered_at").values_list("ordered_at", flat=True).first()
+    rows = fetch_all(
+        f"SELECT {columns(Order)}, (SELECT MIN(ordered_at) FROM crm_order WHERE customer_id = %(customer)s)"
+        " FROM crm_order WHERE customer_id = %(customer)s ORDER BY ordered_at DESC LIMIT 5", me)
+    orders = instances(Order, rows)
+    first = field_value(Order._meta.get_field("ordered_at"), rows[0][-1]) if rows else None
     rhythm = None
     if customer.order_count > 1 and first and customer.last_order_at:
         rhythm = round((customer.last_order_at - first).total_seconds() / 86400 / (customer.order_count - 1), 1)
+    # Every open complaint, and the five latest resolved ones.
+    complaints = instances(Complaint, fetch_all(
+        f"SELECT {columns(Complaint)} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY status = 'resolved'"
+        " ORDER BY opened_at DESC, id DESC) AS n FROM crm_complaint WHERE customer_id = %(customer)s) x"
+        " WHERE status <> 'resolved' OR n <= 5 ORDER BY opened_at DESC, id DESC", me))
+    contacts = instances(Contact, fetch_all(
+        f"SELECT {columns(Contact)} FROM crm_contact WHERE customer_id = %(customer)s"
+        " ORDER BY occurred_at DESC, id DESC LIMIT 10", me))
+    rows = fetch_all(
+        f"SELECT {columns(Disposition, 'd')}, {columns(LeaveReason, 'r')} FROM winback_disposition d"
+        " JOIN winback_winbackcase c ON c.id = d.case_id JOIN winback_leavereason r ON r.id = d.reason_id"
+        " WHERE c.customer_id = %(customer)s ORDER BY d.created_at DESC, d.id DESC LIMIT 5", me)
+    earlier = instances(Disposition, rows)
+    for disposition, reason in zip(earlier, instances(LeaveReason, rows, start=len(Disposition._meta.concrete_fields))):
+        disposition.reason = reason
     return {
         "case": case,
         "customer": customer,
@@ -45,15 +69,14 @@ def case_card(*, case: WinbackCase, now=None) -> dict:
         "rhythm_days": rhythm,
         "days_since_last_order": (now - customer.last_order_at).days if customer.last_order_at else None,
         "recent_orders": orders,
-        "open_complaints": list(Complaint.objects.filter(customer=customer).exclude(status="resolved").order_by("-opened_at")),
-        "past_complaints": list(Complaint.objects.filter(customer=customer, status="resolved").order_by("-opened_at")[:5]),
-        "contacts": list(Contact.objects.filter(customer=customer).select_related("agent").order_by("-occurred_at")[:10]),
-        "earlier_reasons": list(
-            Disposition.objects.filter(case__customer=customer, reason__isnull=False)
-            .select_related("reason", "agent").order_by("-created_at")[:5]
-        ),
-        "reasons": list(LeaveReason.objects.filter(active=True)),
-        "offers": list(Offer.objects.filter(active=True)),
+        "open_complaints": [c for c in complaints if c.status != Complaint.Status.RESOLVED],
+        "past_complaints": [c for c in complaints if c.status == Complaint.Status.RESOLVED],
+        "contacts": contacts,
+        "earlier_reasons": earlier,
+        "reasons": instances(LeaveReason, fetch_all(
+            f"SELECT {columns(LeaveReason)} FROM winback_leavereason WHERE active = %(yes)s ORDER BY position, name", {"yes": True})),
+        "offers": instances(Offer, fetch_all(
+            f"SELECT {columns(Offer)} FROM winback_offer WHERE active = %(yes)s ORDER BY name", {"yes": True})),
     }
 
 

@@ -226,3 +226,35 @@ def test_twenty_agents_claiming_at_once_get_distinct_cases():
     assert not errors, errors[:3]
     assert len(claimed) == 100 and sorted(claimed) == sorted(c.pk for c in cases)
     assert WinbackCase.objects.filter(status="lost").count() == 100
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_agent_asking_from_four_tabs_at_once_holds_one_case():
+    for i in range(8):
+        open_case(priority=i)
+    agent = UserFactory(username="four-tabs")
+    barrier = threading.Barrier(4)
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            barrier.wait()
+            got.append(case_claim_next(agent=agent, now=NOON_PARIS).pk)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    for _ in range(5):  # a few rounds: the claims must really overlap to race
+        got.clear()
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors[:2]
+        held = list(WinbackCase.objects.filter(claimed_by=agent).values_list("pk", flat=True))
+        assert len(held) == 1 and got == held * 4
+        case_release(agent=agent, case_id=held[0])

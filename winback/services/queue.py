@@ -6,24 +6,25 @@ customer has a phone and no do-not-call, it is calling hours in the customer's z
 than the maximum attempts and its gap after the last attempt is over.
 """
 
+import contextlib
 import datetime as dt
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.db import columns, fetch_all, instances
 from crm.models import Complaint, Contact, Customer
 from crm.services.audit import Actor
 from crm.services.customers import customer_update
 from crm.services.records import complaint_create, contact_create
 from winback.models import CallSettings, Coupon, Disposition, LeaveReason, Offer, WinbackCase
-import time
-
 from winback.services.calling_hours import inside_calling_hours, local_to_utc, open_zones_array_literal
 
 Outcome = Contact.Outcome
@@ -55,7 +56,6 @@ def call_settings(*, fresh: bool = False) -> CallSettings:
 
 # --- Claiming ---------------------------------------------------------------------------------------------
 
-@transaction.atomic
 def case_claim_next(*, agent: AbstractBaseUser, now: dt.datetime | None = None) -> WinbackCase | None:
     """Give the agent the next callable case, held for the lease; None when nobody is callable now.
 
@@ -63,81 +63,111 @@ def case_claim_next(*, agent: AbstractBaseUser, now: dt.datetime | None = None) 
     """
     now = now or timezone.now()
     rules = call_settings()
+    lease_until = now + dt.timedelta(minutes=rules.lease_minutes)
+    if connection.vendor == "postgresql":
+        # The common case, an agent holding nothing, is one statement in one round trip. It claims nothing
+        # when the agent holds a case (or the same agent claims twice at once: the one-claim constraint);
+        # the locked path below sorts those out.
+        try:
+            # Outside a transaction the statement commits on its own; inside one, a savepoint keeps a
+            # constraint error from spoiling the caller's transaction.
+            with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+                case = _claim_statement(agent=agent, now=now, rules=rules, lease_until=lease_until)
+        except IntegrityError:
+            case = None
+        if case is not None:
+            return case
+    return _claim_next_locked(agent=agent, now=now, rules=rules, lease_until=lease_until)
+
+
+@transaction.atomic
+def _claim_next_locked(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSettings,
+                       lease_until: dt.datetime) -> WinbackCase | None:
     held = WinbackCase.objects.select_for_update().filter(claimed_by=agent, status=WinbackCase.Status.OPEN).first()
     if held is not None:
         if held.lease_until and held.lease_until > now:
             return held
         _release(held)
+    if connection.vendor == "postgresql":
+        return _claim_statement(agent=agent, now=now, rules=rules, lease_until=lease_until)
     _wake_due(now)
-    lease_until = now + dt.timedelta(minutes=rules.lease_minutes)
     case_id = _pick_and_claim(agent=agent, now=now, rules=rules, lease_until=lease_until)
-    if case_id is None:
-        return None
-    return WinbackCase.objects.select_related("customer").get(pk=case_id)
+    return None if case_id is None else WinbackCase.objects.select_related("customer").get(pk=case_id)
 
 
 def _wake_due(now: dt.datetime) -> None:
     """Cases whose gap, callback time or lease is over become ready again (a bounded, lock-free step)."""
     with connection.cursor() as cur:
-        skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-        cur.execute(
-            "UPDATE winback_winbackcase SET ready = true, next_call_at = NULL, claimed_by_id = NULL, lease_until = NULL"
-            " WHERE id IN (SELECT id FROM winback_winbackcase WHERE status = 'open' AND NOT ready AND NOT holdout"
-            f" AND next_call_at <= %s ORDER BY next_call_at LIMIT 500{skip})",
-            [connection.ops.adapt_datetimefield_value(now)],
-        )
+        cur.execute(f"UPDATE winback_winbackcase SET {_WAKE_SET} WHERE id IN ({_WAKE_PICK.format(skip='')})",
+                    {"now": connection.ops.adapt_datetimefield_value(now)})
 
 
-def _callable_sql(alias: str = "c") -> str:
+_WAKE_SET = "ready = true, next_call_at = NULL, claimed_by_id = NULL, lease_until = NULL"
+_WAKE_PICK = ("SELECT id FROM winback_winbackcase WHERE status = 'open' AND NOT ready AND NOT holdout"
+              " AND next_call_at <= %(now)s ORDER BY next_call_at LIMIT 500{skip}")
+_CALLABLE = ("c.status = 'open' AND c.ready AND NOT c.holdout AND c.attempts < %(max_attempts)s"
+             " AND cu.do_not_call_since IS NULL AND cu.phone <> ''")
+_CALLBACKS = (f"SELECT c.id, cu.call_zones FROM winback_winbackcase c JOIN crm_customer cu ON cu.id = c.customer_id"
+              f" WHERE {_CALLABLE} AND c.callback_at IS NOT NULL AND c.callback_at <= %(now)s"
+              " AND (c.callback_agent_id = %(me)s OR c.callback_at <= %(grace_over)s) ORDER BY c.callback_at, c.id")
+_QUEUE = (f"SELECT c.id, cu.call_zones FROM winback_winbackcase c JOIN crm_customer cu ON cu.id = c.customer_id"
+          f" WHERE {_CALLABLE} AND c.callback_at IS NULL ORDER BY c.is_recovery DESC, c.priority DESC, c.id")
+_CLAIM_SET = ("claimed_by_id = %(me)s, lease_until = %(lease_until)s, ready = false, next_call_at = %(lease_until)s,"
+              " updated_at = %(now)s")
+
+
+def _pg_claim_sql() -> str:
+    """The whole claim on PostgreSQL as one statement.
+
+    It wakes the cases whose gap, callback time or lease is over (they become callable from the next claim:
+    a statement sees one snapshot), then takes due callbacks first (COALESCE stops at the first case found),
+    else the head of the queue, skipping cases other agents are locking. Calling hours are an array test
+    against the zones open this minute, so the walk stays in the queue index.
+    """
+    zone_test = " AND string_to_array(COALESCE(NULLIF(cu.call_zones, ''), %(business_tz)s), ',') <@ %(open_zones)s::text[]"
+    picks = ["(" + sql.replace("SELECT c.id, cu.call_zones", "SELECT c.id").replace(" ORDER BY", zone_test + " ORDER BY")
+             + " LIMIT 1 FOR UPDATE OF c SKIP LOCKED)" for sql in (_CALLBACKS, _QUEUE)]
     return (
-        f"{alias}.status = 'open' AND {alias}.ready AND NOT {alias}.holdout AND {alias}.attempts < %(max_attempts)s"
-        " AND cu.do_not_call_since IS NULL AND cu.phone <> ''"
+        f"WITH woken AS (UPDATE winback_winbackcase SET {_WAKE_SET}"
+        f" WHERE id IN ({_WAKE_PICK.format(skip=' FOR UPDATE SKIP LOCKED')}) RETURNING id)"
+        f" UPDATE winback_winbackcase SET {_CLAIM_SET} WHERE id = COALESCE({picks[0]}, {picks[1]})"
+        " AND NOT EXISTS (SELECT 1 FROM winback_winbackcase h WHERE h.claimed_by_id = %(me)s AND h.status = 'open')"
+        f" RETURNING {columns(WinbackCase)}"
     )
 
 
+_PG_CLAIM_SQL: list[str] = []
+
+
+def _claim_statement(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSettings,
+                     lease_until: dt.datetime) -> WinbackCase | None:
+    if not _PG_CLAIM_SQL:
+        _PG_CLAIM_SQL.append(_pg_claim_sql())
+    rows = fetch_all(_PG_CLAIM_SQL[0], {
+        "max_attempts": rules.max_attempts, "me": agent.pk, "now": now, "lease_until": lease_until,
+        "grace_over": now - dt.timedelta(minutes=rules.callback_grace_minutes), "business_tz": settings.TIME_ZONE,
+        "open_zones": open_zones_array_literal(now=now, start=rules.calling_start, end=rules.calling_end),
+    })
+    return instances(WinbackCase, rows)[0] if rows else None
+
+
 def _pick_and_claim(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSettings, lease_until: dt.datetime) -> int | None:
+    """Elsewhere (SQLite: one writer at a time) the zones are tested here, a page of candidates at a time."""
     grace_over = now - dt.timedelta(minutes=rules.callback_grace_minutes)
     adapt = connection.ops.adapt_datetimefield_value
     params = {"max_attempts": rules.max_attempts, "me": agent.pk, "grace_over": adapt(grace_over), "now": adapt(now),
               "lease_until": adapt(lease_until)}
-    callbacks = (
-        f"SELECT c.id, cu.call_zones FROM winback_winbackcase c JOIN crm_customer cu ON cu.id = c.customer_id"
-        f" WHERE {_callable_sql()} AND c.callback_at IS NOT NULL AND c.callback_at <= %(now)s"
-        " AND (c.callback_agent_id = %(me)s OR c.callback_at <= %(grace_over)s)"
-        " ORDER BY c.callback_at, c.id"
-    )
-    queue = (
-        f"SELECT c.id, cu.call_zones FROM winback_winbackcase c JOIN crm_customer cu ON cu.id = c.customer_id"
-        f" WHERE {_callable_sql()} AND c.callback_at IS NULL"
-        " ORDER BY c.is_recovery DESC, c.priority DESC, c.id"
-    )
-    claim = ("UPDATE winback_winbackcase SET claimed_by_id = %(me)s, lease_until = %(lease_until)s, ready = false,"
-             " next_call_at = %(lease_until)s, updated_at = %(now)s WHERE id = {pick} RETURNING id")
     with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            # One statement: due callbacks first (COALESCE stops at the first case found), else the queue;
-            # calling hours as an array test against the zones open this minute, so the walk stays in the index.
-            params["open_zones"] = open_zones_array_literal(now=now, start=rules.calling_start, end=rules.calling_end)
-            params["business_tz"] = settings.TIME_ZONE
-            zone_test = " AND string_to_array(COALESCE(NULLIF(cu.call_zones, ''), %(business_tz)s), ',') <@ %(open_zones)s::text[]"
-            picks = [
-                "(" + sql.replace("SELECT c.id, cu.call_zones", "SELECT c.id").replace(" ORDER BY", zone_test + " ORDER BY")
-                + " LIMIT 1 FOR UPDATE OF c SKIP LOCKED)"
-                for sql in (callbacks, queue)
-            ]
-            cur.execute(claim.format(pick=f"COALESCE({picks[0]}, {picks[1]})"), params)
-            row = cur.fetchone()
-            return row[0] if row else None
-        # Elsewhere (SQLite: one writer at a time) the zones are tested here, a page of candidates at a time.
-        for sql in (callbacks, queue):
+        for sql in (_CALLBACKS, _QUEUE):
             offset = 0
             while True:
                 cur.execute(f"{sql} LIMIT 200 OFFSET {offset}", params)
                 rows = cur.fetchall()
                 for case_id, zones in rows:
                     if inside_calling_hours(call_zones=zones, now=now, start=rules.calling_start, end=rules.calling_end):
-                        cur.execute(claim.format(pick="%(case_id)s"), {**params, "case_id": case_id})
-                        return cur.fetchone()[0]
+                        cur.execute(f"UPDATE winback_winbackcase SET {_CLAIM_SET} WHERE id = %(case_id)s",
+                                    {**params, "case_id": case_id})
+                        return case_id
                 if len(rows) < 200:
                     break
                 offset += 200
@@ -148,13 +178,21 @@ def _release(case: WinbackCase) -> None:
     WinbackCase.objects.filter(pk=case.pk).update(claimed_by=None, lease_until=None, ready=True, next_call_at=None)
 
 
-@transaction.atomic
 def case_release(*, agent: AbstractBaseUser, case_id: int) -> WinbackCase:
-    """Hand the held case back to the queue."""
-    case = _held_case(agent=agent, case_id=case_id)
-    _release(case)
-    case.refresh_from_db()
-    return case
+    """Hand the held case back to the queue (one statement: only the holder's open case is touched)."""
+    if connection.vendor != "postgresql":
+        if not WinbackCase.objects.filter(pk=case_id, claimed_by=agent, status=WinbackCase.Status.OPEN).update(
+                claimed_by=None, lease_until=None, ready=True, next_call_at=None):
+            raise NotYourCase(f"Case {case_id} is not held by you.")
+        return WinbackCase.objects.get(pk=case_id)
+    rows = fetch_all(
+        f"UPDATE winback_winbackcase SET claimed_by_id = NULL, lease_until = NULL, ready = true, next_call_at = NULL"
+        f" WHERE id = %(id)s AND claimed_by_id = %(me)s AND status = 'open' RETURNING {columns(WinbackCase)}",
+        {"id": case_id, "me": agent.pk},
+    )
+    if not rows:
+        raise NotYourCase(f"Case {case_id} is not held by you.")
+    return instances(WinbackCase, rows)[0]
 
 
 def _held_case(*, agent: AbstractBaseUser, case_id: int) -> WinbackCase:
