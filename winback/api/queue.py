@@ -120,10 +120,10 @@ class CaseReleaseView(APIView):
     @extend_schema(request=None, responses={200: OpenApiResponse(description="Released")})
     def post(self, request: Request, pk: int) -> Response:
         try:
-            case = case_release(agent=request.user, case_id=pk)
+            case_release(agent=request.user, case_id=pk)
         except NotYourCase:
             raise Http404("No such case among yours.")
-        return Response({"case": case.pk, "released": True})
+        return Response({"case": pk, "released": True})
 
 
 class MyCallbacksView(APIView):

@@ -8,6 +8,7 @@ than the maximum attempts and its gap after the last attempt is over.
 
 import contextlib
 import datetime as dt
+import functools
 import secrets
 import time
 from dataclasses import dataclass
@@ -116,15 +117,21 @@ _CLAIM_SET = ("claimed_by_id = %(me)s, lease_until = %(lease_until)s, ready = fa
               " updated_at = %(now)s")
 
 
-def _pg_claim_sql() -> str:
-    """The whole claim on PostgreSQL as one statement.
+@functools.lru_cache(maxsize=8)
+def _pg_claim_sql(open_zones: str) -> str:
+    """The whole claim on PostgreSQL as one statement, for the zones open this minute (a text[] literal).
 
     It wakes the cases whose gap, callback time or lease is over (they become callable from the next claim:
     a statement sees one snapshot), then takes due callbacks first (COALESCE stops at the first case found),
-    else the head of the queue, skipping cases other agents are locking. Calling hours are an array test
-    against the zones open this minute, so the walk stays in the queue index.
+    else the head of the queue, skipping cases other agents are locking. Calling hours are tested against
+    the open zones written into the statement as a constant: the set changes a few times an hour, and as
+    a constant it is parsed once per prepared statement and hashed for a customer with a single zone,
+    instead of a few hundred names sent, parsed and scanned on every claim.
     """
-    zone_test = " AND string_to_array(COALESCE(NULLIF(cu.call_zones, ''), %(business_tz)s), ',') <@ %(open_zones)s::text[]"
+    zones = f"'{open_zones}'::text[]"  # zone names hold no quote (calling_hours.open_zones_array_literal)
+    zone_test = (f" AND CASE WHEN strpos(cu.call_zones, ',') = 0"
+                 f" THEN COALESCE(NULLIF(cu.call_zones, ''), %(business_tz)s) = ANY({zones})"
+                 f" ELSE string_to_array(cu.call_zones, ',') <@ {zones} END")
     picks = ["(" + sql.replace("SELECT c.id, cu.call_zones", "SELECT c.id").replace(" ORDER BY", zone_test + " ORDER BY")
              + " LIMIT 1 FOR UPDATE OF c SKIP LOCKED)" for sql in (_CALLBACKS, _QUEUE)]
     return (
@@ -136,17 +143,12 @@ def _pg_claim_sql() -> str:
     )
 
 
-_PG_CLAIM_SQL: list[str] = []
-
-
 def _claim_statement(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSettings,
                      lease_until: dt.datetime) -> WinbackCase | None:
-    if not _PG_CLAIM_SQL:
-        _PG_CLAIM_SQL.append(_pg_claim_sql())
-    rows = fetch_all(_PG_CLAIM_SQL[0], {
+    sql = _pg_claim_sql(open_zones_array_literal(now=now, start=rules.calling_start, end=rules.calling_end))
+    rows = fetch_all(sql, {
         "max_attempts": rules.max_attempts, "me": agent.pk, "now": now, "lease_until": lease_until,
         "grace_over": now - dt.timedelta(minutes=rules.callback_grace_minutes), "business_tz": settings.TIME_ZONE,
-        "open_zones": open_zones_array_literal(now=now, start=rules.calling_start, end=rules.calling_end),
     })
     return instances(WinbackCase, rows)[0] if rows else None
 
@@ -178,21 +180,15 @@ def _release(case: WinbackCase) -> None:
     WinbackCase.objects.filter(pk=case.pk).update(claimed_by=None, lease_until=None, ready=True, next_call_at=None)
 
 
-def case_release(*, agent: AbstractBaseUser, case_id: int) -> WinbackCase:
+def case_release(*, agent: AbstractBaseUser, case_id: int) -> None:
     """Hand the held case back to the queue (one statement: only the holder's open case is touched)."""
-    if connection.vendor != "postgresql":
-        if not WinbackCase.objects.filter(pk=case_id, claimed_by=agent, status=WinbackCase.Status.OPEN).update(
-                claimed_by=None, lease_until=None, ready=True, next_call_at=None):
-            raise NotYourCase(f"Case {case_id} is not held by you.")
-        return WinbackCase.objects.get(pk=case_id)
-    rows = fetch_all(
-        f"UPDATE winback_winbackcase SET claimed_by_id = NULL, lease_until = NULL, ready = true, next_call_at = NULL"
-        f" WHERE id = %(id)s AND claimed_by_id = %(me)s AND status = 'open' RETURNING {columns(WinbackCase)}",
-        {"id": case_id, "me": agent.pk},
+    released = fetch_all(
+        "UPDATE winback_winbackcase SET claimed_by_id = NULL, lease_until = NULL, ready = %(yes)s, next_call_at = NULL"
+        " WHERE id = %(id)s AND claimed_by_id = %(me)s AND status = 'open' RETURNING id",
+        {"id": case_id, "me": agent.pk, "yes": True},
     )
-    if not rows:
+    if not released:
         raise NotYourCase(f"Case {case_id} is not held by you.")
-    return instances(WinbackCase, rows)[0]
 
 
 def _held_case(*, agent: AbstractBaseUser, case_id: int) -> WinbackCase:
