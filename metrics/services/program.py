@@ -10,6 +10,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from crm.models import Order
+from metrics.models import MetricSnapshot
 from metrics.services.periods import Period, add_months, month_of
 from winback.models import Disposition, DormancyPolicy, WinbackCase
 
@@ -29,7 +30,25 @@ AGENT_COLUMNS = {
 }
 
 
-def agent_table(*, period: Period) -> list[dict]:
+AGENT_TABLE, REASON_COUNTS = "agent_table", "reason_counts"  # their MetricSnapshot names
+
+
+def _stored(name: str, period: Period) -> dict | None:
+    return (MetricSnapshot.objects.filter(metric=name, start=period.start, end=period.end)
+            .values_list("extra", flat=True).first())
+
+
+def agent_table(*, period: Period, live: bool = False) -> list[dict]:
+    """One row per agent who worked in P, then a Team row (AGENT_COLUMNS say how each is counted).
+
+    A month refreshed by metrics_refresh is read from its snapshot; other periods, or live=True, compute.
+    """
+    if not live and (stored := _stored(AGENT_TABLE, period)) is not None:
+        return stored["rows"]
+    return agent_table_compute(period=period)
+
+
+def agent_table_compute(*, period: Period) -> list[dict]:
     S, E = period.bounds()
     window = dt.timedelta(days=(DormancyPolicy.objects.order_by("-id").values_list("attribution_window_days", flat=True).first() or 30))
     in_p = Disposition.objects.filter(created_at__gte=S, created_at__lt=E)
@@ -79,26 +98,40 @@ def agent_table(*, period: Period) -> list[dict]:
     return out
 
 
-def reasons_table(*, period: Period, trend_months: int = 6) -> dict:
-    """Reasons for leaving recorded on calls in P: counts and shares, and their monthly trend."""
+def reason_counts(*, period: Period) -> dict[str, int]:
+    """{reason: calls in P that recorded it}."""
     S, E = period.bounds()
-    counts = list(Disposition.objects.filter(created_at__gte=S, created_at__lt=E, reason__isnull=False)
-                  .values("reason__name").annotate(n=Count("id")).order_by("-n", "reason__name"))
-    total = sum(r["n"] for r in counts)
+    return dict(Disposition.objects.filter(created_at__gte=S, created_at__lt=E, reason__isnull=False)
+                .values_list("reason__name").annotate(n=Count("id")).order_by())
+
+
+def reasons_table(*, period: Period, trend_months: int = 6, live: bool = False) -> dict:
+    """Reasons for leaving recorded on calls in P: counts and shares, and their monthly trend.
+
+    P and the trend months are read from their snapshots when all of them have one (live=False).
+    """
     last = month_of(period.start)
     months = [month_of(add_months(last.start, -i)) for i in range(trend_months - 1, -1, -1)]
-    T0, T1 = months[0].bounds()[0], months[-1].bounds()[1]
-    trend: dict[str, dict[str, int]] = defaultdict(dict)
-    by_month = (Disposition.objects.filter(created_at__gte=T0, created_at__lt=T1, reason__isnull=False)
-                .annotate(month=TruncMonth("created_at")).values("reason__name", "month").annotate(n=Count("id")).order_by())
-    for r in by_month:
-        month = r["month"]
-        label = f"{(timezone.localtime(month) if isinstance(month, dt.datetime) and timezone.is_aware(month) else month):%Y-%m}"
-        trend[r["reason__name"]][label] = r["n"]
+    stored = {} if live else {p: _stored(REASON_COUNTS, p) for p in {period, *months}}
+    if stored and all(v is not None for v in stored.values()):
+        counts = stored[period]["counts"]
+        by_month = {m.label(): stored[m]["counts"] for m in months}
+    else:
+        counts = reason_counts(period=period)
+        T0, T1 = months[0].bounds()[0], months[-1].bounds()[1]
+        by_month = defaultdict(dict)
+        for r in (Disposition.objects.filter(created_at__gte=T0, created_at__lt=T1, reason__isnull=False)
+                  .annotate(month=TruncMonth("created_at")).values("reason__name", "month").annotate(n=Count("id")).order_by()):
+            month = r["month"]
+            label = f"{(timezone.localtime(month) if isinstance(month, dt.datetime) and timezone.is_aware(month) else month):%Y-%m}"
+            by_month[label][r["reason__name"]] = r["n"]
+    total = sum(counts.values())
+    reasons = sorted({name for month in by_month.values() for name in month})
     return {
         "definition": "reasons agents recorded on calls in P; share = count / calls with a reason in P",
         "total": total,
-        "rows": [{"reason": r["reason__name"], "count": r["n"], "share": r["n"] / total if total else None} for r in counts],
+        "rows": [{"reason": name, "count": n, "share": n / total if total else None}
+                 for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
         "months": [m.label() for m in months],
-        "trend": {reason: [by_month.get(m.label(), 0) for m in months] for reason, by_month in sorted(trend.items())},
+        "trend": {reason: [by_month.get(m.label(), {}).get(reason, 0) for m in months] for reason in reasons},
     }

@@ -25,6 +25,7 @@ def _decimal(x: float | None):
 def metrics_refresh(*, periods: Iterable[Period]) -> int:
     """Recompute and store the periods (and the cohort matrix up to them); returns the rows written."""
     from metrics.services.cohorts import cohort_active_counts, cohort_sizes
+    from metrics.services.program import AGENT_TABLE, REASON_COUNTS, agent_table_compute, reason_counts
 
     periods = sorted(set(periods))
     if not periods:
@@ -47,6 +48,12 @@ def metrics_refresh(*, periods: Iterable[Period]) -> int:
     cohort_months = sorted({c for c, _ in cohort_cells} | set(sizes))
     rows += [MetricSnapshot(metric="cohort_size", start=c, end=add_months(c, 1), value=sizes.get(c, 0), computed_at=now)
              for c in cohort_months]
+    # The KPI page's program tables, so the page reads a month instead of grouping its calls.
+    for p in periods:
+        rows.append(MetricSnapshot(metric=AGENT_TABLE, start=p.start, end=p.end, computed_at=now,
+                                   extra={"rows": agent_table_compute(period=p)}))
+        rows.append(MetricSnapshot(metric=REASON_COUNTS, start=p.start, end=p.end, computed_at=now,
+                                   extra={"counts": reason_counts(period=p)}))
     with transaction.atomic():
         for p in periods:
             MetricSnapshot.objects.filter(start=p.start, end=p.end).delete()

@@ -31,6 +31,11 @@ def record_call(*, agent, reason: str, at: dt.datetime) -> None:
     contact = Contact.objects.create(customer=customer, channel="call", occurred_at=at, agent=agent, outcome="reached_declined")
     Disposition.objects.create(case=case, agent=agent, contact=contact, outcome="reached_declined",
                                reason=LeaveReason.objects.get(name=reason), created_at=at)
+    # The page reads a refreshed month's tables: refresh it, as the next scan or the nightly refresh would.
+    from metrics.services.periods import month_of
+    from metrics.services.snapshots import metrics_refresh
+
+    metrics_refresh(periods=[month_of(at.date())])
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ from decimal import Decimal
 import pytest
 
 from crm.models import Contact
-from metrics.services.periods import month_of
+from metrics.services.periods import month_of, months_between
 from metrics.services.program import agent_table, reasons_table
+from metrics.services.snapshots import metrics_refresh
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
 from tests.metrics.conftest import at
 from winback.models import Coupon, Disposition, LeaveReason, WinbackCase
@@ -21,7 +22,8 @@ def call(case, agent, when, outcome, **fields):
     return Disposition.objects.create(case=case, agent=agent, contact=contact, outcome=outcome, created_at=when, **fields)
 
 
-def test_the_agent_table_and_the_reasons():
+def build_march() -> None:
+    """Ana wins a case after a kept callback and a redeemed coupon; Ben hears "price" and misses a callback."""
     ana, ben = UserFactory(username="ana"), UserFactory(username="ben")
     won_customer = CustomerFactory()
     won = WinbackCase.objects.create(customer=won_customer, lapsed_at=at(2026, 2, 1), opened_at=at(2026, 2, 1))
@@ -40,6 +42,9 @@ def test_the_agent_table_and_the_reasons():
     missed = WinbackCase.objects.create(customer=CustomerFactory(), lapsed_at=at(2026, 2, 1), opened_at=at(2026, 2, 1))
     call(missed, ben, at(2026, 3, 7), "callback_requested", callback_at=at(2026, 3, 9, 15))  # never called back
 
+
+def test_the_agent_table_and_the_reasons():
+    build_march()
     rows = {r["agent"]: r for r in agent_table(period=MARCH)}
     assert rows["ana"] == {"agent": "ana", "cases_worked": 1, "contacts": 3, "reach_rate": pytest.approx(2 / 3),
                            "callbacks_due": 1, "callbacks_kept": 1, "offers": 1, "redemptions": 1, "wins": 1,
@@ -58,3 +63,24 @@ def test_the_agent_table_and_the_reasons():
 def test_a_period_without_calls_has_empty_tables():
     assert agent_table(period=MARCH) == []
     assert reasons_table(period=MARCH)["rows"] == [] and reasons_table(period=MARCH)["total"] == 0
+
+
+def test_a_refreshed_month_serves_its_tables_from_the_snapshot_equal_to_live():
+    # given March's calls and the six months up to March refreshed
+    build_march()
+    metrics_refresh(periods=months_between(dt.date(2025, 10, 1), dt.date(2026, 4, 1)))
+    # then the stored tables are the live ones
+    assert agent_table(period=MARCH) == agent_table(period=MARCH, live=True)
+    assert reasons_table(period=MARCH) == reasons_table(period=MARCH, live=True)
+    assert {r["agent"] for r in agent_table(period=MARCH)} == {"ana", "ben", "Team"}
+    # when a call is recorded after the refresh, the page keeps the snapshot until the next refresh
+    late = WinbackCase.objects.create(customer=CustomerFactory(), lapsed_at=at(2026, 2, 1), opened_at=at(2026, 2, 1))
+    call(late, UserFactory(username="cy"), at(2026, 3, 30), "reached_declined", reason=LeaveReason.objects.get(name="Price"))
+    assert "cy" not in {r["agent"] for r in agent_table(period=MARCH)}
+    assert reasons_table(period=MARCH)["total"] == 1 and reasons_table(period=MARCH, live=True)["total"] == 2
+    # and the next refresh of March replaces its tables
+    metrics_refresh(periods=[MARCH])
+    assert agent_table(period=MARCH) == agent_table(period=MARCH, live=True)
+    assert "cy" in {r["agent"] for r in agent_table(period=MARCH)}
+    assert reasons_table(period=MARCH) == reasons_table(period=MARCH, live=True)
+    assert reasons_table(period=MARCH)["trend"]["Price"][-1] == 2
