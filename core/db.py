@@ -73,10 +73,16 @@ def instances(model: type[M], rows: Sequence[Sequence[Any]], *, start: int = 0) 
 def field_value(field: Field, value: Any) -> Any:
     """A raw value read for ``field`` (an aggregate of its column, say) as the ORM would return it."""
     connection = connections[DEFAULT_DB_ALIAS]
-    col = field.get_col(field.model._meta.db_table)
-    for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+    col, convs = _field_converters(field, connection)
+    for convert in convs:
         value = convert(value, col, connection)
     return value
+
+
+def _field_converters(field: Field, connection) -> tuple[Any, list]:
+    # What the ORM's compiler applies to a column it selected: the backend's converters, then the field's.
+    col = field.get_col(field.model._meta.db_table)
+    return col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)
 
 
 @functools.cache
@@ -85,8 +91,7 @@ def _converters(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[
     fields = model._meta.concrete_fields
     converters = []
     for i, field in enumerate(fields):
-        col = field.get_col(model._meta.db_table)
-        convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        col, convs = _field_converters(field, connection)
         if convs:
             converters.append((i, col, convs))
     return [f.attname for f in fields], converters
