@@ -23,11 +23,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.scratch_db import database_urls  # noqa: E402
 
 
 def main() -> None:
@@ -38,13 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     customers = args.customers or max(1, args.rows // 10)
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test")
-    parsed = urlparse(url)
-    bench_db = f"{parsed.path.lstrip('/') or 'postgres'}_bench_import"
-    bench_url = urlunparse(parsed._replace(path=f"/{bench_db}"))
-    admin_url = urlunparse(parsed._replace(path="/postgres"))
+    url, bench_db, bench_url, admin_url = database_urls(suffix="bench_import")
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{bench_db}"')
         admin.execute(f'CREATE DATABASE "{bench_db}"')

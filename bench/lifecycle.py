@@ -50,7 +50,8 @@ import resource  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from urllib.parse import urlparse, urlunparse  # noqa: E402
+
+from bench.scratch_db import database_urls  # noqa: E402
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 INCREMENTAL_NOW = NOW + dt.timedelta(hours=1)
@@ -173,13 +174,7 @@ def main() -> None:
 
     import psycopg
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test")
-    parsed = urlparse(url)
-    bench_db = f"{parsed.path.lstrip('/') or 'postgres'}_bench_lifecycle"
-    bench_url = urlunparse(parsed._replace(path=f"/{bench_db}"))
-    admin_url = urlunparse(parsed._replace(path="/postgres"))
+    url, bench_db, bench_url, admin_url = database_urls(suffix="bench_lifecycle")
     env = {**os.environ, "DATABASE_URL": bench_url, "VAR_DIR": tempfile.mkdtemp(prefix="bench-var-"),
            "DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONUNBUFFERED": "1"}
     n_customers, n_orders = args.customers, args.orders

@@ -43,7 +43,8 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from urllib.parse import urlparse, urlunparse  # noqa: E402
+
+from bench.scratch_db import database_urls  # noqa: E402
 
 
 def _load_lifecycle_bench():
@@ -267,13 +268,7 @@ def main() -> None:
 
     import psycopg
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test")
-    parsed = urlparse(url)
-    bench_db = f"bench_metrics_{args.customers}_{args.orders}"
-    bench_url = urlunparse(parsed._replace(path=f"/{bench_db}"))
-    admin_url = urlunparse(parsed._replace(path="/postgres"))
+    url, bench_db, bench_url, admin_url = database_urls(name=f"bench_metrics_{args.customers}_{args.orders}")
     os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="bench-metrics-var-"))
     os.environ.update({"DATABASE_URL": bench_url, "DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONUNBUFFERED": "1"})
     reproduce = (f"cd {ROOT} && VAR_DIR={os.environ['VAR_DIR']} DATABASE_URL={url} timeout 3600 .venv/bin/python"

@@ -28,11 +28,13 @@ import time
 import zoneinfo
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.scratch_db import database_urls  # noqa: E402
 ZONES = ["Pacific/Kiritimati", "Asia/Tokyo", "Asia/Dhaka", "Asia/Dubai", "Europe/Paris", "Atlantic/Cape_Verde",
          "America/Sao_Paulo", "America/New_York", "America/Denver", "Pacific/Honolulu", "Pacific/Pago_Pago"]
 
@@ -127,13 +129,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test")
-    parsed = urlparse(url)
-    name = f"{parsed.path.lstrip('/') or 'postgres'}_bench_queue"
-    bench_url = urlunparse(parsed._replace(path=f"/{name}"))
-    admin_url = urlunparse(parsed._replace(path="/postgres"))
+    url, name, bench_url, admin_url = database_urls(suffix="bench_queue")
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -50,6 +50,9 @@ import zoneinfo  # noqa: E402
 from email.parser import BytesHeaderParser  # noqa: E402
 from urllib.parse import urlparse, urlunparse  # noqa: E402
 
+from bench.scratch_db import database_urls  # noqa: E402
+from core.worker_process import WORKER_OPTIONS, worker_spawn, worker_stop  # noqa: E402
+
 BENCH_DB = "bench_touchpoints"
 CADENCE = "At-risk appreciation"
 ZONES = ["Pacific/Kiritimati", "Pacific/Auckland", "Australia/Sydney", "Asia/Tokyo", "Asia/Shanghai", "Asia/Bangkok",
@@ -204,36 +207,12 @@ def create_batch(prefix: str, n: int, zone: str, now: dt.datetime) -> list[int]:
 
 
 def start_worker(i: int, env: dict[str, str], log_dir: Path, timeout: float = 60) -> subprocess.Popen:
-    """One worker process (as tests/conftest.py's worker_start), started through this file's --child-worker."""
-    log_path = log_dir / f"bench-touchpoints-worker-{i}.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--child-worker", "-A", "config", "worker", "--loglevel", "INFO",
-         "--concurrency", "1", "--pool", "prefork", "--without-heartbeat", "--without-mingle", "--without-gossip",
-         "-n", f"bench-tp-{i}-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    """One worker process, started through this file's --child-worker (see its docstring)."""
+    return worker_spawn(
+        argv=[sys.executable, str(Path(__file__).resolve()), "--child-worker", "-A", "config", "worker", *WORKER_OPTIONS,
+              "--concurrency", "1", "-n", f"bench-tp-{i}-{os.getpid()}@%h"],
+        env=env, cwd=ROOT, log_path=log_dir / f"bench-touchpoints-worker-{i}.log", timeout=timeout,
     )
-    proc.log_path = log_path  # type: ignore[attr-defined]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if "ready." in log_path.read_text():
-            return proc
-        if proc.poll() is not None:
-            raise RuntimeError("worker exited:\n" + log_path.read_text())
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"worker did not become ready in {timeout:.0f} s:\n" + log_path.read_text())
-
-
-def stop_worker(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def status_counts(ids: list[int]) -> dict[str, int]:
@@ -275,12 +254,7 @@ def main() -> None:
     import psycopg
     import redis
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test")
-    parsed = urlparse(url)
-    bench_url = urlunparse(parsed._replace(path=f"/{BENCH_DB}"))
-    admin_url = urlunparse(parsed._replace(path="/postgres"))
+    url, _, bench_url, admin_url = database_urls(name=BENCH_DB)
     redis_parsed = urlparse(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/")
     redis_url = urlunparse(redis_parsed._replace(path=f"/{args.redis_db}"))
     var_dir = Path(os.environ.get("VAR_DIR") or tempfile.mkdtemp(prefix="bench-touchpoints-"))
@@ -386,7 +360,7 @@ def main() -> None:
             server_times = list(sink.server_times)
             connections = sink.connections
         for w in workers:
-            stop_worker(w)
+            worker_stop(w, timeout=30)
         statuses = status_counts(ids)
 
         parser_ = BytesHeaderParser()
@@ -501,7 +475,7 @@ def main() -> None:
         ok = duplicates == 0 and all_sent and len(raw) == n and outcomes == {"sent": m}
     finally:
         for w in workers:
-            stop_worker(w)
+            worker_stop(w, timeout=30)
         sink.stop()
         from django.db import connections as django_connections
 

@@ -1,7 +1,6 @@
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core.roles import AGENTS, INTEGRATIONS, MANAGERS
+from core.worker_process import WORKER_OPTIONS, worker_spawn, worker_stop
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,39 +99,15 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 def worker_start(*, name: str = "", concurrency: int = 1, env: dict[str, str] | None = None,
                  log_name: str = "test-worker.log", timeout: float = 60, new_session: bool = False) -> subprocess.Popen:
-    """Start a real Celery worker process and wait until it is ready (its log says so).
-
-    With ``new_session`` the worker and its pool processes form their own process group, so a test can
-    SIGKILL all of them at once, as a crashing machine would."""
+    """Start a real Celery worker process on the test settings and wait until it is ready (its log says so)."""
     from django.conf import settings
 
-    log_path = settings.VAR_DIR / log_name
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", str(concurrency),
-         "--pool", "prefork", "--without-heartbeat", "--without-mingle", "--without-gossip",
-         "-n", f"{name or 'test'}-{os.getpid()}@%h"],
-        cwd=ROOT, env=subprocess_env(**(env or {})), stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session,
+    return worker_spawn(
+        argv=[sys.executable, "-m", "celery", "-A", "config", "worker", *WORKER_OPTIONS, "--concurrency", str(concurrency),
+              "-n", f"{name or 'test'}-{os.getpid()}@%h"],
+        env=subprocess_env(**(env or {})), cwd=ROOT, log_path=settings.VAR_DIR / log_name, timeout=timeout,
+        new_session=new_session,
     )
-    proc.log_path = log_path  # type: ignore[attr-defined]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if "ready." in log_path.read_text():
-            return proc
-        if proc.poll() is not None:
-            raise RuntimeError("worker exited:\n" + log_path.read_text())
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"worker did not become ready in {timeout:.0f} s:\n" + log_path.read_text())
-
-
-def worker_stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture

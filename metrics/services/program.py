@@ -10,8 +10,8 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from crm.models import Order
-from metrics.models import MetricSnapshot
 from metrics.services.periods import Period, add_months, month_of
+from metrics.services.snapshots import snapshot_series
 from winback.models import Disposition, DormancyPolicy, WinbackCase
 
 CONVERSATION = ["reached_will_return", "reached_declined", "callback_requested", "complaint_escalated", "do_not_call"]
@@ -33,18 +33,13 @@ AGENT_COLUMNS = {
 AGENT_TABLE, REASON_COUNTS = "agent_table", "reason_counts"  # their MetricSnapshot names
 
 
-def _stored(name: str, period: Period) -> dict | None:
-    return (MetricSnapshot.objects.filter(metric=name, start=period.start, end=period.end)
-            .values_list("extra", flat=True).first())
-
-
 def agent_table(*, period: Period, live: bool = False) -> list[dict]:
     """One row per agent who worked in P, then a Team row (AGENT_COLUMNS say how each is counted).
 
     A month refreshed by metrics_refresh is read from its snapshot; other periods, or live=True, compute.
     """
-    if not live and (stored := _stored(AGENT_TABLE, period)) is not None:
-        return stored["rows"]
+    if not live and (stored := snapshot_series(metric=AGENT_TABLE, periods=[period])):
+        return stored[period].extra["rows"]
     return agent_table_compute(period=period)
 
 
@@ -112,10 +107,11 @@ def reasons_table(*, period: Period, trend_months: int = 6, live: bool = False) 
     """
     last = month_of(period.start)
     months = [month_of(add_months(last.start, -i)) for i in range(trend_months - 1, -1, -1)]
-    stored = {} if live else {p: _stored(REASON_COUNTS, p) for p in {period, *months}}
-    if stored and all(v is not None for v in stored.values()):
-        counts = stored[period]["counts"]
-        by_month = {m.label(): stored[m]["counts"] for m in months}
+    wanted = {period, *months}
+    stored = {} if live else snapshot_series(metric=REASON_COUNTS, periods=list(wanted))
+    if len(stored) == len(wanted):
+        counts = stored[period].extra["counts"]
+        by_month = {m.label(): stored[m].extra["counts"] for m in months}
     else:
         counts = reason_counts(period=period)
         T0, T1 = months[0].bounds()[0], months[-1].bounds()[1]

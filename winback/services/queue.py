@@ -88,7 +88,7 @@ def _claim_next_locked(*, agent: AbstractBaseUser, now: dt.datetime, rules: Call
     if held is not None:
         if held.lease_until and held.lease_until > now:
             return held
-        _release(held)
+        case_release(agent=agent, case_id=held.pk)
     if connection.vendor == "postgresql":
         return _claim_statement(agent=agent, now=now, rules=rules, lease_until=lease_until)
     _wake_due(now)
@@ -174,10 +174,6 @@ def _pick_and_claim(*, agent: AbstractBaseUser, now: dt.datetime, rules: CallSet
                     break
                 offset += 200
     return None
-
-
-def _release(case: WinbackCase) -> None:
-    WinbackCase.objects.filter(pk=case.pk).update(claimed_by=None, lease_until=None, ready=True, next_call_at=None)
 
 
 def case_release(*, agent: AbstractBaseUser, case_id: int) -> None:
