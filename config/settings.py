@@ -195,7 +195,9 @@ CELERY_TASK_DEFAULT_QUEUE = "winback"
 if REDIS_URL:
     # Longer than any task may run (CELERY_TASK_TIME_LIMIT), or Redis redelivers a task still running.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": max(3600, env.int("CELERY_TASK_TIME_LIMIT", default=900) + 300)
+        "visibility_timeout": max(3600, env.int("CELERY_TASK_TIME_LIMIT", default=900) + 300),
+        # An unreachable Redis (not just a refused port) must not hold a web request for long.
+        "socket_connect_timeout": env.float("BROKER_CONNECT_TIMEOUT", default=2.0),
     }
 else:
     # Tests (pytest sets PYTEST_VERSION, which worker subprocesses inherit) get their own queue folder,
@@ -214,6 +216,9 @@ else:
     # The filesystem transport has no fan-out exchange for remote control commands.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Enqueues after a commit are best effort (core.tasks.task_enqueue): try briefly, then leave the work to the
+# periodic sweeps rather than holding the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -227,6 +232,12 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Health (/health/ answers 503 past these) --------------------------------------------------------
+HEALTH_TICK_STALE_SECONDS = env.int("HEALTH_TICK_STALE_SECONDS", default=300)  # the outbox tick runs every minute
+HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=900)
+# Each returns (name, ok, detail) for /health/ (core.selectors.health_status).
+HEALTH_CHECKS = ["touchpoints.health.outbox_health"]
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOGGING = {

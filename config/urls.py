@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core.views import health
+from core.views import health, liveness
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("health/live/", liveness, name="health-live"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("agent/", include("winback.urls")),
     path("t/", include("touchpoints.urls")),  # the links in emails: unsubscribe, survey scores

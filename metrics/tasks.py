@@ -1,9 +1,10 @@
 import datetime as dt
 
 from celery import shared_task
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 from django.utils import timezone
 
+from core.tasks import enqueue_after_commit
 from metrics.services.periods import add_months, months_between
 from metrics.services.snapshots import DEFAULT_MONTHS, metrics_refresh, recent_months
 
@@ -31,4 +32,4 @@ def refresh_after_scan(*, full: bool, since: dt.datetime | None = None, **kwargs
         args = {"start": max(first, add_months(this_month, -119)).isoformat(), "end": add_months(this_month, 1).isoformat()}
     else:
         args = {"months": 2}
-    transaction.on_commit(lambda: refresh_task.delay(**args))
+    enqueue_after_commit(refresh_task, **args)  # the nightly refresh covers it if the broker is down

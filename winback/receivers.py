@@ -1,6 +1,6 @@
 from typing import Any
 
-from django.db import transaction
+from core.tasks import enqueue_after_commit
 
 # Beyond this many customers (a bulk import) the next scheduled scan picks them up instead.
 REFRESH_AT_ONCE_LIMIT = 500
@@ -12,5 +12,5 @@ def refresh_lifecycle_after_commit(*, customer_ids: list[int], **kwargs: Any) ->
     from winback.tasks import lifecycle_refresh_task
 
     if 0 < len(customer_ids) <= REFRESH_AT_ONCE_LIMIT:
-        ids = list(customer_ids)
-        transaction.on_commit(lambda: lifecycle_refresh_task.delay(ids))
+        # Best effort: if the broker is down, the hourly scan refreshes them (their history_version moved).
+        enqueue_after_commit(lifecycle_refresh_task, list(customer_ids))

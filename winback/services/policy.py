@@ -4,6 +4,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from core.tasks import enqueue_after_commit
 from winback.models import DormancyPolicy
 
 US_PER_DAY = 86_400_000_000
@@ -69,5 +70,5 @@ def policy_change(*, user: AbstractBaseUser | None, values: dict[str, Any], note
     policy = DormancyPolicy(**data, note=note[:200], created_by=user if user and user.is_authenticated else None)
     policy.full_clean()
     policy.save()
-    transaction.on_commit(lambda: lifecycle_scan_task.delay(full=True))
+    enqueue_after_commit(lifecycle_scan_task, full=True)
     return policy

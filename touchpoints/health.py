@@ -1,0 +1,18 @@
+"""The outbox's part of /health/ (core.selectors): how long the oldest due touchpoint has been waiting."""
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Min
+
+from touchpoints.models import Touchpoint
+
+
+def outbox_health(*, now: dt.datetime) -> tuple[str, bool, dict[str, Any]]:
+    # Deferred touchpoints (quiet hours, caps) carry their new due time, so only a stalled outbox ages here.
+    oldest = Touchpoint.objects.filter(status=Touchpoint.Status.SCHEDULED, due_at__lte=now).aggregate(m=Min("due_at"))["m"]
+    age = round((now - oldest).total_seconds(), 1) if oldest else 0.0
+    ok = age <= settings.HEALTH_OUTBOX_MAX_AGE_SECONDS
+    return "outbox", ok, {"status": "ok" if ok else "behind", "oldest_due_age_seconds": age,
+                          "limit_seconds": settings.HEALTH_OUTBOX_MAX_AGE_SECONDS}
