@@ -16,6 +16,8 @@ INTEGRATIONS = "Integrations"
 # manager's everyday action: history feeds the KPIs).
 MANAGED_APPS = ("crm", "winback", "touchpoints", "metrics", "django_celery_beat")
 INTEGRATION_MODELS = ("customer", "order", "contact", "complaint", "feedback")
+# Permissions of the integration models that stay a person's (a manager's) decision.
+MANAGER_ONLY_CODENAMES = ("clear_do_not_call",)
 
 
 def _in_group(user: AbstractBaseUser, name: str) -> bool:
@@ -48,5 +50,6 @@ def roles_sync_permissions(**kwargs: Any) -> None:
     integrations.permissions.add(
         *Permission.objects.filter(
             content_type__app_label="crm", content_type__model__in=INTEGRATION_MODELS
-        ).exclude(codename__startswith="delete_")
+        ).exclude(codename__startswith="delete_").exclude(codename__in=MANAGER_ONLY_CODENAMES)
     )
+    integrations.permissions.remove(*Permission.objects.filter(codename__in=MANAGER_ONLY_CODENAMES))

@@ -50,9 +50,9 @@ def health_status() -> tuple[bool, dict[str, Any]]:
     checks["worker_heartbeat_age_seconds"] = worker_age
     checks["worker"] = "ok" if worker_age is not None and worker_age < HEARTBEAT_STALE_SECONDS else "stale"
 
-    checks["broker_kind"] = "redis" if settings.REDIS_URL else "filesystem"
+    checks["broker"] = "redis" if settings.REDIS_URL else "filesystem"
     broker_error = broker_ping()
-    checks["broker"] = "ok" if broker_error is None else f"error: {broker_error}"
+    checks["broker_status"] = "ok" if broker_error is None else f"error: {broker_error}"
     ok &= broker_error is None
 
     last_success = {task: _age(now, beats.get(task_heartbeat_name(task))) for task in REPORTED_TASKS}

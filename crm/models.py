@@ -65,6 +65,8 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # Managers only (core.roles): integrations and imports never take a customer off do-not-call.
+        permissions = [("clear_do_not_call", "Can clear a customer's do-not-call, with a reason")]
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="customer_external_id_unique"),
             models.CheckConstraint(condition=Q(order_count__gte=0), name="customer_order_count_gte_0"),

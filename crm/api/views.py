@@ -73,7 +73,10 @@ class CustomerViewSet(
                 {"detail": "Invalid input.", "errors": [{"field": "external_id", "message": "The external_id of a customer cannot change."}]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        customer = customer_update(actor=api_actor(request), customer=customer, data=payload)
+        try:
+            customer = customer_update(actor=api_actor(request), customer=customer, data=payload)
+        except ConflictError as exc:  # it would undo an opt-out or a do-not-call
+            raise Conflict(exc.message) from exc
         return Response(CustomerSerializer(customer).data)
 
     @extend_schema(request=CustomerInputSerializer, responses=CustomerSerializer)

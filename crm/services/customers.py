@@ -1,7 +1,7 @@
 import datetime as dt
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -9,7 +9,7 @@ from django.db.models import F
 
 from crm.models import AuditEntry, Cancellation, Customer
 from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot, jsonable
-from crm.services.errors import ConflictError
+from crm.services.errors import ConflictError, ProtectedChange
 from crm.signals import history_changed
 from crm.validators import call_zones_key, phone_normalize, phone_time_zones
 
@@ -55,8 +55,39 @@ def _normalize(data: dict[str, Any], *, current: Customer | None) -> dict[str, A
     return data
 
 
+def customer_protected_changes(*, data: dict[str, Any], current: Customer) -> dict[str, str]:
+    """The changes in ``data`` (as given: a consent time the caller did not give is no recorded consent)
+    that would undo an opt-out or a do-not-call, with why each is refused.
+
+    Opt-outs are one-way for machines and for anyone retyping a form: only a consent recorded after the
+    opt-out (a newer ``email_consent_at``) replaces it, and do-not-call is cleared only by a manager with a
+    reason (``customer_do_not_call_clear``). Lowering consent (granted -> withdrawn) is always allowed.
+    """
+    refused: dict[str, str] = {}
+    wanted = data.get("email_consent", current.email_consent)
+    if current.email_consent == Customer.Consent.WITHDRAWN and wanted != Customer.Consent.WITHDRAWN:
+        opted_out_at = current.email_consent_at or current.updated_at
+        given_at = data.get("email_consent_at")
+        if given_at is None or given_at <= opted_out_at:
+            refused["email_consent"] = (
+                f"The customer opted out on {opted_out_at:%Y-%m-%d %H:%M} UTC; only a consent recorded after "
+                f"that (with a later email_consent_at) can replace the opt-out."
+            )
+    clears_dnc = ("do_not_call" in data and not data["do_not_call"]) or (
+        "do_not_call_since" in data and data["do_not_call_since"] is None)
+    if current.do_not_call_since is not None and clears_dnc:
+        refused["do_not_call"] = (
+            f"The customer is on do-not-call since {current.do_not_call_since:%Y-%m-%d}; only a manager can "
+            f"clear it, with a reason."
+        )
+    return refused
+
+
 def _full_clean(customer: Customer) -> None:
-    customer.full_clean(exclude=["external_id"] if customer.pk else None, validate_unique=False)
+    # Constraints are the database's: checking the external_id's uniqueness here would answer a concurrent
+    # identical create with "already exists" (400) instead of letting the insert decide (customer_create).
+    customer.full_clean(exclude=["external_id"] if customer.pk else None, validate_unique=False,
+                        validate_constraints=False)
 
 
 def customer_create(*, actor: Actor, data: dict[str, Any]) -> tuple[Customer, bool]:
@@ -98,9 +129,28 @@ def _same_or_conflict(existing: Customer, data: dict[str, Any]) -> Customer:
 
 
 @transaction.atomic
-def customer_update(*, actor: Actor, customer: Customer, data: dict[str, Any]) -> Customer:
+def customer_update(
+    *, actor: Actor, customer: Customer, data: dict[str, Any], kept: dict[str, str] | None = None
+) -> Customer:
+    """Change a customer; an opt-out or do-not-call is never undone (see ``customer_protected_changes``).
+
+    Without ``kept`` such a change raises ProtectedChange and nothing changes. With a ``kept`` dict (an
+    import: a file's stale consent column must not stop its other updates), the protected fields keep their
+    value, the rest is applied, and ``kept`` receives {field: why}.
+    """
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    data = _normalize({k: v for k, v in data.items() if k != "external_id"}, current=customer)
+    data = {k: v for k, v in data.items() if k != "external_id"}
+    refused = customer_protected_changes(data=data, current=customer)
+    if refused and kept is None:
+        raise ProtectedChange(refused)
+    if refused:
+        kept.update(refused)
+        for name in ("email_consent", "email_consent_at", "email_consent_source") if "email_consent" in refused else ():
+            data.pop(name, None)
+        if "do_not_call" in refused:
+            data.pop("do_not_call", None)
+            data.pop("do_not_call_since", None)
+    data = _normalize(data, current=customer)
     changes = apply_changes(customer, data)
     if not changes:
         return customer
@@ -139,8 +189,9 @@ def customer_cancel(*, actor: Actor, customer: Customer, cancelled_at: dt.dateti
     history_changed.send(sender=Customer, customer_ids=[customer.pk])
     return customer
 
-def customer_upsert(*, actor: Actor, data: dict[str, Any]) -> tuple[str, Customer]:
-    """Import semantics: create the customer, or bring the existing one up to date with ``data``.
+def customer_upsert(*, actor: Actor, data: dict[str, Any], kept: dict[str, str]) -> tuple[str, Customer]:
+    """Import semantics: create the customer, or bring the existing one up to date with ``data``; an
+    opt-out or do-not-call the file would undo is kept and named in ``kept`` ({field: why}).
 
     Returns ("created" | "updated" | "unchanged", customer).
     """
@@ -149,5 +200,23 @@ def customer_upsert(*, actor: Actor, data: dict[str, Any]) -> tuple[str, Custome
         customer, created = customer_create(actor=actor, data=data)
         return ("created" if created else "unchanged"), customer
     before = existing.updated_at
-    customer = customer_update(actor=actor, customer=existing, data=data)
+    customer = customer_update(actor=actor, customer=existing, data=data, kept=kept)
     return ("updated" if customer.updated_at != before else "unchanged"), customer
+
+
+@transaction.atomic
+def customer_do_not_call_clear(*, actor: Actor, customer: Customer, reason: str) -> Customer:
+    """A manager takes a customer off do-not-call (e.g. they asked to be called again), with a reason."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why do-not-call is cleared (it is kept in the audit trail)."})
+    if actor.user is None or not actor.user.has_perm("crm.clear_do_not_call"):
+        raise PermissionDenied("Only a manager can clear do-not-call.")
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.do_not_call_since is None:
+        return customer
+    changes = {"do_not_call_since": [jsonable(customer.do_not_call_since), None], "reason": reason[:500]}
+    customer.do_not_call_since = None
+    customer.save(update_fields=["do_not_call_since", "updated_at"])
+    audit_record(actor=actor, action=AuditEntry.Action.UPDATE, instance=customer, changes=changes, customer=customer)
+    return customer

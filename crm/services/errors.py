@@ -10,6 +10,15 @@ class ConflictError(Exception):
         self.field = field
 
 
+class ProtectedChange(ConflictError):
+    """The change would undo an opt-out or a do-not-call: nothing was changed."""
+
+    def __init__(self, refused: dict[str, str]) -> None:
+        field, message = next(iter(refused.items()))
+        super().__init__(" ".join(refused.values()), field=field)
+        self.refused = refused
+
+
 class ItemErrors(ValidationError):
     """Errors of a batch, each naming its item by index and field; nothing of the batch was written."""
 

@@ -47,12 +47,15 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    # Rows whose opt-out or do-not-call the file would have undone: applied, with those kept (reported).
+    kept: int = 0
     report_path: Path | None = None
 
     def summary(self) -> str:
+        kept = f", {self.kept} with an opt-out or do-not-call kept" if self.kept else ""
         return (
             f"{self.kind}: {self.rows} rows read, {self.created} created, {self.updated} updated, "
-            f"{self.unchanged} already present, {self.rejected} rejected"
+            f"{self.unchanged} already present, {self.rejected} rejected{kept}"
         )
 
 
@@ -61,8 +64,9 @@ class ImportKind:
     required: tuple[str, ...]
     optional: tuple[str, ...]
     parse: Callable[[dict[str, str]], tuple[Any, dict[str, str]]]
-    # Writes one batch of (row number, parsed row); returns outcomes and {row: {column: reason}}.
-    write: Callable[[Actor, list[tuple[int, Any]]], tuple[dict[str, int], dict[int, dict[str, str]]]]
+    # Writes one batch of (row number, parsed row); returns outcomes, the rejected rows' {row: {column: reason}}
+    # and the notes on rows written with a value kept ({row: {column: why}}).
+    write: Callable[[Actor, list[tuple[int, Any]]], "WriteResult"]
     # A parse that never touches the database may run in a thread beside the writes (orders).
     parse_in_thread: bool = False
     columns: tuple[str, ...] = field(init=False, default=())
@@ -98,22 +102,30 @@ def _parse_order(row: dict[str, str]) -> tuple[OrderInput | None, dict[str, str]
 
 # --- Writing -----------------------------------------------------------------------------------------
 
-def _write_orders(actor: Actor, batch: list[tuple[int, OrderInput]]) -> tuple[dict[str, int], dict[int, dict[str, str]]]:
+RowNotes = dict[int, dict[str, str]]
+WriteResult = tuple[dict[str, int], RowNotes, RowNotes]  # (outcome counts, rejected rows, kept-value notes)
+
+
+def _write_orders(actor: Actor, batch: list[tuple[int, OrderInput]]) -> WriteResult:
     result = orders_insert(actor=actor, items=[item for _, item in batch], all_or_nothing=False)
-    errors: dict[int, dict[str, str]] = {}
+    errors: RowNotes = {}
     for error in result.errors:
         errors.setdefault(batch[error["index"]][0], {})[error["field"]] = error["message"]
-    return {"created": len(result.created), "unchanged": len(result.existing)}, errors
+    return {"created": len(result.created), "unchanged": len(result.existing)}, errors, {}
 
 
-def _row_by_row(upsert: Callable[[Actor, dict[str, Any]], str]) -> Callable:
-    def write(actor: Actor, batch: list[tuple[int, dict[str, Any]]]) -> tuple[dict[str, int], dict[int, dict[str, str]]]:
+def _row_by_row(upsert: Callable[[Actor, dict[str, Any], dict[str, str]], str]) -> Callable:
+    def write(actor: Actor, batch: list[tuple[int, dict[str, Any]]]) -> WriteResult:
         counts = {"created": 0, "updated": 0, "unchanged": 0}
-        errors: dict[int, dict[str, str]] = {}
+        errors: RowNotes = {}
+        notes: RowNotes = {}
         for row_number, data in batch:
+            kept: dict[str, str] = {}
             try:
                 with transaction.atomic():  # a savepoint: a failing row leaves no trace
-                    counts[upsert(actor, data)] += 1
+                    counts[upsert(actor, data, kept)] += 1
+                if kept:
+                    notes[row_number] = kept
             except ConflictError as exc:
                 errors[row_number] = {exc.field: exc.message}
             except ValidationError as exc:
@@ -121,7 +133,7 @@ def _row_by_row(upsert: Callable[[Actor, dict[str, Any]], str]) -> Callable:
                     {f: " ".join(m) for f, m in exc.message_dict.items()}
                     if hasattr(exc, "error_dict") else {"": " ".join(exc.messages)}
                 )
-        return counts, errors
+        return counts, errors, notes
 
     return write
 
@@ -132,7 +144,7 @@ KINDS: dict[str, ImportKind] = {
         optional=("email", "phone", "timezone", "locale", "acquired_at", "email_consent",
                   "email_consent_at", "email_consent_source", "do_not_call"),
         parse=_serializer_parse(CustomerInputSerializer),
-        write=_row_by_row(lambda actor, data: customer_upsert(actor=actor, data=data)[0]),
+        write=_row_by_row(lambda actor, data, kept: customer_upsert(actor=actor, data=data, kept=kept)[0]),
     ),
     "orders": ImportKind(
         required=("external_id", "customer", "ordered_at", "amount"),
@@ -145,13 +157,13 @@ KINDS: dict[str, ImportKind] = {
         required=("external_id", "customer", "opened_at", "summary"),
         optional=("category", "severity", "status", "resolved_at", "resolution", "owner"),
         parse=_serializer_parse(ComplaintSerializer),
-        write=_row_by_row(lambda actor, data: record_upsert(actor=actor, model=Complaint, data=data, mutable=True)[0]),
+        write=_row_by_row(lambda actor, data, kept: record_upsert(actor=actor, model=Complaint, data=data, mutable=True)[0]),
     ),
     "feedback": ImportKind(
         required=("external_id", "customer", "kind", "score", "responded_at"),
         optional=("comment",),
         parse=_serializer_parse(FeedbackSerializer),
-        write=_row_by_row(lambda actor, data: record_upsert(actor=actor, model=Feedback, data=data, mutable=False)[0]),
+        write=_row_by_row(lambda actor, data, kept: record_upsert(actor=actor, model=Feedback, data=data, mutable=False)[0]),
     ),
 }
 
@@ -283,17 +295,20 @@ def csv_import(
         rest = _in_thread(chunks) if spec.parse_in_thread else chunks
         for batch, errors, rows in _prepend(first, rest):
             result.rows += rows
+            notes: RowNotes = {}
             if batch:
                 with transaction.atomic():
-                    counts, write_errors = spec.write(actor, batch)
+                    counts, write_errors, notes = spec.write(actor, batch)
                 for name, n in counts.items():
                     setattr(result, name, getattr(result, name) + n)
                 for row_number, columns in write_errors.items():
                     errors.setdefault(row_number, {}).update(columns)
             result.rejected += len(errors)
-            for row_number in sorted(errors):
-                for column, reason in errors[row_number].items():
-                    report.writerow([row_number, column, reason])
+            result.kept += len(notes)
+            lines = [(r, c, reason) for r in errors for c, reason in errors[r].items()]
+            lines += [(r, c, f"Kept (the row's other values were imported): {why}") for r in notes for c, why in notes[r].items()]
+            for line in sorted(lines, key=lambda x: x[0]):
+                report.writerow(line)
             bar.update(raw.tell() - bar.n)
         stream.detach()
     return result

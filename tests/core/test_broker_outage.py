@@ -122,7 +122,7 @@ def test_orders_posted_and_imported_while_redis_is_down_answer_2xx_and_are_refre
     # ... the refused enqueues are counted and /health/ says the broker is down
     assert EnqueueFailure.objects.get(task="winback.lifecycle_refresh").count >= n - 1
     assert health.status_code == 503
-    assert health.json()["broker"].startswith("error")
+    assert health.json()["broker_status"].startswith("error")
     stale = Customer.objects.exclude(history_version=F("lifecycle_version")).count()
     assert stale == len(customers)
 

@@ -25,7 +25,7 @@ def test_all_loops_running_is_200_with_every_check_named(anon):
     response = anon.get("/health/")
     assert response.status_code == 200
     body = response.json()
-    assert (body["status"], body["database"], body["broker"], body["tick"], body["outbox"]["status"]) == (
+    assert (body["status"], body["database"], body["broker_status"], body["tick"], body["outbox"]["status"]) == (
         "ok", "ok", "ok", "ok", "ok")
     assert body["last_success_age_seconds"][TICK_TASK] < 5
 
