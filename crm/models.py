@@ -6,11 +6,34 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from core.bounds import DB_LATEST_DATETIME, EARLIEST_BUSINESS_DATETIME, validate_business_datetime
 from crm.validators import validate_currency, validate_locale, validate_time_zone
 
 
 def new_external_id() -> str:
     return uuid.uuid4().hex
+
+
+def business_instant_check(field: str, *, nullable: bool = False) -> models.CheckConstraint:
+    """The database's side of core.bounds: a business instant lies in [1970, 2200) (the application
+    narrows the upper end to a year from now; a CHECK cannot read the clock)."""
+    in_range = Q(**{f"{field}__gte": EARLIEST_BUSINESS_DATETIME, f"{field}__lt": DB_LATEST_DATETIME})
+    return models.CheckConstraint(
+        condition=in_range | Q(**{f"{field}__isnull": True}) if nullable else in_range,
+        name=f"%(app_label)s_%(class)s_{field}_in_range",
+    )
+
+
+# The business instants a person or system enters, per model (bounded by core.bounds); the migration that
+# added their CHECKs clamps older rows that were out of range, with an audit row each.
+BUSINESS_INSTANTS = {
+    "customer": ("acquired_at", "cancelled_at", "email_consent_at", "do_not_call_since"),
+    "cancellation": ("cancelled_at",),
+    "order": ("ordered_at",),
+    "contact": ("occurred_at",),
+    "complaint": ("opened_at", "resolved_at"),
+    "feedback": ("responded_at",),
+}
 
 
 class Customer(models.Model):
@@ -42,12 +65,12 @@ class Customer(models.Model):
     call_zones = models.CharField(max_length=200, blank=True, editable=False)
     locale = models.CharField(max_length=16, default="en", validators=[validate_locale])
     acquired_at = models.DateTimeField(
-        null=True, blank=True, help_text="Contract start if given, else the first order (the earlier)."
+        null=True, blank=True, validators=[validate_business_datetime], help_text="Contract start if given, else the first order (the earlier)."
     )
-    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True, validators=[validate_business_datetime])
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROSPECT, db_index=True)
     email_consent = models.CharField(max_length=12, choices=Consent.choices, default=Consent.UNKNOWN)
-    email_consent_at = models.DateTimeField(null=True, blank=True)
+    email_consent_at = models.DateTimeField(null=True, blank=True, validators=[validate_business_datetime])
     email_consent_source = models.CharField(max_length=100, blank=True)
     do_not_call_since = models.DateTimeField(null=True, blank=True)
     # Kept right by the order services (one UPDATE per order or per import batch).
@@ -71,6 +94,7 @@ class Customer(models.Model):
             models.UniqueConstraint(fields=["external_id"], name="customer_external_id_unique"),
             models.CheckConstraint(condition=Q(order_count__gte=0), name="customer_order_count_gte_0"),
             models.CheckConstraint(condition=Q(total_spent__gte=0), name="customer_total_spent_gte_0"),
+            *(business_instant_check(f, nullable=True) for f in BUSINESS_INSTANTS["customer"]),
         ]
         indexes = [
             # Tiny partial indexes: only the customers the lifecycle engine still has to look at.
@@ -93,12 +117,15 @@ class Cancellation(models.Model):
     """An explicit cancellation (subscription or contract): a lapse at its own date (METRICS.md s.1)."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cancellations", db_index=False)
-    cancelled_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(validators=[validate_business_datetime])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["customer", "cancelled_at"]
-        constraints = [models.UniqueConstraint(fields=["customer", "cancelled_at"], name="cancellation_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "cancelled_at"], name="cancellation_unique"),
+            business_instant_check("cancelled_at"),
+        ]
 
     def __str__(self) -> str:
         return f"Cancelled {self.cancelled_at:%Y-%m-%d}"
@@ -108,7 +135,7 @@ class Order(models.Model):
     external_id = models.CharField(max_length=64)
     # Indexed by order_customer_time (customer first), so no index of its own.
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", db_index=False)
-    ordered_at = models.DateTimeField()
+    ordered_at = models.DateTimeField(validators=[validate_business_datetime])
     amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     currency = models.CharField(max_length=3, validators=[validate_currency])
     coupon_code = models.CharField(max_length=64, blank=True)
@@ -120,6 +147,7 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="order_external_id_unique"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_gte_0"),
+            business_instant_check("ordered_at"),
         ]
 
     def __str__(self) -> str:
@@ -157,7 +185,7 @@ class Contact(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="contacts")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
-    occurred_at = models.DateTimeField()
+    occurred_at = models.DateTimeField(validators=[validate_business_datetime])
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
     )
@@ -168,7 +196,10 @@ class Contact(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [models.Index(fields=["customer", "occurred_at"], name="contact_customer_time")]
-        constraints = [models.UniqueConstraint(fields=["external_id"], name="contact_external_id_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="contact_external_id_unique"),
+            business_instant_check("occurred_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} {self.occurred_at:%Y-%m-%d}"
@@ -196,12 +227,12 @@ class Complaint(models.Model):
 
     external_id = models.CharField(max_length=64, default=new_external_id)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="complaints")
-    opened_at = models.DateTimeField()
+    opened_at = models.DateTimeField(validators=[validate_business_datetime])
     category = models.CharField(max_length=12, choices=Category.choices, default=Category.OTHER)
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
     summary = models.TextField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, validators=[validate_business_datetime])
     resolution = models.TextField(blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="complaints"
@@ -219,6 +250,8 @@ class Complaint(models.Model):
                 | (~Q(status="resolved") & Q(resolved_at__isnull=True)),
                 name="complaint_resolved_at_iff_resolved",
             ),
+            business_instant_check("opened_at"),
+            business_instant_check("resolved_at", nullable=True),
         ]
 
     def __str__(self) -> str:
@@ -236,7 +269,7 @@ class Feedback(models.Model):
     kind = models.CharField(max_length=4, choices=Kind.choices)
     score = models.SmallIntegerField()
     comment = models.TextField(blank=True)
-    responded_at = models.DateTimeField()
+    responded_at = models.DateTimeField(validators=[validate_business_datetime])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -251,6 +284,7 @@ class Feedback(models.Model):
                 | (Q(kind="ces") & Q(score__gte=1) & Q(score__lte=7)),
                 name="feedback_score_in_range_for_kind",
             ),
+            business_instant_check("responded_at"),
         ]
 
     def __str__(self) -> str:

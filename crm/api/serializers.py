@@ -1,6 +1,8 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from core.fields import BusinessDateTimeField
+
 from crm.models import Complaint, Contact, Customer, Feedback, Order
 from crm.validators import phone_normalize, validate_locale, validate_time_zone
 
@@ -53,7 +55,7 @@ class OrderSerializer(serializers.ModelSerializer):
 class OrderInputSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=64)
     customer = serializers.CharField(max_length=64, help_text="The customer's external_id.")
-    ordered_at = serializers.DateTimeField()
+    ordered_at = BusinessDateTimeField()
     amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     currency = serializers.CharField(max_length=3, required=False, allow_blank=True)
     coupon_code = serializers.CharField(max_length=64, required=False, allow_blank=True)

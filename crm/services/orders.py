@@ -18,6 +18,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
+from core.bounds import business_datetime_error, text_error
 from crm.models import AuditEntry, Customer, Order
 from crm.services.audit import Actor, audit_bulk_create
 from crm.services.errors import ConflictError, ItemErrors
@@ -73,6 +74,9 @@ def order_input_parse(raw: dict[str, Any]) -> tuple[OrderInput | None, dict[str,
     Called once per row of an import of millions, hence the plain code.
     """
     errors: dict[str, str] = {}
+    for key, value in raw.items():
+        if isinstance(value, str) and (problem := text_error(value)):
+            errors[key] = problem
     external_id = _text(raw, "external_id")
     if not external_id:
         errors["external_id"] = "This field is required."
@@ -90,8 +94,10 @@ def order_input_parse(raw: dict[str, Any]) -> tuple[OrderInput | None, dict[str,
     else:
         try:
             ordered_at = parse_datetime_value(str(ordered_at))
-        except ValueError:
+        except (ValueError, OverflowError):
             errors["ordered_at"] = f"'{ordered_at}' is not an ISO 8601 date-time (e.g. 2024-05-31T14:03:00+02:00)."
+    if "ordered_at" not in errors and (problem := business_datetime_error(ordered_at)):
+        errors["ordered_at"] = problem
     amount_text = _text(raw, "amount")
     amount = None
     if not amount_text:
