@@ -18,7 +18,7 @@ from crm.services.audit import Actor
 from crm.services.customers import customer_cancel, customer_create, customer_update
 from crm.services.errors import ConflictError, ItemErrors
 from crm.services.orders import order_create, order_input_parse, orders_create_bulk
-from crm.services.records import record_create, record_update
+from crm.services.records import record_create_once, record_update
 
 LOOKUP = r"[^/]+"
 
@@ -179,11 +179,16 @@ class RecordViewSet(
     lookup_value_regex = LOOKUP
     filterset_fields = ["customer__external_id"]
 
-    def perform_create(self, serializer):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Idempotent by external_id: the same record again answers 200 with it; different data is a 409."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         try:
-            serializer.instance = record_create(actor=api_actor(self.request), model=self.queryset.model, data=serializer.validated_data)
+            record, created = record_create_once(
+                actor=api_actor(request), model=self.queryset.model, data=serializer.validated_data)
         except ConflictError as exc:
             raise Conflict(exc.message) from exc
+        return Response(self.get_serializer(record).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     def perform_update(self, serializer):
         serializer.instance = record_update(actor=api_actor(self.request), record=serializer.instance, data=serializer.validated_data)

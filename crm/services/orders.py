@@ -239,7 +239,9 @@ def _write_orders_postgresql(
                 f"{_copy_text(item.external_id)}\t{customer_ids[item.customer]}\t{item.ordered_at.isoformat()}\t"
                 f"{item.amount}\t{item.currency}\t{_copy_text(item.coupon_code)}\t{now.isoformat()}\n"
             )
-        with cursor.cursor.copy(
+        # The raw psycopg cursor's errors are not Django's: wrapped, a concurrent writer's unique violation is
+        # an IntegrityError, which orders_insert answers by classifying again ("existing", not a 500).
+        with connection.wrap_database_errors, cursor.cursor.copy(
             "COPY crm_order (external_id, customer_id, ordered_at, amount, currency, coupon_code, created_at) "
             "FROM STDIN"
         ) as copy:

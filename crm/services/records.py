@@ -3,7 +3,7 @@
 from typing import Any, Literal, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback
@@ -51,7 +51,8 @@ def _save_new(*, actor: Actor, model: type[R], data: dict[str, Any]) -> R:
     RULES.get(model, lambda r, d: None)(record, data)
     for key, value in data.items():
         setattr(record, key, value)
-    record.full_clean(validate_unique=False)
+    # The external_id's uniqueness is the database's to decide (record_create_once), not a racy pre-check.
+    record.full_clean(exclude=["external_id"], validate_unique=False)
     record.save()
     audit_record(
         actor=actor, action=AuditEntry.Action.CREATE, instance=record,
@@ -60,12 +61,38 @@ def _save_new(*, actor: Actor, model: type[R], data: dict[str, Any]) -> R:
     return record
 
 
-@transaction.atomic
 def record_create(*, actor: Actor, model: type[R], data: dict[str, Any]) -> R:
+    return record_create_once(actor=actor, model=model, data=data)[0]
+
+
+def record_create_once(*, actor: Actor, model: type[R], data: dict[str, Any]) -> tuple[R, bool]:
+    """Create a record, idempotent by external_id: (record, created).
+
+    The same payload again returns the stored record (also when both arrive at once: the unique constraint
+    decides, and the loser answers as the second); different data under that external_id is a ConflictError.
+    """
     data = {k: v for k, v in data.items() if v is not None or k in ("resolved_at", "agent", "owner")}
-    if data.get("external_id") and model.objects.filter(external_id=data["external_id"]).exists():
-        raise ConflictError(f"A {model._meta.verbose_name} with external_id '{data['external_id']}' already exists.")
-    return _save_new(actor=actor, model=model, data=data)
+    key = data.get("external_id")
+    if key and (existing := model.objects.filter(external_id=key).first()):
+        return _same_or_conflict(model, existing, data), False
+    try:
+        with transaction.atomic():
+            return _save_new(actor=actor, model=model, data=data), True
+    except IntegrityError:
+        existing = model.objects.filter(external_id=key).first() if key else None
+        if existing is None:
+            raise
+        return _same_or_conflict(model, existing, data), False
+
+
+def _same_or_conflict(model: type[R], existing: R, data: dict[str, Any]) -> R:
+    differing = sorted(f for f, v in data.items() if f in FIELDS[model] and getattr(existing, f) != v)
+    if differing:
+        raise ConflictError(
+            f"A {model._meta.verbose_name} with external_id '{existing.external_id}' already exists with different "
+            f"{', '.join(differing)}."
+        )
+    return existing
 
 
 @transaction.atomic
