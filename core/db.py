@@ -95,3 +95,13 @@ def _converters(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[
         if convs:
             converters.append((i, col, convs))
     return [f.attname for f in fields], converters
+
+
+def transaction_lock(key: int) -> None:
+    """Serialise writers of one kind until the current transaction ends (a PostgreSQL advisory lock).
+
+    SQLite needs none: its transactions here are IMMEDIATE, so writers already queue one at a time."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])

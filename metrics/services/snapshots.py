@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from core.db import transaction_lock
 from metrics.models import MetricSnapshot
 from metrics.services.calculators import Figure, metrics_compute, state_changes
 from metrics.services.definitions import ALL
@@ -20,6 +21,9 @@ DEFAULT_MONTHS = 36
 
 def _decimal(x: float | None):
     return None if x is None else round(x, 6)
+
+
+SNAPSHOT_LOCK_KEY = 7_366_022  # next to winback's lifecycle scan lock (7_366_021)
 
 
 def metrics_refresh(*, periods: Iterable[Period]) -> int:
@@ -55,6 +59,9 @@ def metrics_refresh(*, periods: Iterable[Period]) -> int:
         rows.append(MetricSnapshot(metric=REASON_COUNTS, start=p.start, end=p.end, computed_at=now,
                                    extra={"counts": reason_counts(period=p)}))
     with transaction.atomic():
+        # Two refreshes of overlapping periods (a scan's and the nightly one) would each delete, then both
+        # insert the same keys: the second waits here and replaces the first's rows instead.
+        transaction_lock(SNAPSHOT_LOCK_KEY)
         for p in periods:
             MetricSnapshot.objects.filter(start=p.start, end=p.end).delete()
         # Only the cells recomputed now: later boundaries of these cohorts keep their figures.

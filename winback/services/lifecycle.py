@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 from tqdm import tqdm
 
+from core.db import transaction_lock
 from crm.models import Cancellation, Customer, Order
 from winback.models import LifecycleScanState
 from winback.services.lifecycle_rules import PRECEDENCE, lifecycle_compute
@@ -161,7 +162,7 @@ def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str,
     counts: dict[str, int] = {}
     with connection.cursor() as cur:
         if pg:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+            transaction_lock(LOCK_KEY)
             cur.execute("SET LOCAL work_mem = '256MB'")  # the batch's orders sort and hash in memory
             cur.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these statements
         _create_temp_tables(cur, pg)
