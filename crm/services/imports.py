@@ -14,6 +14,7 @@ breaks still counts as one row).
 import csv
 import io
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from crm.services.errors import ConflictError
 from crm.services.orders import OrderInput, order_input_parse, orders_insert
 from crm.services.records import record_upsert
 
+NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
 ORDER_COLUMNS = ("external_id", "customer", "ordered_at", "amount", "currency", "coupon_code")
 
 
@@ -208,7 +210,13 @@ def _records(stream: io.TextIOBase, spec: ImportKind) -> Iterator[tuple[int, dic
         if len(values) != width:
             yield row_number, None, f"Expected {width} fields, found {len(values)}."
             continue
-        yield row_number, dict(zip(names, values)), ""
+        row = dict(zip(names, values))
+        if undecodable := [name for name, value in row.items() if NOT_UTF8.search(value)]:
+            yield row_number, None, (
+                f"Not UTF-8 text (in {', '.join(undecodable)}): save the file as UTF-8 and import it again; "
+                f"the other rows were read.")
+            continue
+        yield row_number, row, ""
 
 
 Chunk = tuple[list[tuple[int, Any]], dict[int, dict[str, str]], int]  # (good rows, errors by row, rows read)
@@ -218,20 +226,16 @@ def _chunks(stream: io.TextIOBase, spec: ImportKind, batch_size: int) -> Iterato
     batch: list[tuple[int, Any]] = []
     errors: dict[int, dict[str, str]] = {}
     rows = 0
-    row_number = 1
-    try:
-        for row_number, row, broken in _records(stream, spec):
-            rows += 1
-            item, row_errors = spec.parse(row) if row is not None else (None, {"": broken})
-            if row_errors:
-                errors[row_number] = row_errors
-            else:
-                batch.append((row_number, item))
-            if len(batch) >= batch_size or len(errors) >= batch_size:
-                yield batch, errors, rows
-                batch, errors, rows = [], {}, 0
-    except UnicodeDecodeError as exc:
-        errors[row_number + 1] = {"": f"The file is not UTF-8 from byte {exc.start} of a block on; the rest was not read."}
+    for row_number, row, broken in _records(stream, spec):
+        rows += 1
+        item, row_errors = spec.parse(row) if row is not None else (None, {"": broken})
+        if row_errors:
+            errors[row_number] = row_errors
+        else:
+            batch.append((row_number, item))
+        if len(batch) >= batch_size or len(errors) >= batch_size:
+            yield batch, errors, rows
+            batch, errors, rows = [], {}, 0
     yield batch, errors, rows
 
 
@@ -287,8 +291,9 @@ def csv_import(
     ) as bar:
         report = csv.writer(report_file)
         report.writerow(["row", "column", "reason"])
-        # utf-8-sig drops a byte-order mark; newline="" lets the csv module see quoted line breaks.
-        stream = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        # utf-8-sig drops a byte-order mark; newline="" lets the csv module see quoted line breaks; bytes that
+        # are not UTF-8 become lone surrogates, so the row that holds them is reported and the rest is read.
+        stream = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
         chunks = _chunks(stream, spec, batch_size)
         # The header is checked before any thread starts, so a bad file fails at once with nothing written.
         first = next(chunks)

@@ -160,3 +160,38 @@ def test_command_refuses_an_unknown_kind_and_a_missing_file(tmp_path):
         call_command("import_csv", "invoices", str(tmp_path / "x.csv"))
     with pytest.raises(CommandError, match="No such file"):
         call_command("import_csv", "orders", str(tmp_path / "missing.csv"))
+
+
+def test_a_row_with_bytes_that_are_not_utf8_is_reported_on_its_own_row_and_the_rest_is_imported(tmp_path, customers):
+    # Given an orders file whose third row was typed in Latin-1 (é as 0xE9) between good rows
+    path = tmp_path / "orders.csv"
+    path.write_bytes(
+        b"external_id,customer,ordered_at,amount,currency,coupon_code\n"
+        b"O-1,C-1,2025-01-05T10:00:00Z,19.90,EUR,\n"
+        b"O-2,C-1,2025-01-06T10:00:00Z,5.00,EUR,CAF\xc9\n"
+        b"O-3,C-2,2025-01-07T10:00:00Z,7.00,EUR,\n"
+    )
+    report = tmp_path / "errors.csv"
+    # When it is imported (in batches of one, so the bad row is in a batch of its own and among others)
+    result = csv_import(kind="orders", path=path, actor=SYSTEM, report_path=report, batch_size=2)
+    # Then the good rows are in, and the report names row 3 and why
+    assert sorted(Order.objects.values_list("external_id", flat=True)) == ["O-1", "O-3"]
+    assert (result.created, result.rejected) == (2, 1)
+    [(row, column, reason)] = report_rows(report)
+    assert (row, column) == (3, "") and "Not UTF-8" in reason and "coupon_code" in reason
+
+
+def test_a_nul_byte_in_a_field_rejects_its_row_only(tmp_path, customers):
+    # Given a batch whose middle row holds a NUL character (PostgreSQL text cannot store one)
+    path = write(tmp_path, "orders.csv", "external_id,customer,ordered_at,amount,currency,coupon_code\n"
+                 "O-1,C-1,2025-01-05T10:00:00Z,19.90,EUR,\n"
+                 "O-2,C-1,2025-01-06T10:00:00Z,5.00,EUR,WEL\x00COME\n"
+                 "O-3,C-2,2025-01-07T10:00:00Z,7.00,EUR,\n")
+    report = tmp_path / "errors.csv"
+    # When it is imported in one batch
+    result = csv_import(kind="orders", path=path, actor=SYSTEM, report_path=report)
+    # Then the good rows of that batch are in, and the bad one is reported on its row
+    assert sorted(Order.objects.values_list("external_id", flat=True)) == ["O-1", "O-3"]
+    assert result.rejected == 1
+    [(row, column, reason)] = report_rows(report)
+    assert (row, column) == (3, "coupon_code") and "NUL" in reason
