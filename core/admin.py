@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from core.models import Heartbeat
+from core.admin_mixins import ReadOnlyAdminMixin
+from core.models import EnqueueFailure, Heartbeat
 
 
 @admin.register(Heartbeat)
@@ -12,3 +13,8 @@ class HeartbeatAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(EnqueueFailure)
+class EnqueueFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("task", "count", "last_at", "last_error")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import kombu.pools
 import pytest
 import redis
 from django.core.management import call_command
@@ -85,9 +86,10 @@ def own_redis(settings) -> Iterator[OwnRedis]:
 
 
 def _reset_connections() -> None:
-    # Celery caches its connection and producer pools; drop them so the next publish uses the new URL.
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # Celery caches its connection and producer pools (kombu's registry, and a cached property on the app);
+    # drop them all so the next publish connects to the URL now configured.
+    kombu.pools.reset()
+    celery_app.__dict__.pop("pool", None)
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 

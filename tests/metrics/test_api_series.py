@@ -50,7 +50,7 @@ def test_a_lifecycle_scan_asks_for_a_snapshot_refresh_after_commit(django_captur
     from winback.services.lifecycle import lifecycle_scan
 
     calls = []
-    monkeypatch.setattr(tasks.refresh_task, "delay", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(tasks.refresh_task, "apply_async", lambda args=(), kwargs=None, **options: calls.append(kwargs))
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle_scan(full=True)  # a rebuild (policy change, backfill) may change any month
     with django_capture_on_commit_callbacks(execute=True):
@@ -66,7 +66,7 @@ def test_an_order_backdated_into_an_earlier_month_refreshes_the_months_from_ther
     from winback.services.lifecycle import lifecycle_refresh, lifecycle_scan
 
     calls = []
-    monkeypatch.setattr(tasks.refresh_task, "delay", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(tasks.refresh_task, "apply_async", lambda args=(), kwargs=None, **options: calls.append(kwargs))
     today = timezone.localdate()
     long_ago = today.replace(day=1) - dt.timedelta(days=400)
     customer = shop.customer(at(long_ago.year, long_ago.month, 3))
