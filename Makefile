@@ -7,7 +7,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PORT ?= 8000
 
-.PHONY: install demo test bench-import clean
+# `make lock` runs uv from a virtualenv of its own: the compiler is not a dependency of the project.
+LOCK_TOOL := uv==0.13.9
+LOCK_VENV := var/lock-tools-$(subst ==,-,$(LOCK_TOOL))
+# --universal: one lock for Linux (Docker, CI) and developers' Macs alike. uv keeps the pins already in the
+# .txt files unless an .in file asks otherwise; LOCK_ARGS=--upgrade (or --upgrade-package NAME) moves them.
+LOCK := $(LOCK_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
+
+.PHONY: install lock demo test bench-import clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +23,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+## Compile requirements.in / requirements-dev.in into the locks: every dependency pinned, with hashes.
+lock:
+	test -x $(LOCK_VENV)/bin/uv || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(LOCK_TOOL) 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
 
 ## Migrate, load demo data if the database is empty, start web + worker + beat, print URL and logins.
 demo: $(STAMP)
