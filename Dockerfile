@@ -29,12 +29,13 @@ RUN SECRET_KEY=collectstatic-at-build-time-only-never-used-to-sign-anything-0123
 USER app
 EXPOSE 8000
 
-# /health/ is exempt from the HTTPS redirect; the Host header must be one Django accepts, so use the first
-# of ALLOWED_HOSTS (".example.com" -> "example.com", "*" -> "localhost").
+# /health/live/ is this process and its database (/health/ watches every loop, for monitoring: a stopped beat
+# must not restart the web containers). It is exempt from the HTTPS redirect; the Host header must be one
+# Django accepts, so use the first of ALLOWED_HOSTS (".example.com" -> "example.com", "*" -> "localhost").
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; \
          h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); \
-         u.urlopen(u.Request('http://127.0.0.1:8000/health/', \
+         u.urlopen(u.Request('http://127.0.0.1:8000/health/live/', \
                              headers={'Host': h if h not in ('', '*') else 'localhost'}), timeout=4)"]
 
 CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

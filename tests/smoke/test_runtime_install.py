@@ -279,7 +279,7 @@ def production(tmp_path_factory) -> Iterator[Production]:
         database = stack.enter_context(psycopg.connect(database_url, autocommit=True))
         live = Production(base_url=f"http://127.0.0.1:{port}", env=env, python=python, database=database,
                           sink=sink, tokens=tokens, password=password, logs=logs)
-        live.wait_for(lambda: _answers(live.client(), "/health/") == 200, seconds=60, what="gunicorn to serve /health/")
+        live.wait_for(lambda: _answers(live.client(), "/health/live/") == 200, seconds=60, what="gunicorn to serve /health/live/")
         yield live
 
 
@@ -358,14 +358,16 @@ def test_an_agent_claims_a_lapsed_customers_case_through_the_api(production):
     assert json.loads(body)["customer"]["external_id"] == "SMOKE-LAPSED"
 
 
-def test_beat_schedules_the_heartbeat_and_the_worker_runs_it(production):
-    # Beat sends core.heartbeat every 30 s and the worker records it: /health/ then reports the worker ok.
+def test_beat_schedules_the_heartbeat_and_the_tick_and_health_turns_green(production):
+    # Beat sends core.heartbeat every 30 s and the outbox tick every minute; the worker runs both: /health/
+    # then answers 200 with the worker, the broker and the tick ok.
     client = production.client()
 
-    def health() -> dict:
+    def health() -> tuple[int, dict]:
         status, _, body = client.request("GET", "/health/")
-        assert status == 200, body[:2000]
-        return json.loads(body)
+        return status, json.loads(body)
 
-    production.wait_for(lambda: health()["worker"] == "ok", seconds=90, what="the worker's heartbeat")
-    assert health()["broker"] == "redis"
+    production.wait_for(lambda: health()[0] == 200 and health()[1]["worker"] == "ok", seconds=150,
+                        what="/health/ to answer 200 (worker heartbeat and outbox tick)")
+    status, body = health()
+    assert (status, body["broker"], body["broker_status"], body["tick"]) == (200, "redis", "ok", "ok")
