@@ -11,7 +11,7 @@ build), with a fixed "now" (NOW below) and fixed seeds, and measures in one run:
      services would leave (status 'active', order_count, total_spent, last_order_at, acquired_at,
      history_version 1); orders are written in time order (as they would have arrived), so a customer's
      orders are spread over the whole table, as in production;
-  2. the floor: one read-only SELECT counting the lapse crossings of METRICS.md s.1 with window functions
+  2. the floor: one read-only SELECT counting the lapse crossings of docs/metrics.md s.1 with window functions
      (run twice, the second, warm-cache run is reported), with its EXPLAIN (ANALYZE, BUFFERS);
   3. `lifecycle_scan(full=True, now=NOW)` in a child process: wall time, the child's own peak RSS
      (ru_maxrss read inside it), the ScanResult, the time of every SQL statement it sent and of every
@@ -137,7 +137,7 @@ FROM bench_orders o JOIN bench_map m ON m.g = o.g
 ORDER BY o.t, o.g
 """
 
-# The floor: METRICS.md s.1 lapse crossings, counted. Ties (same customer, same instant) are
+# The floor: docs/metrics.md s.1 lapse crossings, counted. Ties (same customer, same instant) are
 # indistinguishable here, so ordering by (customer_id, ordered_at) alone gives the engine's count, and the
 # order_customer_time index delivers that order without touching the heap.
 FLOOR_SQL = """

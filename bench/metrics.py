@@ -14,7 +14,7 @@ scale is used as it is), and measures in one run:
      outcomes, reasons, callbacks and the calls that kept them, coupons, some redeemed, won cases), so the
      agent and reasons tables of the KPI page have work to do; VACUUM ANALYZE;
   1. the floor: one hand-written SELECT on winback_lifecycleevent returning CS, L0 and L0/CS for the 36
-     months (METRICS.md s.2-3), best of 2; checked equal to what metrics_compute produced for those months;
+     months (docs/metrics.md s.2-3), best of 2; checked equal to what metrics_compute produced for those months;
   2. `metrics_refresh(periods=recent_months(months=36))`, best of 2, with the time per SQL statement;
   3. the KPI page (GET /admin/metrics/metricsnapshot/?month=<last complete month>) through Django's test
      Client in this process (a manager logged in with client.login; no HTTP server, no network): 2 warm-ups,

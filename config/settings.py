@@ -117,7 +117,7 @@ LOGOUT_REDIRECT_URL = "login"
 # --- I18n -------------------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", "English"), ("ar", "Arabic")]
-# The business time zone: METRICS.md counts days and periods in it.
+# The business time zone: docs/metrics.md counts days and periods in it.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -114,7 +114,7 @@ class Customer(models.Model):
 
 
 class Cancellation(models.Model):
-    """An explicit cancellation (subscription or contract): a lapse at its own date (METRICS.md s.1)."""
+    """An explicit cancellation (subscription or contract): a lapse at its own date (docs/metrics.md s.1)."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cancellations", db_index=False)
     cancelled_at = models.DateTimeField(validators=[validate_business_datetime])

@@ -19,7 +19,7 @@ SCAN = "Lifecycle scan (incremental)"
 def winback_defaults_ensure(apps=global_apps, **kwargs) -> None:
     get = apps.get_model
     if not get("winback", "DormancyPolicy").objects.exists():
-        get("winback", "DormancyPolicy").objects.create(note="METRICS.md defaults")
+        get("winback", "DormancyPolicy").objects.create(note="docs/metrics.md defaults")
     if not get("winback", "LeaveReason").objects.exists():
         for position, name in enumerate(REASONS):
             get("winback", "LeaveReason").objects.create(name=name, position=position)

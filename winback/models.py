@@ -11,7 +11,7 @@ from crm.models import Customer, Order
 
 
 class DormancyPolicy(models.Model):
-    """One version of the dormancy policy (METRICS.md section 1). Rows are never edited: a change is a new
+    """One version of the dormancy policy (docs/metrics.md section 1). Rows are never edited: a change is a new
     version, recorded with who made it and when; the engine uses the latest."""
 
     k = models.DecimalField(

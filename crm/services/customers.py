@@ -165,7 +165,7 @@ def customer_update(
 
 @transaction.atomic
 def customer_cancel(*, actor: Actor, customer: Customer, cancelled_at: dt.datetime) -> Customer:
-    """Record an explicit cancellation (a lapse at its own date, METRICS.md section 1).
+    """Record an explicit cancellation (a lapse at its own date, docs/metrics.md section 1).
 
     Every cancellation is kept (a customer may cancel, come back and cancel again); the customer shows
     the latest. The lifecycle engine turns it into events and moves the status when it falls due.

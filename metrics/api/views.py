@@ -44,7 +44,7 @@ class MetricsView(APIView):
         OpenApiParameter("live", OpenApiTypes.BOOL, description="compute now instead of reading the snapshot"),
     ], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        """Every count and rate of METRICS.md for the period, each with its definition."""
+        """Every count and rate of docs/metrics.md for the period, each with its definition."""
         period = period_from(request)
         result = kpis_for_period(period=period, live=request.query_params.get("live") in ("1", "true"))
         figures = result.figures

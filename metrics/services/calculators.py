@@ -1,4 +1,4 @@
-"""Every count and rate of METRICS.md sections 2-3 for any periods [S, E), in SQL.
+"""Every count and rate of docs/metrics.md sections 2-3 for any periods [S, E), in SQL.
 
 The lifecycle counts all come from one table of state changes, built once for however many periods are
 asked for: every acquired, reactivated, lapsed and cancelled event, with whether the customer is active

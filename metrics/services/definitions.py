@@ -1,4 +1,4 @@
-"""Every figure the KPI pages and the API show, with how it is computed (METRICS.md sections 2-3)."""
+"""Every figure the KPI pages and the API show, with how it is computed (docs/metrics.md sections 2-3)."""
 
 from dataclasses import dataclass
 

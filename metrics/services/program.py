@@ -1,4 +1,4 @@
-"""Agent and program figures (METRICS.md section 5) and reasons for leaving, for a period."""
+"""Agent and program figures (docs/metrics.md section 5) and reasons for leaving, for a period."""
 
 import datetime as dt
 from collections import defaultdict

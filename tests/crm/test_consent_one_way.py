@@ -1,4 +1,4 @@
-"""Opt-outs and do-not-call are one-way for imports and integrations (DESIGN.md, compliance rules).
+"""Opt-outs and do-not-call are one-way for imports and integrations (docs/design.md, compliance rules).
 
 Only a consent recorded after the opt-out (a later email_consent_at) replaces it; only a manager clears
 do-not-call, with a reason that stays in the audit trail.

@@ -1,4 +1,4 @@
-"""Agent and program figures (METRICS.md section 5) and reasons for leaving, hand-built."""
+"""Agent and program figures (docs/metrics.md section 5) and reasons for leaving, hand-built."""
 
 import datetime as dt
 from decimal import Decimal

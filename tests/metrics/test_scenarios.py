@@ -1,4 +1,4 @@
-"""Hand-built scenarios for every metric of METRICS.md sections 2-3 (March 2026, business time zone UTC)."""
+"""Hand-built scenarios for every metric of docs/metrics.md sections 2-3 (March 2026, business time zone UTC)."""
 
 import datetime as dt
 

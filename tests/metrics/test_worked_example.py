@@ -1,4 +1,4 @@
-"""METRICS.md section 4, built from real customers, orders and cancellations, read through the API."""
+"""docs/metrics.md section 4, built from real customers, orders and cancellations, read through the API."""
 
 import pytest
 

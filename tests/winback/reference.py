@@ -1,5 +1,5 @@
-"""A small, independent reference of METRICS.md section 1 (exact fractions of days, a plain walk along the
-timeline), against which the engine is checked. The choices METRICS.md leaves open are the engine's
+"""A small, independent reference of docs/metrics.md section 1 (exact fractions of days, a plain walk along the
+timeline), against which the engine is checked. The choices docs/metrics.md leaves open are the engine's
 documented ones: thresholds are rounded down to the microsecond; before min_orders the at-risk threshold
 is default_days * at_risk_k / k; at risk only when it comes before the lapse; an order exactly at a crossing
 is in time; the first cancellation between two orders counts; at the same instant the later stage wins."""

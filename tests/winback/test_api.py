@@ -14,7 +14,7 @@ def test_lifecycle_endpoint_lists_the_events_with_their_definition(api, make_cus
     assert response.status_code == 200
     assert [e["kind"] for e in response.data["events"]] == ["acquired", "at_risk", "lapsed"]
     assert response.data["status"] == "lapsed"
-    assert "METRICS.md" in response.data["definition"]
+    assert "docs/metrics.md" in response.data["definition"]
     assert api.get("/api/customers/NOPE/lifecycle/").status_code == 404
 
 

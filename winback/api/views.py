@@ -17,7 +17,7 @@ from winback.services.queue import agent_cases_visible
 
 
 class CustomerLifecycleView(APIView):
-    """The customer's lifecycle events (METRICS.md section 1), oldest first, each dated when it happened."""
+    """The customer's lifecycle events (docs/metrics.md section 1), oldest first, each dated when it happened."""
 
     permission_classes = [ModelPermissions]
     queryset = Customer.objects.all()
@@ -30,7 +30,7 @@ class CustomerLifecycleView(APIView):
             "customer": customer.external_id,
             "status": customer.status,
             "events": LifecycleEventSerializer(events, many=True).data,
-            "definition": "METRICS.md s.1: lapse when no order follows order i within clamp(k * mean gap, min_days, "
+            "definition": "docs/metrics.md s.1: lapse when no order follows order i within clamp(k * mean gap, min_days, "
                           "max_days) days (default_days before min_orders); the event is dated at the crossing.",
         })
 

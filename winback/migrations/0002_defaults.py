@@ -6,7 +6,7 @@ from winback.defaults import SCAN
 def create(apps, schema_editor):
     Policy = apps.get_model("winback", "DormancyPolicy")
     if not Policy.objects.exists():
-        Policy.objects.create(note="METRICS.md defaults")  # no explicit pk: PostgreSQL's sequence must advance
+        Policy.objects.create(note="docs/metrics.md defaults")  # no explicit pk: PostgreSQL's sequence must advance
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period="hours")

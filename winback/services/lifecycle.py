@@ -1,4 +1,4 @@
-"""The lifecycle engine: events, statuses and win-back cases from the order history (METRICS.md s.1).
+"""The lifecycle engine: events, statuses and win-back cases from the order history (docs/metrics.md s.1).
 
 A scan works on batches of customers, each in one transaction: compute every event of the batch (one SQL
 statement on PostgreSQL, lifecycle_rules in Python elsewhere) into a temporary table, then make the stored

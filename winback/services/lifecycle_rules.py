@@ -1,4 +1,4 @@
-"""METRICS.md section 1 for one customer, in Python: the engine's path on databases without the SQL one
+"""docs/metrics.md section 1 for one customer, in Python: the engine's path on databases without the SQL one
 (SQLite). PostgreSQL computes the same events with window functions (lifecycle_sql.py)."""
 
 import datetime as dt

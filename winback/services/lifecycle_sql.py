@@ -1,5 +1,5 @@
 """The lifecycle computation in one PostgreSQL statement: window functions over the order history give
-each order's segment (METRICS.md section 1); a lateral VALUES list turns every segment into its events.
+each order's segment (docs/metrics.md section 1); a lateral VALUES list turns every segment into its events.
 It gives exactly what lifecycle_rules.lifecycle_compute gives (the property test holds them together).
 
 Each row is an event (kind acquired, at_risk, lapsed, cancelled, reactivated) or, with a kind starting

@@ -29,7 +29,7 @@ class PolicyParams:
         """(lapse, at-risk) thresholds after order i, where span_us = t_i - t_1.
 
         Before min_orders the lapse threshold is default_days; the at-risk one scales it by at_risk_k / k
-        (METRICS.md leaves it open; "the same rule with at_risk_k" would otherwise put it on the lapse).
+        (docs/metrics.md leaves it open; "the same rule with at_risk_k" would otherwise put it on the lapse).
         """
         if i >= self.min_orders:
             lapse = min(max(self.K * span_us // (100 * (i - 1)), self.min_us), self.max_us)
