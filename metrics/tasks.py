@@ -4,7 +4,6 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from core.tasks import enqueue_after_commit
 from metrics.services.periods import add_months, months_between
 from metrics.services.snapshots import DEFAULT_MONTHS, metrics_refresh, recent_months
 
@@ -32,4 +31,4 @@ def refresh_after_scan(*, full: bool, since: dt.datetime | None = None, **kwargs
         args = {"start": max(first, add_months(this_month, -119)).isoformat(), "end": add_months(this_month, 1).isoformat()}
     else:
         args = {"months": 2}
-    enqueue_after_commit(refresh_task, **args)  # the nightly refresh covers it if the broker is down
+    refresh_task.delay(**args)  # after commit, best effort: the nightly refresh covers a refused send

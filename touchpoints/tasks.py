@@ -1,15 +1,10 @@
-import logging
-
 from celery import shared_task
 from django.db import OperationalError, transaction
-from kombu.exceptions import OperationalError as BrokerError
 
 from touchpoints.services.dispatch import touchpoints_dispatch, touchpoints_repair, touchpoints_unqueue
 from touchpoints.services.materialize import touchpoints_materialize
 from touchpoints.services.sending import touchpoint_send
 from touchpoints.services.transports import EmailTransport
-
-log = logging.getLogger(__name__)
 
 
 @shared_task(name="touchpoints.tick", ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=5, max_retries=3)
@@ -30,11 +25,8 @@ def touchpoints_queue_due() -> int:
 
 
 def _enqueue(ids: list[int]) -> None:
-    try:
-        send_batch_task.delay(ids)
-    except (BrokerError, OSError):
+    if send_batch_task.delay(ids) is None:  # refused (logged and counted by the task base)
         # The broker is down: leave them due for the next tick instead of waiting out the queue lease.
-        log.warning("broker unavailable, %d touchpoints wait for the next tick", len(ids))
         touchpoints_unqueue(touchpoint_ids=ids)
 
 

@@ -1,7 +1,5 @@
 from typing import Any
 
-from core.tasks import enqueue_after_commit
-
 # Beyond this many customers (a bulk import) the next scheduled scan picks them up instead.
 REFRESH_AT_ONCE_LIMIT = 500
 
@@ -13,4 +11,4 @@ def refresh_lifecycle_after_commit(*, customer_ids: list[int], **kwargs: Any) ->
 
     if 0 < len(customer_ids) <= REFRESH_AT_ONCE_LIMIT:
         # Best effort: if the broker is down, the hourly scan refreshes them (their history_version moved).
-        enqueue_after_commit(lifecycle_refresh_task, list(customer_ids))
+        lifecycle_refresh_task.delay(list(customer_ids))

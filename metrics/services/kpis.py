@@ -8,7 +8,7 @@ from django.utils import timezone
 from metrics.models import MetricSnapshot
 from metrics.services.calculators import Figure, metrics_compute
 from metrics.services.periods import Period, months_between
-from metrics.services.snapshots import snapshot_figures, snapshot_series
+from metrics.selectors import snapshot_figures, snapshot_series
 
 
 @dataclass

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm.models import Order
 from metrics.services.periods import Period, add_months, month_of
-from metrics.services.snapshots import snapshot_series
+from metrics.selectors import snapshot_series
 from winback.models import Disposition, DormancyPolicy, WinbackCase
 
 CONVERSATION = ["reached_will_return", "reached_declined", "callback_requested", "complaint_escalated", "do_not_call"]

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from core.db import transaction_lock
 from metrics.models import MetricSnapshot
-from metrics.services.calculators import Figure, metrics_compute, state_changes
-from metrics.services.definitions import ALL
+from metrics.services.calculators import metrics_compute, state_changes
+from metrics.services.cohorts import cohort_active_counts, cohort_sizes
+from metrics.services.program import AGENT_TABLE, REASON_COUNTS, agent_table_compute, reason_counts
 from metrics.services.periods import Period, add_months, month_of, months_between
 
 DEFAULT_MONTHS = 36
@@ -28,9 +29,6 @@ SNAPSHOT_LOCK_KEY = 7_366_022  # next to winback's lifecycle scan lock (7_366_02
 
 def metrics_refresh(*, periods: Iterable[Period]) -> int:
     """Recompute and store the periods (and the cohort matrix up to them); returns the rows written."""
-    from metrics.services.cohorts import cohort_active_counts, cohort_sizes
-    from metrics.services.program import AGENT_TABLE, REASON_COUNTS, agent_table_compute, reason_counts
-
     periods = sorted(set(periods))
     if not periods:
         return 0
@@ -76,25 +74,6 @@ def recent_months(*, months: int = DEFAULT_MONTHS, today: dt.date | None = None)
     today = today or timezone.localdate()
     first = add_months(today.replace(day=1), -(months - 1))
     return months_between(first, add_months(today.replace(day=1), 1))
-
-
-def snapshot_figures(*, period: Period) -> dict[str, Figure] | None:
-    """The stored figures of a period, or None when it has not been computed."""
-    # (Only the figures: a cohort cell of a cohort and the month after it shares the month's dates.)
-    rows = list(MetricSnapshot.objects.filter(start=period.start, end=period.end, metric__in=list(ALL)))
-    if not rows:
-        return None
-    return {r.metric: Figure(r.metric, _float(r.value), _float(r.numerator), _float(r.denominator), r.extra) for r in rows}
-
-
-def _float(x) -> float | None:
-    return None if x is None else float(x)
-
-
-def snapshot_series(*, metric: str, periods: list[Period]) -> dict[Period, MetricSnapshot]:
-    rows = MetricSnapshot.objects.filter(metric=metric, start__in=[p.start for p in periods])
-    wanted = set(periods)
-    return {Period(r.start, r.end): r for r in rows if Period(r.start, r.end) in wanted}
 
 
 def month_periods_touching(*, since: dt.datetime) -> list[Period]:

@@ -4,7 +4,6 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from core.tasks import enqueue_after_commit
 from winback.models import DormancyPolicy
 
 US_PER_DAY = 86_400_000_000
@@ -70,5 +69,5 @@ def policy_change(*, user: AbstractBaseUser | None, values: dict[str, Any], note
     policy = DormancyPolicy(**data, note=note[:200], created_by=user if user and user.is_authenticated else None)
     policy.full_clean()
     policy.save()
-    enqueue_after_commit(lifecycle_scan_task, full=True)
+    lifecycle_scan_task.delay(full=True)
     return policy
