@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "winback",
     "touchpoints",
     "metrics",
+    "config.apps.PipelineConfig",
 ]
 
 MIDDLEWARE = [

@@ -1,7 +1,8 @@
-"""The rows the product needs to work: the dormancy policy, reasons for leaving, offers, call settings and
-the hourly lifecycle scan. Created by migrations, and ensured again after every migrate (a test database
-flush empties the tables; an install restored from a partial dump lacks them). Lists are created only when
-empty, so a manager's own reasons and offers are never touched."""
+"""The rows the product needs to work: the dormancy policy, reasons for leaving, offers, call settings.
+
+Created by migrations, and ensured again after every migrate (a test database flush empties the tables; an
+install restored from a partial dump lacks them). Lists are created only when empty, so a manager's own
+reasons and offers are never touched. (The beat schedule is config/schedule.py's.)"""
 
 from django.apps import apps as global_apps
 
@@ -13,7 +14,6 @@ OFFERS = [
     ("10% off the next order", "Ten percent off your next order, valid for 30 days.", "BACK10", 30),
     ("Free delivery", "Free delivery on your next order, valid for 30 days.", "SHIP", 30),
 ]
-SCAN = "Lifecycle scan (incremental)"
 
 
 def winback_defaults_ensure(apps=global_apps, **kwargs) -> None:
@@ -27,8 +27,3 @@ def winback_defaults_ensure(apps=global_apps, **kwargs) -> None:
     if not get("winback", "Offer").objects.exists():
         for name, script, prefix, days in OFFERS:
             get("winback", "Offer").objects.create(name=name, script=script, code_prefix=prefix, valid_days=days)
-    hourly, _ = get("django_celery_beat", "IntervalSchedule").objects.get_or_create(every=1, period="hours")
-    get("django_celery_beat", "PeriodicTask").objects.get_or_create(name=SCAN, defaults={
-        "task": "winback.lifecycle_scan", "interval": hourly, "kwargs": '{"full": false}',
-        "description": "Customers with new orders or a crossing that came due: events, statuses, cases.",
-    })

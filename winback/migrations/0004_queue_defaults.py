@@ -1,6 +1,14 @@
 from django.db import migrations
 
-from winback.defaults import OFFERS, REASONS
+# Frozen (no live code): the default reasons and offers as they were when this migration was written.
+REASONS = [
+    "Price", "Product quality", "Service or support", "Felt unappreciated", "Competitor offer", "Delivery",
+    "Billing", "Moved or no longer needed", "Other",
+]
+OFFERS = [
+    ("10% off the next order", "Ten percent off your next order, valid for 30 days.", "BACK10", 30),
+    ("Free delivery", "Free delivery on your next order, valid for 30 days.", "SHIP", 30),
+]
 
 
 def seed(apps, schema_editor):

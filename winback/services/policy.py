@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from winback.models import DormancyPolicy
+from winback.signals import policy_changed
 
 US_PER_DAY = 86_400_000_000
 
@@ -61,13 +62,12 @@ POLICY_FIELDS = ["k", "at_risk_k", "min_orders", "default_days", "min_days", "ma
 
 @transaction.atomic
 def policy_change(*, user: AbstractBaseUser | None, values: dict[str, Any], note: str = "") -> DormancyPolicy:
-    """A new policy version (the old ones stay, with who made them and when); lifecycles are rebuilt."""
-    from winback.tasks import lifecycle_scan_task
-
+    """A new policy version (the old ones stay, with who made them and when); lifecycles are rebuilt
+    (config/pipeline.py; the hourly scan also rebuilds when the policy it last built with is not current)."""
     current = policy_current()
     data = {f: values.get(f, getattr(current, f)) for f in POLICY_FIELDS}
     policy = DormancyPolicy(**data, note=note[:200], created_by=user if user and user.is_authenticated else None)
     policy.full_clean()
     policy.save()
-    lifecycle_scan_task.delay(full=True)
+    policy_changed.send(sender=DormancyPolicy, policy=policy)
     return policy

@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+
+
+class PipelineConfig(AppConfig):
+    """The top of the import graph: connects the pipeline and ensures the beat schedule."""
+
+    name = "config"
+    label = "pipeline"
+    verbose_name = "Pipeline"
+
+    def ready(self) -> None:
+        from django.apps import apps
+        from django.db.models.signals import post_migrate
+
+        from config.pipeline import pipeline_connect
+        from config.schedule import beat_schedule_ensure
+
+        pipeline_connect()
+        # Sent per app with models (this one has none): after the schedule's own tables are migrated.
+        post_migrate.connect(beat_schedule_ensure, sender=apps.get_app_config("django_celery_beat"),
+                             dispatch_uid="pipeline.beat_schedule")
