@@ -5,6 +5,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model
 
@@ -30,8 +31,6 @@ def fetch_all(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple
     raw = connection.connection
     cursor = getattr(raw, "_fetch_all_cursor", None)
     if cursor is None:
-        import psycopg
-
         cursor = raw._fetch_all_cursor = psycopg.Cursor(raw)
     started = time.monotonic()
     try:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from metrics.models import BusinessSettings
@@ -110,8 +111,6 @@ def _build_changes(cur) -> None:
 
 def _month_index_sql(column: str) -> tuple[str, list]:
     """year * 12 + month of a timestamp in the business time zone, as SQL."""
-    from django.conf import settings
-
     year, year_params = connection.ops.datetime_extract_sql("year", column, (), settings.TIME_ZONE)
     month, month_params = connection.ops.datetime_extract_sql("month", column, (), settings.TIME_ZONE)
     return f"CAST(({year}) * 12 + ({month}) AS integer)", [*year_params, *month_params]

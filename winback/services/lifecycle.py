@@ -22,6 +22,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
 from core.db import transaction_lock
@@ -285,8 +286,6 @@ def _as_datetime(value) -> dt.datetime | None:
     """A timestamp as the raw cursor returns it (SQLite gives text) as an aware datetime."""
     if value is None or isinstance(value, dt.datetime):
         return value if value is None or value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    from django.utils.dateparse import parse_datetime
-
     parsed = parse_datetime(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 

@@ -6,7 +6,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from core.demo import demo_banner, demo_base_url, demo_process_env, demo_supervisor_argv
+from config.demo import demo_banner, demo_base_url, demo_process_env, demo_supervisor_argv
+from crm.services.demo_data import DEMO_LOGINS, demo_logins_ensure
 
 
 class Command(BaseCommand):
@@ -20,8 +21,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="Set everything up but start nothing.")
 
     def handle(self, *, port: int, host: str, customers: int, no_serve: bool, **options):
-        from crm.services.demo_data import DEMO_LOGINS, demo_logins_ensure
-
         call_command("migrate", interactive=False, verbosity=options["verbosity"])
         call_command("seed_demo", "--if-empty", "--customers", str(customers), "--no-progress")
         demo_logins_ensure()  # also when the data came from elsewhere (an import)

@@ -5,7 +5,10 @@ import signal
 import sys
 from pathlib import Path
 
+import honcho.compat
+import honcho.manager
 from django.conf import settings
+from honcho.command import main
 
 # honcho gives processes 5 s after SIGTERM before it SIGKILLs them; even an idle Celery worker's warm
 # shutdown takes 4-9 s here (longer while a task runs), so the demo gives them this long to stop cleanly.
@@ -55,16 +58,12 @@ def demo_process_env(*, host: str, port: int, base_url: str) -> dict[str, str]:
 
 def demo_supervisor_argv(*, colour: bool) -> list[str]:
     """`honcho start` on the Procfile, through this module's __main__ (see STOP_GRACE_SECONDS)."""
-    argv = [sys.executable, "-m", "core.demo", "start", "--procfile", str(settings.BASE_DIR / "Procfile"),
+    argv = [sys.executable, "-m", "config.demo", "start", "--procfile", str(settings.BASE_DIR / "Procfile"),
             "--app-root", str(settings.BASE_DIR)]
     return argv if colour else [*argv, "--no-colour"]
 
 
 def demo_supervise(argv: list[str]) -> None:
-    import honcho.compat
-    import honcho.manager
-    from honcho.command import main
-
     class TerminateTheProgramOnly(honcho.compat.ProcessManager):
         # honcho sends SIGTERM to each process's whole group, so a Celery worker's pool children die under
         # it mid-shutdown and the worker then hangs until SIGKILL. The Procfile execs each program, so the
