@@ -12,6 +12,7 @@ from tests.factories import CadenceFactory, CadenceStepFactory, OfferFactory, Or
 from tests.touchpoints.conftest import NOW, make_customer, make_step, make_touchpoint
 from tests.winback.bounds import legacy_update
 from touchpoints.models import Touchpoint, TouchpointSettings
+from touchpoints.services import sending
 from touchpoints.services.dispatch import touchpoints_dispatch, touchpoints_repair
 from touchpoints.services.sending import touchpoint_limits, touchpoint_send
 from touchpoints.tasks import send_batch_task, tick_task
@@ -26,18 +27,22 @@ def with_status(customer, status):
     return customer
 
 
-def no_quiet_hours_at(now: dt.datetime) -> None:
-    """The worker's task reads the clock: keep quiet hours (UTC customers) away from it."""
+@pytest.fixture
+def no_quiet_hours_now(monkeypatch) -> dt.datetime:
+    """The worker's task reads the clock: quiet hours (for UTC customers) are moved away from it. The limits
+    each process caches are put back afterwards, so later tests do not send in the quiet hours."""
+    monkeypatch.setattr(sending, "_limits_cache", None)
+    now = timezone.now()
     TouchpointSettings.objects.filter(pk=1).update(quiet_start=(now + dt.timedelta(hours=2)).time(),
                                                    quiet_end=(now + dt.timedelta(hours=3)).time())
     touchpoint_limits(fresh=True)
+    return now
 
 
-def test_a_touchpoint_whose_coupon_cannot_be_issued_fails_and_the_rest_of_its_batch_is_sent(settings):
+def test_a_touchpoint_whose_coupon_cannot_be_issued_fails_and_the_rest_of_its_batch_is_sent(settings, no_quiet_hours_now):
     # Given a full batch, first in line a win-back offer whose offer was stored before validity was bounded
     settings.TOUCHPOINT_BATCH_SIZE = 50
-    now = timezone.now()
-    no_quiet_hours_at(now)
+    now = no_quiet_hours_now
     poisoned_offer = legacy_update(OfferFactory(), valid_days=2_147_483_647)
     poisoned = make_touchpoint(with_status(make_customer(timezone="UTC"), "at_risk"), make_step(offer=poisoned_offer),
                                due_at=now - dt.timedelta(minutes=10))
