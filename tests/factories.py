@@ -68,3 +68,31 @@ class FeedbackFactory(factory.django.DjangoModelFactory):
     kind = Feedback.Kind.NPS
     score = 9
     responded_at = factory.LazyFunction(timezone.now)
+
+
+class OfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.Offer"
+
+    name = factory.Sequence(lambda n: f"Offer {n}")
+    script = "Fifteen percent off your next order."
+    code_prefix = "TEST"
+    valid_days = 30
+
+
+class CadenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "touchpoints.Cadence"
+
+    name = factory.Sequence(lambda n: f"Cadence {n}")
+    trigger = "order"
+    marketing = False
+
+
+class CadenceStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "touchpoints.CadenceStep"
+
+    cadence = factory.SubFactory(CadenceFactory)
+    channel = "email"
+    template = "thank_you"

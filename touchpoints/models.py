@@ -1,13 +1,60 @@
 import datetime as dt
+import re
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Replace
+from django.db.models.lookups import Regex
+from django.utils.translation import gettext as _
 
+from core.bounds import MAX_SETTING_DAYS, MAX_SETTING_HOURS
 from crm.models import Contact, Customer
-from winback.models import Coupon, Offer, WinbackCase
+from winback.models import Coupon, Offer, WinbackCase, bounded, range_constraints
+
+# The bounds of the numbers managers set (see winback.models): validators and CHECK constraints alike.
+CADENCE_BOUNDS = {
+    "min_orders": (0, 100_000),
+    "interval_days": (1, MAX_SETTING_DAYS),
+}
+STEP_BOUNDS = {
+    "offset_days": (0, MAX_SETTING_DAYS),
+    "offset_hours": (0, MAX_SETTING_HOURS),
+}
+# A retry never waits longer than this, whatever the base and the attempt (sending.py).
+MAX_RETRY_DELAY_SECONDS = 6 * 3600
+SETTINGS_BOUNDS = {
+    "cap_count": (1, 100),
+    "cap_days": (1, 366),
+    "max_attempts": (1, 50),
+    "retry_base_seconds": (1, MAX_RETRY_DELAY_SECONDS),
+    "stale_after_hours": (1, MAX_SETTING_HOURS),
+}
+# Milestones are order numbers (a customer's Nth order), 1 to MAX_MILESTONE, comma-separated; spaces are
+# ignored. The same pattern is the database's CHECK (on the text without its spaces), so it stays a plain
+# regular expression that PostgreSQL and Python read alike.
+MAX_MILESTONE = 100_000
+_MILESTONE = "0*([1-9][0-9]{0,4}|100000)"
+MILESTONES_PATTERN = rf"^,*({_MILESTONE}(,+{_MILESTONE})*)?,*$"
+
+
+def milestone_tokens(text: str) -> list[str]:
+    return [x for x in text.replace(" ", "").split(",") if x]
+
+
+def is_milestone(token: str) -> bool:
+    # [0-9], not str.isdigit: that also takes "²" and Arabic-Indic digits, which the CHECK refuses.
+    return re.fullmatch("[0-9]+", token) is not None and 0 < int(token) <= MAX_MILESTONE
+
+
+def validate_milestones(value: str) -> None:
+    bad = [x for x in milestone_tokens(value) if not is_milestone(x)]
+    if bad:
+        raise ValidationError(
+            _("Not an order number from 1 to %(most)s: %(bad)s.") % {"most": MAX_MILESTONE, "bad": ", ".join(bad)},
+            code="milestone_out_of_range")
 
 # The templates shipped in templates/emails/<locale>/ (en and ar for each).
 TEMPLATE_CHOICES = [
@@ -44,36 +91,40 @@ class Cadence(models.Model):
                   "count towards the frequency cap. Untick only for transactional messages such as an order thank-you.",
     )
     # The audience filter: who the cadence is for.
-    min_orders = models.PositiveIntegerField(default=0, help_text="Only customers with at least this many orders.")
+    min_orders = models.PositiveIntegerField(default=0, validators=bounded(CADENCE_BOUNDS, "min_orders"),
+                                             help_text="Only customers with at least this many orders.")
     min_total_spent = models.DecimalField(
         max_digits=14, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))],
         help_text="Only customers who spent at least this much in all.",
     )
     locales = models.CharField(max_length=100, blank=True, help_text="Comma-separated locales (e.g. 'en,ar'); blank: everyone.")
     # Trigger parameters.
-    milestones = models.CharField(max_length=100, blank=True, default="5,10,25,50,100",
+    milestones = models.CharField(max_length=100, blank=True, default="5,10,25,50,100", validators=[validate_milestones],
                                   help_text="Milestone trigger: the order numbers to celebrate, comma-separated.")
-    interval_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)],
+    interval_days = models.PositiveIntegerField(default=90, validators=bounded(CADENCE_BOUNDS, "interval_days"),
                                                 help_text="Check-in trigger: days between check-ins.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["trigger", "name"]
+        constraints = [
+            *range_constraints("cadence", CADENCE_BOUNDS),
+            models.CheckConstraint(condition=Q(min_total_spent__gte=0), name="cadence_min_total_spent_gte_0"),
+            models.CheckConstraint(condition=Regex(Replace("milestones", Value(" "), Value("")), MILESTONES_PATTERN),
+                                   name="cadence_milestones_order_numbers"),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def milestone_numbers(self) -> list[int]:
-        return sorted({int(x) for x in self.milestones.replace(" ", "").split(",") if x.isdigit() and int(x) > 0})
+        return sorted({int(x) for x in milestone_tokens(self.milestones) if is_milestone(x)})
 
     def locale_list(self) -> list[str]:
         return [x.strip().lower() for x in self.locales.split(",") if x.strip()]
 
     def clean(self) -> None:
-        bad = [x for x in self.milestones.replace(" ", "").split(",") if x and not (x.isdigit() and int(x) > 0)]
-        if bad:
-            raise ValidationError({"milestones": f"Not an order number: {', '.join(bad)}."})
         if self.trigger == self.Trigger.MILESTONE and not self.milestone_numbers():
             raise ValidationError({"milestones": "A milestone cadence needs at least one order number."})
 
@@ -86,8 +137,10 @@ class CadenceStep(models.Model):
 
     cadence = models.ForeignKey(Cadence, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField(default=1)
-    offset_days = models.PositiveIntegerField(default=0, help_text="Days after the trigger.")
-    offset_hours = models.PositiveIntegerField(default=0, help_text="Plus this many hours.")
+    offset_days = models.PositiveIntegerField(default=0, validators=bounded(STEP_BOUNDS, "offset_days"),
+                                              help_text="Days after the trigger.")
+    offset_hours = models.PositiveIntegerField(default=0, validators=bounded(STEP_BOUNDS, "offset_hours"),
+                                               help_text="Plus this many hours.")
     channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
     template = models.CharField(max_length=40, choices=TEMPLATE_CHOICES, blank=True,
                                 help_text="The message (email and SMS); a call step needs none.")
@@ -97,6 +150,7 @@ class CadenceStep(models.Model):
 
     class Meta:
         ordering = ["cadence", "position", "id"]
+        constraints = range_constraints("cadencestep", STEP_BOUNDS)
 
     def __str__(self) -> str:
         return f"{self.cadence.name}: step {self.position} ({self.get_channel_display()}, +{self.offset})"
@@ -187,23 +241,25 @@ class Touchpoint(models.Model):
 class TouchpointSettings(models.Model):
     """The sending rules managers set (one row)."""
 
-    cap_count = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)],
+    cap_count = models.PositiveSmallIntegerField(default=2, validators=bounded(SETTINGS_BOUNDS, "cap_count"),
                                                  help_text="At most this many touches per customer...")
-    cap_days = models.PositiveSmallIntegerField(default=7, validators=[MinValueValidator(1)], help_text="...in this many days, all channels.")
+    cap_days = models.PositiveSmallIntegerField(default=7, validators=bounded(SETTINGS_BOUNDS, "cap_days"),
+                                                help_text="...in this many days, all channels.")
     transactional_exempt = models.BooleanField(
         default=True, help_text="Transactional messages (the order thank-you) neither wait for nor count towards the cap.")
     quiet_start = models.TimeField(default=dt.time(21, 0), help_text="No sends from this local time...")
     quiet_end = models.TimeField(default=dt.time(8, 0), help_text="...until this local time (the customer's zone).")
-    max_attempts = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1)],
+    max_attempts = models.PositiveSmallIntegerField(default=5, validators=bounded(SETTINGS_BOUNDS, "max_attempts"),
                                                     help_text="Sending attempts on temporary errors before a touchpoint fails.")
-    retry_base_seconds = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)],
+    retry_base_seconds = models.PositiveIntegerField(default=60, validators=bounded(SETTINGS_BOUNDS, "retry_base_seconds"),
                                                      help_text="The first retry waits this long; each next one twice as long.")
-    stale_after_hours = models.PositiveIntegerField(default=48, validators=[MinValueValidator(1)],
+    stale_after_hours = models.PositiveIntegerField(default=48, validators=bounded(SETTINGS_BOUNDS, "stale_after_hours"),
                                                     help_text="A touchpoint this late (e.g. after an outage) is not sent any more.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "touchpoint settings"
+        constraints = range_constraints("touchpointsettings", SETTINGS_BOUNDS)
 
     def __str__(self) -> str:
         return f"At most {self.cap_count} per {self.cap_days} days; quiet {self.quiet_start:%H:%M}-{self.quiet_end:%H:%M}"

@@ -10,10 +10,11 @@ from touchpoints.services.transports import EmailTransport
 @shared_task(name="touchpoints.tick", ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=5, max_retries=3)
 def tick_task() -> str:
     """Every minute (beat): materialise what happened, queue what has come due."""
-    created = touchpoints_materialize().total
+    materialized = touchpoints_materialize()
     queued = touchpoints_queue_due()
     repaired = touchpoints_repair()
-    return f"{created} touchpoints created, {queued} queued, {repaired} contacts repaired"
+    return (f"{materialized.total} touchpoints created, {queued} queued, {repaired} contacts repaired"
+            + (f", {len(materialized.skipped)} cadences or steps skipped (see the log)" if materialized.skipped else ""))
 
 
 def touchpoints_queue_due() -> int:

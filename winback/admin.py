@@ -1,7 +1,8 @@
 import datetime as dt
+from collections.abc import Callable
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
@@ -10,13 +11,35 @@ from winback.models import (
     CallSettings, Coupon, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, LifecycleScanState, Offer,
     WinbackCase,
 )
+from winback.selectors import settings_problems
 from winback.services.policy import POLICY_FIELDS, policy_change
 
 
+class SettingsProblemsAdminMixin:
+    """Shows the problems with the settings in use as warnings on the list and edit pages of the settings."""
+
+    settings_problems: Callable[[], list[str]]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        self._warn(request)
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None) -> HttpResponse:
+        self._warn(request)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _warn(self, request: HttpRequest) -> None:
+        # Only when showing a page: a POST redirects, and the warnings would come twice on the next one.
+        if request.method == "GET":
+            for problem in type(self).settings_problems():
+                messages.warning(request, problem)
+
+
 @admin.register(DormancyPolicy)
-class DormancyPolicyAdmin(admin.ModelAdmin):
+class DormancyPolicyAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
     """Each save is a new version (who and when are kept); the lifecycles are then rebuilt."""
 
+    settings_problems = staticmethod(settings_problems)
     list_display = ("id", "k", "at_risk_k", "min_orders", "default_days", "min_days", "max_days", "holdout_share",
                     "attribution_window_days", "created_at", "created_by", "note")
     readonly_fields = ("created_at", "created_by")
@@ -126,7 +149,8 @@ _customer_admin.inlines = [*_customer_admin.inlines, LifecycleEventInline, Winba
 
 
 @admin.register(CallSettings)
-class CallSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
+class CallSettingsAdmin(SettingsProblemsAdminMixin, SingletonAdminMixin, admin.ModelAdmin):
+    settings_problems = staticmethod(settings_problems)
     list_display = ("__str__", "calling_start", "calling_end", "max_attempts", "lease_minutes", "callback_grace_minutes", "updated_at")
 
 
@@ -140,7 +164,8 @@ class LeaveReasonAdmin(admin.ModelAdmin):
 
 
 @admin.register(Offer)
-class OfferAdmin(admin.ModelAdmin):
+class OfferAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
+    settings_problems = staticmethod(settings_problems)
     list_display = ("name", "script", "code_prefix", "valid_days", "active", "created_at")
     list_filter = ("active",)
 

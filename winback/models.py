@@ -7,7 +7,46 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from core.bounds import MAX_SETTING_DAYS, MAX_SETTING_MINUTES
 from crm.models import Customer, Order
+
+# The bounds of the numbers managers set, (lowest, highest) per field: each model takes its validators (so
+# the admin and the API refuse a value) and its CHECK constraints (so the database does) from one place.
+# Every one keeps what is computed from it (a lapse, a coupon's expiry, a call's next time) far inside the
+# range of a datetime, and is beyond anything a real business would set.
+# k times an order history's span (in microseconds, up to 230 years for the database's outer bound) must
+# fit in a bigint in the SQL engine (lifecycle_sql.py): k <= 10 keeps it below 7.3e18 of 9.2e18.
+MAX_K = Decimal("10")
+POLICY_BOUNDS = {
+    "k": (Decimal("0.01"), MAX_K),
+    "at_risk_k": (Decimal("0.01"), MAX_K),
+    "default_days": (1, MAX_SETTING_DAYS),
+    "min_days": (1, MAX_SETTING_DAYS),
+    "max_days": (1, MAX_SETTING_DAYS),
+    "holdout_share": (Decimal("0"), Decimal("0.5")),
+    "attribution_window_days": (1, MAX_SETTING_DAYS),
+}
+CALL_BOUNDS = {
+    "max_attempts": (1, 100),
+    "gap_no_answer_minutes": (0, MAX_SETTING_MINUTES),
+    "gap_busy_minutes": (0, MAX_SETTING_MINUTES),
+    "gap_voicemail_minutes": (0, MAX_SETTING_MINUTES),
+    "gap_escalated_minutes": (0, MAX_SETTING_MINUTES),
+    "lease_minutes": (1, 24 * 60),  # an agent holds a case for minutes; a day is the most that makes sense
+    "callback_grace_minutes": (0, MAX_SETTING_MINUTES),
+}
+OFFER_BOUNDS = {"valid_days": (1, MAX_SETTING_DAYS)}
+
+
+def bounded(bounds: dict, field: str) -> list:
+    lowest, highest = bounds[field]
+    return [MinValueValidator(lowest), MaxValueValidator(highest)]
+
+
+def range_constraints(model: str, bounds: dict) -> list[models.CheckConstraint]:
+    return [models.CheckConstraint(condition=Q(**{f"{field}__gte": lowest, f"{field}__lte": highest}),
+                                   name=f"{model}_{field}_in_range")
+            for field, (lowest, highest) in bounds.items()]
 
 
 class DormancyPolicy(models.Model):
@@ -15,26 +54,26 @@ class DormancyPolicy(models.Model):
     version, recorded with who made it and when; the engine uses the latest."""
 
     k = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("3.00"), validators=[MinValueValidator(Decimal("0.01"))],
+        max_digits=5, decimal_places=2, default=Decimal("3.00"), validators=bounded(POLICY_BOUNDS, "k"),
         help_text="A lapse is k missed purchase cycles.",
     )
     at_risk_k = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("1.50"), validators=[MinValueValidator(Decimal("0.01"))],
+        max_digits=5, decimal_places=2, default=Decimal("1.50"), validators=bounded(POLICY_BOUNDS, "at_risk_k"),
         help_text="At risk after this many missed cycles (an early warning, not churn).",
     )
     min_orders = models.PositiveSmallIntegerField(
         default=3, validators=[MinValueValidator(2)], help_text="Orders needed before the customer's own rhythm is used."
     )
-    default_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
-    min_days = models.PositiveIntegerField(default=14, validators=[MinValueValidator(1)])
-    max_days = models.PositiveIntegerField(default=365, validators=[MinValueValidator(1)])
+    default_days = models.PositiveIntegerField(default=90, validators=bounded(POLICY_BOUNDS, "default_days"))
+    min_days = models.PositiveIntegerField(default=14, validators=bounded(POLICY_BOUNDS, "min_days"))
+    max_days = models.PositiveIntegerField(default=365, validators=bounded(POLICY_BOUNDS, "max_days"))
     holdout_share = models.DecimalField(
         max_digits=4, decimal_places=3, default=Decimal("0.100"),
-        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("0.5"))],
+        validators=bounded(POLICY_BOUNDS, "holdout_share"),
         help_text="Share of new win-back cases never contacted, to measure the program's true effect.",
     )
     attribution_window_days = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1)],
+        default=30, validators=bounded(POLICY_BOUNDS, "attribution_window_days"),
         help_text="A case is won by an order within this many days after a contact or coupon of the case.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -44,6 +83,10 @@ class DormancyPolicy(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "dormancy policies"
+        constraints = [
+            *range_constraints("dormancypolicy", POLICY_BOUNDS),
+            models.CheckConstraint(condition=Q(min_days__lte=models.F("max_days")), name="dormancypolicy_min_days_lte_max_days"),
+        ]
 
     def __str__(self) -> str:
         return f"Policy v{self.pk}: k={self.k}, at risk {self.at_risk_k}"
@@ -170,17 +213,20 @@ class CallSettings(models.Model):
 
     calling_start = models.TimeField(default=dt.time(8, 0), help_text="Earliest call, customer's local time.")
     calling_end = models.TimeField(default=dt.time(21, 0), help_text="No call at or after this local time.")
-    max_attempts = models.PositiveSmallIntegerField(default=6, validators=[MinValueValidator(1)])
-    gap_no_answer_minutes = models.PositiveIntegerField(default=240)
-    gap_busy_minutes = models.PositiveIntegerField(default=240)
-    gap_voicemail_minutes = models.PositiveIntegerField(default=240)
-    gap_escalated_minutes = models.PositiveIntegerField(default=24 * 60, help_text="After a complaint is escalated.")
-    lease_minutes = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1)])
-    callback_grace_minutes = models.PositiveIntegerField(default=15, help_text="Then a due callback goes to anyone.")
+    max_attempts = models.PositiveSmallIntegerField(default=6, validators=bounded(CALL_BOUNDS, "max_attempts"))
+    gap_no_answer_minutes = models.PositiveIntegerField(default=240, validators=bounded(CALL_BOUNDS, "gap_no_answer_minutes"))
+    gap_busy_minutes = models.PositiveIntegerField(default=240, validators=bounded(CALL_BOUNDS, "gap_busy_minutes"))
+    gap_voicemail_minutes = models.PositiveIntegerField(default=240, validators=bounded(CALL_BOUNDS, "gap_voicemail_minutes"))
+    gap_escalated_minutes = models.PositiveIntegerField(default=24 * 60, validators=bounded(CALL_BOUNDS, "gap_escalated_minutes"),
+                                                        help_text="After a complaint is escalated.")
+    lease_minutes = models.PositiveIntegerField(default=15, validators=bounded(CALL_BOUNDS, "lease_minutes"))
+    callback_grace_minutes = models.PositiveIntegerField(default=15, validators=bounded(CALL_BOUNDS, "callback_grace_minutes"),
+                                                         help_text="Then a due callback goes to anyone.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "call settings"
+        constraints = range_constraints("callsettings", CALL_BOUNDS)
 
     def __str__(self) -> str:
         return f"Calls {self.calling_start:%H:%M}-{self.calling_end:%H:%M}, {self.max_attempts} attempts"
@@ -207,12 +253,13 @@ class Offer(models.Model):
     name = models.CharField(max_length=100)
     script = models.CharField(max_length=300, help_text="What the agent says, e.g. '20% off your next order'.")
     code_prefix = models.CharField(max_length=12, default="BACK")
-    valid_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
+    valid_days = models.PositiveIntegerField(default=30, validators=bounded(OFFER_BOUNDS, "valid_days"))
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = range_constraints("offer", OFFER_BOUNDS)
 
     def __str__(self) -> str:
         return self.name

@@ -1,7 +1,10 @@
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from crm.models import Customer
-from winback.models import LifecycleEvent, WinbackCase
+from winback.models import CallSettings, DormancyPolicy, LifecycleEvent, Offer, WinbackCase
 
 
 def customer_lifecycle_events(*, customer: Customer) -> QuerySet[LifecycleEvent]:
@@ -111,3 +114,40 @@ def agent_last_coupon(*, agent, within_minutes: int = 60):
                                     created_at__gte=timezone.now() - dt.timedelta(minutes=within_minutes))
          .select_related("coupon__offer", "coupon__customer").order_by("-created_at").first())
     return d.coupon if d else None
+
+
+# --- Settings health ---------------------------------------------------------------------------------------
+
+def settings_problems() -> list[str]:
+    """What is wrong with the calling and win-back settings in use: the current dormancy policy, the call
+    settings and the active offers, one line each (the admin and /health/ show them). A row stored before
+    a bound existed may hold what the model refuses today; the engine then skips or refuses it."""
+    problems: list[str] = []
+    policy = DormancyPolicy.objects.order_by("-id").first()
+    if policy is not None:
+        problems += row_problems(policy, label=_("Dormancy policy v%(version)s") % {"version": policy.pk})
+    calls = CallSettings.objects.filter(pk=1).first()
+    if calls is not None:
+        problems += row_problems(calls, label=_("Call settings"))
+    for offer in Offer.objects.filter(active=True).order_by("name", "id"):
+        problems += row_problems(offer, label=_("Offer “%(name)s”") % {"name": offer.name})
+    return problems
+
+
+def row_problems(row: models.Model, *, label: str) -> list[str]:
+    """What the model's own validation (its fields' bounds and its clean()) says of a stored row, one
+    line per message. Relations are not checked: the database holds them."""
+    relations = [f.name for f in row._meta.concrete_fields if f.is_relation]
+    try:
+        row.full_clean(exclude=relations, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        return [_problem_line(row, label=label, field=field, message=message)
+                for field, messages in exc.message_dict.items() for message in messages]
+    return []
+
+
+def _problem_line(row: models.Model, *, label: str, field: str, message: str) -> str:
+    if field == NON_FIELD_ERRORS:
+        return _("%(label)s: %(message)s") % {"label": label, "message": message}
+    return _("%(label)s: %(field)s is %(value)s. %(message)s") % {
+        "label": label, "field": row._meta.get_field(field).verbose_name, "value": getattr(row, field), "message": message}

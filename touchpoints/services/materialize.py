@@ -8,6 +8,7 @@ running it twice, concurrently or after a crash adds nothing. Steps already too 
 """
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from touchpoints.models import Cadence, CadenceStep, Touchpoint, TouchpointScanS
 from touchpoints.services.sending import touchpoint_limits
 from winback.models import LifecycleEvent
 
+log = logging.getLogger(__name__)
 OVERLAP = dt.timedelta(hours=2)  # a transaction may commit this long after its rows were stamped
 ORDER_OVERLAP = dt.timedelta(minutes=10)  # orders are many: re-read only the last few minutes' ids
 FIRST_LOOKBACK = dt.timedelta(days=1)
@@ -38,6 +40,8 @@ class Anchor:
 @dataclass
 class MaterializeResult:
     created: dict[str, int] = field(default_factory=dict)
+    # What could not be computed ("cadence 3", "cadence 3, step 7") and why; the others still ran.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -58,17 +62,39 @@ def touchpoints_materialize(*, now: dt.datetime | None = None) -> MaterializeRes
     result = MaterializeResult()
     cadences = Cadence.objects.filter(enabled=True).prefetch_related("steps")
     for cadence in cadences:
-        steps = [s for s in cadence.steps.all() if s.enabled]
+        steps = [s for s in cadence.steps.all() if s.enabled and _offset_usable(s, now=now, stale=stale, result=result)]
         if not steps:
             continue
-        window = max(s.offset for s in steps) + stale  # older triggers can only produce stale steps
-        anchors = _anchors(cadence, since=since, now=now, window=window, daily=daily, steps=steps, order_floor=order_floor)
-        if anchors is not None:
-            result.created[f"{cadence.trigger}:{cadence.pk}"] = _insert(anchors, steps, now=now, stale=stale)
+        # Rows stored before the settings were bounded may hold values no date can take (an interval, an
+        # audience, a window): that cadence is skipped and reported, the others still run.
+        try:
+            window = max(s.offset for s in steps) + stale  # older triggers can only produce stale steps
+            anchors = _anchors(cadence, since=since, now=now, window=window, daily=daily, steps=steps, order_floor=order_floor)
+            if anchors is not None:
+                result.created[f"{cadence.trigger}:{cadence.pk}"] = _insert(anchors, steps, now=now, stale=stale)
+        except (OverflowError, ValueError) as exc:
+            _skip(result, f"cadence {cadence.pk}", exc)
     if daily:
         # Only once the day's work is done: a run that failed half-way leaves it to the next run.
         TouchpointScanState.objects.filter(pk=1).update(last_daily_on=today)
     return result
+
+
+def _offset_usable(step: CadenceStep, *, now: dt.datetime, stale: dt.timedelta, result: MaterializeResult) -> bool:
+    """Whether the step's offset gives a due time from any trigger of the window around now; a step that
+    cannot (an old row beyond the bounds) is left out and reported, and its cadence's other steps run."""
+    try:
+        now - (step.offset + stale)  # where _anchors starts reading triggers
+        now + step.offset  # the latest due time _insert computes from a trigger up to now
+    except (OverflowError, ValueError) as exc:
+        _skip(result, f"cadence {step.cadence_id}, step {step.pk}", exc)
+        return False
+    return True
+
+
+def _skip(result: MaterializeResult, what: str, exc: Exception) -> None:
+    log.warning("touchpoints: %s skipped, its dates cannot be computed: %s", what, exc)
+    result.skipped[what] = f"{type(exc).__name__}: {exc}"
 
 
 def _order_id_floor(state: TouchpointScanState, now: dt.datetime) -> int:

@@ -6,21 +6,26 @@ The rules, in the order they are checked (the first that says no decides):
 2. it is more than ``stale_after_hours`` late (an outage, a long pause) -> cancelled (expired);
 3. it no longer applies: an at-risk message once the customer ordered again or lapsed; a win-back message
    once they ordered again; a check-in once they left the audience or stopped being active -> cancelled;
-4. no address for the channel (email, phone; do-not-call for call tasks) -> suppressed;
-5. marketing without consent or an existing relationship, or after an opt-out -> suppressed;
-6. marketing to a customer whose open win-back case is in the holdout (never contacted) -> suppressed;
-7. win-back to a customer whose case an agent is working: the case is claimed right now, a callback is
+4. no address for the channel (email, phone) -> suppressed;
+5. an SMS or a call task to a do-not-call number, marketing and transactional alike -> suppressed (read at
+   send time: an agent's do-not-call stops what is already queued);
+6. marketing email or SMS without consent or an existing relationship, or after an opt-out -> suppressed.
+   There is one consent on record, ``email_consent``; it is also the lawful basis for marketing SMS (an SMS
+   is sent only when there is no do-not-call AND that consent is granted or a relationship), as we hold no
+   separate SMS consent and a number without a do-not-call is no proof the person wants our marketing;
+7. marketing to a customer whose open win-back case is in the holdout (never contacted) -> suppressed;
+8. win-back to a customer whose case an agent is working: the case is claimed right now, a callback is
    booked, or the customer told an agent they will return -> suppressed;
-8. a discount (any offer, any win-back message) while a complaint is open -> suppressed, and the customer
+9. a discount (any offer, any win-back message) while a complaint is open -> suppressed, and the customer
    is routed to a recovery call instead;
-9. quiet hours in the customer's local time (in every zone they may be in) -> deferred to when they end,
-   with the reason recorded (applies to every email and SMS, transactional ones too);
-10. the frequency cap: at most ``cap_count`` touches in ``cap_days`` over all channels -> suppressed.
+10. quiet hours in the customer's local time (in every zone they may be in) -> deferred to when they end,
+    with the reason recorded (applies to every email and SMS, transactional ones too);
+11. the frequency cap: at most ``cap_count`` touches in ``cap_days`` over all channels -> suppressed.
     A touch is any outbound contact on the customer's timeline (emails, SMS and agents' calls, answered or
     not) plus touchpoints being sent at this moment. Transactional messages are exempt when the setting
     says so: they neither wait for the cap nor count towards it.
 
-Call tasks (call steps) skip 9 and 10: the agents' queue applies calling hours, and the call, once made,
+Call tasks (call steps) skip 10 and 11: the agents' queue applies calling hours, and the call, once made,
 is a contact that counts.
 """
 
@@ -95,9 +100,10 @@ def touchpoint_decide(*, facts: Facts, limits: Limits, now: dt.datetime) -> Deci
         return Decision("suppress", "no_email")
     if f.channel in ("sms", "call") and not f.phone:
         return Decision("suppress", "no_phone")
-    if f.channel == "call" and f.do_not_call:
+    if f.channel in ("sms", "call") and f.do_not_call:
         return Decision("suppress", "do_not_call")
     if f.marketing and f.channel != "call":
+        # Email consent is the only consent on record, so it is the lawful basis for marketing SMS too.
         if f.consent == "withdrawn":
             return Decision("suppress", "opted_out")
         if f.consent not in ("granted", "relationship"):

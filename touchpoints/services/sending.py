@@ -21,14 +21,15 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.models import Complaint, Contact, Customer, Order
 from crm.services.audit import Actor
 from crm.services.records import contact_create
-from touchpoints.models import Cadence, Touchpoint, TouchpointSettings
+from touchpoints.models import MAX_RETRY_DELAY_SECONDS, Cadence, Touchpoint, TouchpointSettings
 from touchpoints.services.rendering import touchpoint_context, touchpoint_render
 from touchpoints.services.rules import Decision, Facts, Limits, counts_to_cap, touchpoint_decide
 from touchpoints.services.transports import EmailTransport, PermanentSendError, TransientSendError, sms_backend
@@ -112,7 +113,15 @@ def touchpoint_send(*, touchpoint_id: int, now: dt.datetime | None = None, trans
     sent, suppressed, cancelled, deferred, retry, failed or skipped (nothing to do)."""
     now = now or timezone.now()
     started = time.monotonic()
-    outcome, outgoing = _claim(touchpoint_id=touchpoint_id, now=now)
+    try:
+        outcome, outgoing = _claim(touchpoint_id=touchpoint_id, now=now)
+    except (OperationalError, InterfaceError):
+        raise  # the database itself, not this touchpoint: the task retries the batch
+    except Exception as exc:
+        # This touchpoint's own data (a coupon that cannot be issued, a date out of range): the claim was
+        # rolled back; it fails with the reason, so the rest of its batch goes on and it is not due again.
+        log.exception("touchpoint %s could not be claimed", touchpoint_id)
+        return _fail_unclaimed(touchpoint_id=touchpoint_id, error=_error_text(exc), now=now)
     if outgoing is None:
         return outcome
     own_transport = transport is None
@@ -210,7 +219,7 @@ def _deliver(out: Outgoing, transport: EmailTransport, *, started: float) -> str
         return _fail(tp, str(exc))
     except Exception as exc:  # a template or data error: retrying will not help; the admin shows it
         log.exception("touchpoint %s could not be sent", tp.pk)
-        return _fail(tp, f"{type(exc).__name__}: {exc}")
+        return _fail(tp, _error_text(exc))
     # The send instant on the caller's clock (now is the real time except in tests and replays).
     sent_at = out.now + dt.timedelta(seconds=time.monotonic() - started)
     return _mark_sent(tp, customer=customer, message_id=message_id, summary=summary, sent_at=sent_at)
@@ -248,7 +257,7 @@ def _retry_or_fail(tp: Touchpoint, error: str, *, now: dt.datetime) -> str:
     max_attempts, base = _retry_policy()
     if tp.attempts >= max_attempts:
         return _fail(tp, f"Gave up after {tp.attempts} attempts: {error}")
-    delay = dt.timedelta(seconds=min(base * 2 ** (tp.attempts - 1), 6 * 3600))
+    delay = dt.timedelta(seconds=min(base * 2 ** (tp.attempts - 1), MAX_RETRY_DELAY_SECONDS))
     Touchpoint.objects.filter(pk=tp.pk, status=Status.SENDING, attempts=tp.attempts).update(
         status=Status.SCHEDULED, due_at=now + delay, last_error=error[:2000], lease_until=None, updated_at=now)
     return "retry"
@@ -260,12 +269,33 @@ def _fail(tp: Touchpoint, error: str) -> str:
     return "failed"
 
 
+def _fail_unclaimed(*, touchpoint_id: int, error: str, now: dt.datetime) -> str:
+    # Only while nobody holds it: a worker that claimed it meanwhile decides for itself.
+    failed = Touchpoint.objects.filter(claimable(now), pk=touchpoint_id).update(
+        status=Status.FAILED, last_error=error[:2000], attempts=F("attempts") + 1, lease_until=None,
+        queued_until=None, updated_at=now)
+    return "failed" if failed else "skipped"
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _schedule_next_checkin(tp: Touchpoint, now: dt.datetime) -> None:
     """Check-ins recur: the next one is scheduled when one is sent (or suppressed)."""
     cadence = tp.step.cadence
     if cadence.trigger != Cadence.Trigger.CHECKIN:
         return
-    due = max(tp.due_at, now) + dt.timedelta(days=cadence.interval_days)
+    try:
+        due = max(tp.due_at, now) + dt.timedelta(days=cadence.interval_days)
+    except OverflowError:
+        # A row stored before interval_days was bounded: this touchpoint stands (it is sent or suppressed);
+        # the cadence stops recurring, and settings_problems shows why.
+        log.warning("cadence %s: interval of %s days is out of range; no next check-in for customer %s",
+                    cadence.pk, cadence.interval_days, tp.customer_id)
+        return
     Touchpoint.objects.bulk_create([Touchpoint(
         customer_id=tp.customer_id, step=tp.step, channel=tp.channel, anchor_at=due, anchor="checkin",
         due_at=due, idempotency_key=f"c{tp.customer_id}:ci{due:%Y%m%d}:s{tp.step_id}",

@@ -19,13 +19,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.db import columns, fetch_all, instances
 from crm.models import Complaint, Contact, Customer
 from crm.services.audit import Actor
 from crm.services.customers import customer_update
 from crm.services.records import complaint_create, contact_create
-from winback.models import CallSettings, Coupon, Disposition, LeaveReason, Offer, WinbackCase
+from winback.models import OFFER_BOUNDS, CallSettings, Coupon, Disposition, LeaveReason, Offer, WinbackCase
 from winback.services.calling_hours import inside_calling_hours, local_to_utc, open_zones_array_literal
 
 Outcome = Contact.Outcome
@@ -231,6 +232,11 @@ def case_record_disposition(*, agent: AbstractBaseUser, case_id: int, data: Disp
             errors["offer"] = f"No active offer with id {data.offer_id}."
         elif case.holdout:
             errors["offer"] = "A holdout case is never contacted."
+        else:
+            try:
+                coupon_expires_at(offer=offer, now=now)
+            except ValidationError as exc:
+                errors["offer"] = " ".join(exc.messages)
     callback_at = None
     if data.outcome == Outcome.CALLBACK_REQUESTED:
         if data.callback_local is None:
@@ -301,15 +307,29 @@ def _closed(status: str, reason: str, now: dt.datetime) -> dict:
     return {"status": status, "close_reason": reason, "closed_at": now, "next_call_at": None, "ready": False}
 
 
+def coupon_expires_at(*, offer: Offer, now: dt.datetime) -> dt.datetime:
+    """When a coupon of ``offer`` issued ``now`` runs out. An offer stored before valid_days was bounded may
+    hold a validity outside the bounds (up to more days than a date can reach): it is not issued, with a
+    clear error on the offer, never an OverflowError or a coupon valid for centuries."""
+    lowest, highest = OFFER_BOUNDS["valid_days"]
+    if not lowest <= offer.valid_days <= highest:
+        raise ValidationError({"offer": _(
+            "The offer “%(name)s” cannot be issued: it is valid for %(days)s days, outside %(lowest)s to %(highest)s. "
+            "A manager must correct it.") % {"name": offer.name, "days": offer.valid_days, "lowest": lowest,
+                                               "highest": highest}}, code="offer_out_of_range")
+    return now + dt.timedelta(days=offer.valid_days)
+
+
 def coupon_issue(*, customer: Customer, offer: Offer, now: dt.datetime, case: WinbackCase | None = None) -> Coupon:
-    """A unique code for this customer, linked to the case if any (a collision just draws again)."""
-    for _ in range(5):
-        code = f"{offer.code_prefix}-{''.join(secrets.choice(COUPON_ALPHABET) for _ in range(8))}"
+    """A unique code for this customer, linked to the case if any (a collision just draws again).
+
+    Raises ValidationError (on "offer") when the offer cannot give an expiry date."""
+    expires_at = coupon_expires_at(offer=offer, now=now)
+    for _attempt in range(5):
+        code = f"{offer.code_prefix}-{''.join(secrets.choice(COUPON_ALPHABET) for _char in range(8))}"
         if not Coupon.objects.filter(code=code).exists():
-            return Coupon.objects.create(
-                code=code, offer=offer, customer=customer, case=case, issued_at=now,
-                expires_at=now + dt.timedelta(days=offer.valid_days),
-            )
+            return Coupon.objects.create(code=code, offer=offer, customer=customer, case=case, issued_at=now,
+                                         expires_at=expires_at)
     raise RuntimeError("Could not draw a unique coupon code.")
 
 
