@@ -238,7 +238,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 HEALTH_TICK_STALE_SECONDS = env.int("HEALTH_TICK_STALE_SECONDS", default=300)  # the outbox tick runs every minute
 HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=900)
 # Each returns (name, ok, detail) for /health/ (core.selectors.health_status).
-HEALTH_CHECKS = ["touchpoints.health.outbox_health"]
+HEALTH_CHECKS = ["touchpoints.health.outbox_health", "touchpoints.health.settings_health"]
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOGGING = {

@@ -10,8 +10,10 @@ from core.selectors import TICK_TASK, task_heartbeat_name
 from core.services import heartbeat_record
 from core.tasks import heartbeat as heartbeat_task
 from tests.factories import CustomerFactory
+from tests.winback.bounds import legacy_update
 from touchpoints.models import CadenceStep, Touchpoint
 from touchpoints.tasks import tick_task
+from winback.models import Offer
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +62,15 @@ def test_a_periodic_task_success_is_recorded_for_health(settings):
     # ... and a task /health/ does not watch records nothing
     heartbeat_task.apply(kwargs={"name": "worker"})
     assert set(Heartbeat.objects.values_list("name", flat=True)) == {"worker", task_heartbeat_name(TICK_TASK)}
+
+
+def test_a_bad_setting_stored_before_the_bounds_is_503_and_named(anon):
+    # Given a running loop, and an offer whose validity an older version let through
+    heartbeat_record(name=task_heartbeat_name(TICK_TASK), worker="w1")
+    assert anon.get("/health/").json()["settings"]["problems"] == []
+    legacy_update(Offer.objects.filter(active=True).first(), valid_days=2_147_483_647)
+    # When a monitor asks
+    response = anon.get("/health/")
+    # Then it says which setting is wrong
+    assert response.status_code == 503
+    assert any("valid" in problem.lower() for problem in response.json()["settings"]["problems"])
