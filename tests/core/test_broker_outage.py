@@ -102,7 +102,8 @@ def test_orders_posted_and_imported_while_redis_is_down_answer_2xx_and_are_refre
     api, own_redis, tmp_path: Path
 ):
     # Given customers, and a broker that works: an order's lifecycle refresh is enqueued to it
-    customers = [CustomerFactory(external_id=f"C-{i}") for i in range(40)]
+    for i in range(40):
+        CustomerFactory(external_id=f"C-{i}")
     assert api.post("/api/orders/", _order(0, "C-0"), format="json").status_code == 201
     assert own_redis.queued() == 1
 
@@ -125,8 +126,9 @@ def test_orders_posted_and_imported_while_redis_is_down_answer_2xx_and_are_refre
     assert EnqueueFailure.objects.get(task="winback.lifecycle_refresh").count >= n - 1
     assert health.status_code == 503
     assert health.json()["broker_status"].startswith("error")
-    stale = Customer.objects.exclude(history_version=F("lifecycle_version")).count()
-    assert stale == len(customers)
+    # ... and no customer who ordered has had their lifecycle refreshed (no message reached a worker)
+    ordered = Customer.objects.filter(order_count__gt=0)
+    assert ordered.count() >= 30 and not ordered.filter(history_version=F("lifecycle_version")).exists()
 
     # When Redis is back and the hourly sweep runs once
     own_redis.start()
