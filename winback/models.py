@@ -317,3 +317,37 @@ class Disposition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} on case {self.case_id}"
+
+
+class CaseEvent(models.Model):
+    """One change of a case: what happened, when, by whom (an agent) or what (the lifecycle scan, the
+    queue's wake-up, a cadence), and the status before and after. Written by winback/services/cases.py
+    with every change, in the same statement or transaction; replaying a case's events gives its state."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened"
+        CLAIMED = "claimed", "Claimed by an agent"
+        RELEASED = "released", "Released (handed back, or its lease ran out)"
+        WORKED = "worked", "Call recorded"
+        RECOVERY = "recovery", "Recovery call flag changed"
+        CLOSED = "closed", "Closed"
+
+    case = models.ForeignKey(WinbackCase, on_delete=models.PROTECT, related_name="events", db_index=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    at = models.DateTimeField()
+    from_status = models.CharField(max_length=10, choices=WinbackCase.Status.choices, blank=True)
+    to_status = models.CharField(max_length=10, choices=WinbackCase.Status.choices)
+    # The agent for claims, calls and releases by hand; None for what the system did (actor says what).
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", db_index=False)
+    actor = models.CharField(max_length=40, help_text="Who or what: 'agent', 'lifecycle scan', 'queue', 'cadence'.")
+    # The recovery flag after the change (replay needs it; it moves without a status change).
+    is_recovery = models.BooleanField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["case", "at", "id"]
+        indexes = [models.Index(fields=["case", "at"], name="case_event_case_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} case {self.case_id} {self.at:%Y-%m-%d %H:%M}"

@@ -34,7 +34,7 @@ from touchpoints.services.rendering import touchpoint_context, touchpoint_render
 from touchpoints.services.rules import Decision, Facts, Limits, counts_to_cap, touchpoint_decide
 from touchpoints.services.transports import EmailTransport, PermanentSendError, TransientSendError, sms_backend
 from winback.models import WinbackCase
-from winback.services.care import care_call_request
+from winback.services.cases import case_care_call_request
 from winback.services.queue import coupon_issue
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def _claim(*, touchpoint_id: int, now: dt.datetime) -> tuple[str, Outgoing | Non
     if decision.action != "send":
         return _settle_without_sending(tp, customer, decision, now), None
     if tp.channel == "call":
-        case = care_call_request(customer=customer, now=now)
+        case = case_care_call_request(customer=customer, now=now)
         if case is None:
             return _settle_without_sending(tp, customer, Decision("suppress", "holdout"), now), None
         Touchpoint.objects.filter(pk=tp.pk).update(status=Status.SENT, sent_at=now, case=case, lease_until=None, updated_at=now)
@@ -173,7 +173,7 @@ def _settle_without_sending(tp: Touchpoint, customer: Customer, decision: Decisi
     status = Status.SUPPRESSED if decision.action == "suppress" else Status.CANCELLED
     Touchpoint.objects.filter(pk=tp.pk).update(status=status, reason=decision.reason, lease_until=None, updated_at=now)
     if decision.route_to_call:
-        care_call_request(customer=customer, now=now)
+        case_care_call_request(customer=customer, now=now)
     if decision.action == "suppress":
         _schedule_next_checkin(tp, now)
     return "suppressed" if decision.action == "suppress" else "cancelled"

@@ -28,6 +28,9 @@ from tqdm import tqdm
 from core.db import transaction_lock
 from crm.models import Cancellation, Customer, Order
 from winback.models import LifecycleScanState
+from winback.services.cases import (
+    cases_close_reactivated, cases_open_for_lapses, cases_refresh_recovery, cases_void_gone,
+)
 from winback.services.lifecycle_rules import PRECEDENCE, lifecycle_compute
 from winback.services.lifecycle_sql import EVENTS_SQL
 from winback.services.policy import PolicyParams, policy_current, policy_params
@@ -105,7 +108,7 @@ def lifecycle_scan(
             result.add(_scan_batch(scope=scope, p=params, now=now))
     with transaction.atomic():
         # Complaints that changed since the previous scan started (with a margin for slow commits).
-        _refresh_open_cases(since=state.last_scan_at - dt.timedelta(minutes=10) if state.last_scan_at else None)
+        cases_refresh_recovery(now=now, since=state.last_scan_at - dt.timedelta(minutes=10) if state.last_scan_at else None)
         state = LifecycleScanState.objects.select_for_update().get(pk=1)
         state.last_scan_at = now
         if full:
@@ -145,7 +148,7 @@ def lifecycle_refresh(*, customer_ids: list[int], now: dt.datetime | None = None
         with transaction.atomic():
             scope = Scope(ids=tuple(sorted(set(customer_ids))))
             result.add(_scan_batch(scope=scope, p=params, now=now))
-            _refresh_open_cases(customer_ids=list(scope.ids))
+            cases_refresh_recovery(now=now, customer_ids=list(scope.ids))
         month_start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         if result.earliest_change is not None and result.earliest_change < month_start:
             # Orders backdated into earlier months changed closed periods: their figures are refreshed.
@@ -252,12 +255,7 @@ def _sync_events(cur, q: dict[str, Any], scope: Scope) -> dict[str, int]:
         WHERE {scope.sql('e.customer_id')}
           AND NOT EXISTS (SELECT 1 FROM lc_events n
                           WHERE n.customer_id = e.customer_id AND n.kind = e.kind AND n.occurred_at = e.occurred_at)""", q)
-    cur.execute("""
-        UPDATE winback_winbackcase SET status = 'void', closed_at = %(now)s, updated_at = %(now)s,
-            ready = false, claimed_by_id = NULL, lease_until = NULL, callback_at = NULL, next_call_at = NULL,
-            close_reason = 'No longer lapsed: the history or the dormancy policy changed.'
-        WHERE status = 'open' AND lapse_event_id IN (SELECT id FROM lc_gone)""", q)
-    counts["cases_voided"] = cur.rowcount
+    counts["cases_voided"] = cases_void_gone(cur=cur, params=q)
     if scope.ids:  # an incremental batch: note how far back the events changed (a full scan changes everything)
         cur.execute("SELECT min(occurred_at) FROM winback_lifecycleevent WHERE id IN (SELECT id FROM lc_gone)")
         gone = _as_datetime(cur.fetchone()[0])
@@ -267,7 +265,6 @@ def _sync_events(cur, q: dict[str, Any], scope: Scope) -> dict[str, int]:
         new = _as_datetime(cur.fetchone()[0])
         changed = [x for x in (gone, new) if x is not None]
         counts["earliest_change"] = min(changed) if changed else None
-    cur.execute("UPDATE winback_winbackcase SET lapse_event_id = NULL WHERE lapse_event_id IN (SELECT id FROM lc_gone)")
     cur.execute("DELETE FROM winback_lifecycleevent WHERE id IN (SELECT id FROM lc_gone)")
     counts["events_removed"] = cur.rowcount
     cur.execute("DROP TABLE lc_gone")
@@ -290,11 +287,6 @@ def _as_datetime(value) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
-def _minus_days(expr: str, days: int, pg: bool) -> str:
-    days = int(days)
-    return f"({expr} - interval '{days} days')" if pg else f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {expr}, '-{days} days')"
-
-
 def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool, scope: Scope) -> dict[str, int]:
     counts: dict[str, int] = {}
     # An order that used a coupon of the customer redeems it (the earliest such order).
@@ -306,83 +298,6 @@ def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool, scope: Scope)
           AND o.id = (SELECT min(o2.id) FROM crm_order o2
                       WHERE o2.customer_id = winback_coupon.customer_id AND o2.coupon_code = winback_coupon.code)""")
     counts["coupons_redeemed"] = cur.rowcount
-    # A reactivation closes the open case: won if a contact or coupon of the case falls inside the
-    # attribution window before the order, else the customer returned on their own.
-    window = _minus_days("r.at", p.window_days, pg)
-    cur.execute(f"""
-        UPDATE winback_winbackcase SET
-            status = CASE WHEN EXISTS (
-                        SELECT 1 FROM crm_contact ct
-                        WHERE ct.customer_id = winback_winbackcase.customer_id AND ct.direction = 'outbound'
-                          AND ct.occurred_at >= winback_winbackcase.lapsed_at AND ct.occurred_at <= r.at
-                          AND ct.occurred_at >= {window})
-                     OR EXISTS (
-                        SELECT 1 FROM winback_coupon cp
-                        WHERE cp.case_id = winback_winbackcase.id
-                          AND (cp.redeemed_order_id = r.order_id OR (cp.issued_at <= r.at AND cp.issued_at >= {window})))
-                     THEN 'won' ELSE 'returned' END,
-            closed_at = r.at, reactivation_order_id = r.order_id, updated_at = %(now)s,
-            ready = false, claimed_by_id = NULL, lease_until = NULL, callback_at = NULL, next_call_at = NULL,
-            close_reason = 'Ordered again.'
-        FROM (SELECT x.case_id, x.at,
-                     (SELECT min(o.id) FROM crm_order o WHERE o.customer_id = x.customer_id AND o.ordered_at = x.at) AS order_id
-              FROM (SELECT wc.id AS case_id, wc.customer_id, min(e.occurred_at) AS at
-                    FROM winback_winbackcase wc
-                    JOIN lc_customers b ON b.customer_id = wc.customer_id
-                    JOIN winback_lifecycleevent e ON e.customer_id = wc.customer_id AND e.kind = 'reactivated'
-                                                 AND e.occurred_at > wc.lapsed_at
-                    -- (Not scoped by id list: with "= ANY(ids)" the planner chose a plan 30x slower at 1M
-                    -- customers; the join to lc_customers already limits it to the batch.)
-                    WHERE wc.status = 'open' AND wc.kind = 'winback'
-                    GROUP BY wc.id, wc.customer_id) x) r
-        WHERE winback_winbackcase.id = r.case_id""", q)
-    counts["cases_closed"] = cur.rowcount
-    # One case per current lapse (or cancellation); the holdout draw is stored and never changes.
-    holdout = "random() < %(holdout)s" if pg else "(abs(random()) %% 1000000) < %(holdout)s * 1000000"
-    year_before = _minus_days("e.occurred_at", 365, pg)
-    cur.execute(f"""
-        INSERT INTO winback_winbackcase (customer_id, kind, lapse_event_id, lapsed_at, opened_at, status, holdout, ready,
-                                         attempts, awaiting_return, is_recovery, revenue_12m, priority, close_reason,
-                                         created_at, updated_at)
-        SELECT customer_id, 'winback', event_id, lapsed_at, %(now)s, 'open', holdout, NOT holdout, 0, false, recovery, revenue,
-               revenue * CASE WHEN recovery THEN 2 ELSE 1 END, '', %(now)s, %(now)s
-        FROM (SELECT lost.*, {holdout} AS holdout FROM (
-            SELECT e.customer_id, e.id AS event_id, e.occurred_at AS lapsed_at,
-                   EXISTS (SELECT 1 FROM crm_complaint k
-                           WHERE k.customer_id = e.customer_id AND k.status <> 'resolved') AS recovery,
-                   (SELECT COALESCE(sum(o.amount), 0) FROM crm_order o
-                    WHERE o.customer_id = e.customer_id AND o.ordered_at > {year_before}
-                      AND o.ordered_at <= e.occurred_at) AS revenue
-            FROM lc_customers b
-            JOIN winback_lifecycleevent e
-              ON e.customer_id = b.customer_id AND e.kind = b.last_kind AND e.occurred_at = b.last_at
-            WHERE b.status IN ('lapsed', 'cancelled')
-        ) AS lost) AS drawn
-        WHERE true
-        -- A case already opened for this lapse (unique lapse_event) or an open case of the customer
-        -- (one_open_case_per_customer) makes the row a no-op: the constraints decide, under any concurrency.
-        ON CONFLICT DO NOTHING""", {**q, "holdout": p.holdout_share})
-    counts["cases_opened"] = cur.rowcount
+    counts["cases_closed"] = cases_close_reactivated(cur=cur, params=q, window_days=p.window_days)
+    counts["cases_opened"] = cases_open_for_lapses(cur=cur, params=q, holdout_share=p.holdout_share)
     return counts
-
-
-def _refresh_open_cases(*, since: dt.datetime | None = None, customer_ids: list[int] | None = None) -> None:
-    """Complaints open and close without touching the order history: keep recovery flags current.
-
-    With ``since``, only customers with a complaint changed after it; with ``customer_ids``, only those
-    (new cases get their flag when they open)."""
-    where = ""
-    params: list[Any] = []
-    if since is not None:
-        where = "AND customer_id IN (SELECT customer_id FROM crm_complaint WHERE updated_at >= %s)"
-        params = [connection.ops.adapt_datetimefield_value(since)]
-    elif customer_ids is not None:
-        where = f"AND customer_id IN ({','.join(str(int(i)) for i in customer_ids) or 'NULL'})"
-    with connection.cursor() as cur:
-        cur.execute(f"""
-            UPDATE winback_winbackcase SET
-                is_recovery = NOT is_recovery,
-                priority = revenue_12m * CASE WHEN is_recovery THEN 1 ELSE 2 END
-            WHERE status = 'open' {where} AND is_recovery <> EXISTS (
-                SELECT 1 FROM crm_complaint k WHERE k.customer_id = winback_winbackcase.customer_id AND k.status <> 'resolved')""",
-            params)
