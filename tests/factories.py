@@ -96,3 +96,152 @@ class CadenceStepFactory(factory.django.DjangoModelFactory):
     cadence = factory.SubFactory(CadenceFactory)
     channel = "email"
     template = "thank_you"
+
+
+# --- The rest of the models: one factory each, so no test hand-builds rows a factory can make. ----------------
+
+class CancellationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "crm.Cancellation"
+
+    customer = factory.SubFactory(CustomerFactory)
+    cancelled_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+
+
+class AuditEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "crm.AuditEntry"
+
+    at = factory.LazyFunction(timezone.now)
+    actor_label = "system"
+    action = "update"
+    entity = "crm.customer"
+    customer = factory.SubFactory(CustomerFactory)
+    entity_id = factory.LazyAttribute(lambda a: a.customer.pk)
+    changes = factory.LazyFunction(lambda: {"name": ["Ada", "Ada King"]})
+
+
+class DormancyPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.DormancyPolicy"
+
+    note = "test policy"
+
+
+class LifecycleEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.LifecycleEvent"
+
+    customer = factory.SubFactory(CustomerFactory)
+    kind = "lapsed"
+    occurred_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=3))
+
+
+class WinbackCaseFactory(factory.django.DjangoModelFactory):
+    """An open, callable win-back case (a lapse three days ago); pass fields to shape it."""
+
+    class Meta:
+        model = "winback.WinbackCase"
+
+    customer = factory.SubFactory(CustomerFactory, phone="+33612345678", timezone="Europe/Paris")
+    lapsed_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=3))
+    opened_at = factory.LazyAttribute(lambda c: c.lapsed_at)
+    ready = True
+    revenue_12m = Decimal("100")
+    priority = factory.LazyAttribute(lambda c: c.revenue_12m * (2 if c.is_recovery else 1))
+    is_recovery = False
+
+
+class CaseEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.CaseEvent"
+
+    case = factory.SubFactory(WinbackCaseFactory)
+    kind = "opened"
+    at = factory.LazyFunction(timezone.now)
+    from_status = ""
+    to_status = "open"
+    actor = "lifecycle scan"
+    is_recovery = False
+
+
+class LeaveReasonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.LeaveReason"
+
+    name = factory.Sequence(lambda n: f"Reason {n}")
+
+
+class CouponFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.Coupon"
+
+    code = factory.Sequence(lambda n: f"TEST-{n:08d}")
+    offer = factory.SubFactory(OfferFactory)
+    customer = factory.SubFactory(CustomerFactory)
+    issued_at = factory.LazyFunction(timezone.now)
+
+
+class DispositionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.Disposition"
+
+    case = factory.SubFactory(WinbackCaseFactory)
+    agent = factory.SubFactory(UserFactory)
+    contact = factory.SubFactory(ContactFactory, customer=factory.SelfAttribute("..case.customer"))
+    outcome = "no_answer"
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class TouchpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "touchpoints.Touchpoint"
+
+    customer = factory.SubFactory(CustomerFactory)
+    step = factory.SubFactory(CadenceStepFactory)
+    channel = factory.LazyAttribute(lambda t: t.step.channel)
+    anchor_at = factory.LazyFunction(timezone.now)
+    due_at = factory.LazyAttribute(lambda t: t.anchor_at)
+    idempotency_key = factory.Sequence(lambda n: f"test-{n}")
+
+
+class MetricSnapshotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "metrics.MetricSnapshot"
+
+    metric = "churn_rate"
+    start = dt.date(2025, 1, 1)
+    end = dt.date(2025, 2, 1)
+    computed_at = factory.LazyFunction(timezone.now)
+
+
+class HeartbeatFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "core.Heartbeat"
+        django_get_or_create = ("name",)
+
+    name = "worker"
+    beat_at = factory.LazyFunction(timezone.now)
+
+
+class EnqueueFailureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "core.EnqueueFailure"
+        django_get_or_create = ("task",)
+
+    task = "winback.lifecycle_refresh"
+    count = 1
+    last_at = factory.LazyFunction(timezone.now)
+
+
+def _singleton(model_label: str) -> type[factory.django.DjangoModelFactory]:
+    """The settings rows (one each, pk 1): get it, created with its defaults when missing."""
+    meta = type("Meta", (), {"model": model_label, "django_get_or_create": ("id",)})
+    return type(f"{model_label.split('.')[1]}Factory", (factory.django.DjangoModelFactory,), {"Meta": meta, "id": 1})
+
+
+CallSettingsFactory = _singleton("winback.CallSettings")
+LifecycleScanStateFactory = _singleton("winback.LifecycleScanState")
+TouchpointSettingsFactory = _singleton("touchpoints.TouchpointSettings")
+TouchpointScanStateFactory = _singleton("touchpoints.TouchpointScanState")
+BusinessSettingsFactory = _singleton("metrics.BusinessSettings")

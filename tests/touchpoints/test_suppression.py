@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from crm.models import Complaint, Contact
-from tests.factories import ComplaintFactory, ContactFactory
+from tests.factories import ComplaintFactory, ContactFactory, WinbackCaseFactory
 from tests.touchpoints.conftest import NOW, make_customer, make_step, make_touchpoint
 from touchpoints.models import Touchpoint, TouchpointSettings
 from touchpoints.services.rules import quiet_hours_end
@@ -22,8 +22,8 @@ def with_status(customer, status):
 
 
 def open_case(customer, **fields):
-    return WinbackCase.objects.create(customer=customer, lapsed_at=NOW - dt.timedelta(days=3), opened_at=NOW - dt.timedelta(days=3),
-                                      ready=not fields.get("holdout", False), **fields)
+    return WinbackCaseFactory(customer=customer, lapsed_at=NOW - dt.timedelta(days=3),
+                              ready=not fields.get("holdout", False), **fields)
 
 
 def send_and_reload(tp, now=NOW):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from crm.models import Complaint, Contact, Customer
 from crm.services.audit import SYSTEM
 from crm.services.customers import customer_create, customer_update
-from tests.factories import UserFactory
+from tests.factories import UserFactory, WinbackCaseFactory
 from winback.models import Coupon, LeaveReason, Offer, WinbackCase
 from winback.services.calling_hours import inside_calling_hours
 from winback.services.queue import (
@@ -28,8 +28,8 @@ _n = count()
 def open_case(*, priority: int = 100, tz: str = "Europe/Paris", phone: str = "+33612345678", **case_fields) -> WinbackCase:
     customer, _ = customer_create(actor=SYSTEM, data={"external_id": f"Q{next(_n)}", "name": "Q", "phone": phone, "timezone": tz})
     fields = {"lapsed_at": NOON_PARIS - dt.timedelta(days=10), "opened_at": NOON_PARIS - dt.timedelta(days=9),
-              "ready": True, "priority": Decimal(priority), "revenue_12m": Decimal(priority)} | case_fields
-    return WinbackCase.objects.create(customer=customer, **fields)
+              "priority": Decimal(priority), "revenue_12m": Decimal(priority)} | case_fields
+    return WinbackCaseFactory(customer=customer, **fields)
 
 
 @pytest.fixture
