@@ -1,10 +1,15 @@
 """API token authentication that brings the user's roles along, so a request costs one query, not three."""
 
+import functools
+
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
+from rest_framework.authtoken.models import Token
 
-from core.db import columns, fetch_all, instances
+from core.db import fetch_all, instances
+from core.sql import column_list, render
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -22,15 +27,22 @@ class TokenAuthentication(authentication.TokenAuthentication):
         return user, key
 
 
+@functools.cache
+def _user_by_token_statement() -> str:
+    User = get_user_model()
+    # Index: authtoken_token's primary key (the key), then the user's group rows.
+    return render(
+        "SELECT {columns}, g.name FROM {token} t JOIN {user} u ON u.id = t.user_id"
+        " LEFT JOIN {user_groups} ug ON ug.user_id = u.id LEFT JOIN {group} g ON g.id = ug.group_id"
+        " WHERE t.key = %(key)s",
+        columns=column_list(User, "u"), token=Token, user=User, user_groups=User.groups.through, group=Group,
+    )
+
+
 def user_by_token(*, key: str):
     """The token's user with ``role_names`` filled in (see core.roles), or None."""
     User = get_user_model()
-    rows = fetch_all(
-        f"SELECT {columns(User, 'u')}, g.name FROM authtoken_token t JOIN {User._meta.db_table} u ON u.id = t.user_id"
-        " LEFT JOIN auth_user_groups ug ON ug.user_id = u.id LEFT JOIN auth_group g ON g.id = ug.group_id"
-        " WHERE t.key = %(key)s",
-        {"key": key},
-    )
+    rows = fetch_all(_user_by_token_statement(), {"key": key})
     if not rows:
         return None
     user = instances(User, rows[:1])[0]

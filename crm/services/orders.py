@@ -19,7 +19,12 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from core.bounds import business_datetime_error, text_error
-from crm.models import AuditEntry, Customer, Order
+from core.dialect import is_postgresql
+from crm.models import Customer, Order
+from crm.sql import (
+    AUDIT_NEW_ORDERS, COPY_ORDERS, CUSTOMER_IDS_BY_EXTERNAL_ID, LOCK_CUSTOMERS, MOVE_CUSTOMER_FIGURES,
+    ORDERS_BY_EXTERNAL_ID,
+)
 from crm.services.audit import Actor, audit_bulk_create
 from crm.services.errors import ConflictError, ItemErrors
 from crm.signals import history_changed
@@ -128,22 +133,18 @@ def order_input_parse(raw: dict[str, Any]) -> tuple[OrderInput | None, dict[str,
 
 
 def _customer_ids(keys: set[str]) -> dict[str, int]:
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         # One array parameter, not one placeholder per key: batches hold tens of thousands of keys.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT external_id, id FROM crm_customer WHERE external_id = ANY(%s)", [list(keys)])
+            cursor.execute(CUSTOMER_IDS_BY_EXTERNAL_ID, [list(keys)])
             return dict(cursor.fetchall())
     return dict(Customer.objects.filter(external_id__in=keys).values_list("external_id", "id"))
 
 
 def _existing_orders(external_ids: list[str]) -> dict[str, OrderInput]:
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT o.external_id, c.external_id, o.ordered_at, o.amount, o.currency, o.coupon_code"
-                " FROM crm_order o JOIN crm_customer c ON c.id = o.customer_id WHERE o.external_id = ANY(%s)",
-                [external_ids],
-            )
+            cursor.execute(ORDERS_BY_EXTERNAL_ID, [external_ids])
             rows = cursor.fetchall()
     else:
         rows = Order.objects.filter(external_id__in=external_ids).values_list(
@@ -215,7 +216,7 @@ def _write_orders(*, actor: Actor, new: list[OrderInput], customer_ids: dict[str
         d[1] += item.amount
         d[2] = item.ordered_at if d[2] is None else min(d[2], item.ordered_at)
         d[3] = item.ordered_at if d[3] is None else max(d[3], item.ordered_at)
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         _write_orders_postgresql(actor=actor, new=new, customer_ids=customer_ids, deltas=deltas)
     else:
         _write_orders_generic(actor=actor, new=new, customer_ids=customer_ids, deltas=deltas)
@@ -230,9 +231,7 @@ def _write_orders_postgresql(
     with connection.cursor() as cursor:
         # Lock the customers in id order first, so two importers touching the same customers queue up
         # instead of deadlocking in the UPDATE below.
-        cursor.execute(
-            "SELECT id FROM crm_customer WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids]
-        )
+        cursor.execute(LOCK_CUSTOMERS, [ids])
         buf = io.StringIO()
         for item in new:
             buf.write(
@@ -241,39 +240,13 @@ def _write_orders_postgresql(
             )
         # The raw psycopg cursor's errors are not Django's: wrapped, a concurrent writer's unique violation is
         # an IntegrityError, which orders_insert answers by classifying again ("existing", not a 500).
-        with connection.wrap_database_errors, cursor.cursor.copy(
-            "COPY crm_order (external_id, customer_id, ordered_at, amount, currency, coupon_code, created_at) "
-            "FROM STDIN"
-        ) as copy:
+        with connection.wrap_database_errors, cursor.cursor.copy(COPY_ORDERS) as copy:
             copy.write(buf.getvalue())
-        cursor.execute(
-            """
-            INSERT INTO crm_auditentry (at, actor_id, actor_label, action, entity, entity_id, customer_id, changes)
-            SELECT %s, %s, %s, 'create', 'crm.order', o.id, o.customer_id,
-                   jsonb_build_object('external_id', o.external_id, 'customer_id', o.customer_id,
-                                      'ordered_at', o.ordered_at, 'amount', o.amount::text,
-                                      'currency', o.currency, 'coupon_code', o.coupon_code)
-            FROM crm_order o WHERE o.external_id = ANY(%s)
-            """,
-            [now, actor.user.pk if actor.user else None, actor.label, [i.external_id for i in new]],
-        )
-        cursor.execute(
-            """
-            UPDATE crm_customer AS c SET
-                order_count = c.order_count + d.n,
-                total_spent = c.total_spent + d.s,
-                last_order_at = GREATEST(c.last_order_at, d.mx),
-                acquired_at = LEAST(c.acquired_at, d.mn),
-                status = CASE WHEN c.status = 'prospect' THEN 'active' ELSE c.status END,
-                history_version = c.history_version + 1,
-                updated_at = %s
-            FROM unnest(%s::bigint[], %s::int[], %s::numeric[], %s::timestamptz[], %s::timestamptz[])
-                 AS d(id, n, s, mn, mx)
-            WHERE c.id = d.id
-            """,
-            [now, ids, [deltas[i][0] for i in ids], [deltas[i][1] for i in ids],
-             [deltas[i][2] for i in ids], [deltas[i][3] for i in ids]],
-        )
+        cursor.execute(AUDIT_NEW_ORDERS, [now, actor.user.pk if actor.user else None, actor.label,
+                                          [i.external_id for i in new]])
+        cursor.execute(MOVE_CUSTOMER_FIGURES, [
+            now, ids, [deltas[i][0] for i in ids], [deltas[i][1] for i in ids],
+            [deltas[i][2] for i in ids], [deltas[i][3] for i in ids]])
 
 
 def _copy_text(value: str) -> str:

@@ -1,0 +1,47 @@
+"""crm's hand-written statements, named, each with the index it relies on (PostgreSQL: the bulk order path
+of crm/services/orders.py; elsewhere the ORM does the same work, see core/dialect.py)."""
+
+from core.sql import render
+from crm.models import AuditEntry, Customer, Order
+
+# Index: customer_external_id_unique. One array parameter, not one placeholder per key: batches hold tens
+# of thousands of keys.
+CUSTOMER_IDS_BY_EXTERNAL_ID = render("SELECT external_id, id FROM {customer} WHERE external_id = ANY(%s)",
+                                     customer=Customer)
+
+# Index: order_external_id_unique, then the customer's primary key.
+ORDERS_BY_EXTERNAL_ID = render(
+    "SELECT o.external_id, c.external_id, o.ordered_at, o.amount, o.currency, o.coupon_code"
+    " FROM {order} o JOIN {customer} c ON c.id = o.customer_id WHERE o.external_id = ANY(%s)",
+    order=Order, customer=Customer)
+
+# Primary key, in id order: two importers touching the same customers queue up instead of deadlocking.
+LOCK_CUSTOMERS = render("SELECT id FROM {customer} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", customer=Customer)
+
+COPY_ORDERS = render(
+    "COPY {order} (external_id, customer_id, ordered_at, amount, currency, coupon_code, created_at) FROM STDIN",
+    order=Order)
+
+# Index: order_external_id_unique (the orders just copied).
+AUDIT_NEW_ORDERS = render(
+    "INSERT INTO {audit} (at, actor_id, actor_label, action, entity, entity_id, customer_id, changes)"
+    " SELECT %s, %s, %s, 'create', 'crm.order', o.id, o.customer_id,"
+    "        jsonb_build_object('external_id', o.external_id, 'customer_id', o.customer_id,"
+    "                           'ordered_at', o.ordered_at, 'amount', o.amount::text,"
+    "                           'currency', o.currency, 'coupon_code', o.coupon_code)"
+    " FROM {order} o WHERE o.external_id = ANY(%s)",
+    audit=AuditEntry, order=Order)
+
+# Primary key. The denormalised figures move by the batch's deltas; a prospect becomes active.
+MOVE_CUSTOMER_FIGURES = render(
+    "UPDATE {customer} AS c SET"
+    "  order_count = c.order_count + d.n,"
+    "  total_spent = c.total_spent + d.s,"
+    "  last_order_at = GREATEST(c.last_order_at, d.mx),"
+    "  acquired_at = LEAST(c.acquired_at, d.mn),"
+    "  status = CASE WHEN c.status = 'prospect' THEN 'active' ELSE c.status END,"
+    "  history_version = c.history_version + 1,"
+    "  updated_at = %s"
+    " FROM unnest(%s::bigint[], %s::int[], %s::numeric[], %s::timestamptz[], %s::timestamptz[]) AS d(id, n, s, mn, mx)"
+    " WHERE c.id = d.id",
+    customer=Customer)
