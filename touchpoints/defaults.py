@@ -1,4 +1,4 @@
-"""Default cadences (one per built-in trigger), the settings row and the every-minute beat task.
+"""Default cadences (one per built-in trigger) and the settings row (the tick's schedule: config/schedule.py).
 
 Created by a migration and ensured again after every migrate (see winback/defaults.py); cadences only
 when there are none, so a manager's edits are never touched."""
@@ -6,8 +6,6 @@ when there are none, so a manager's edits are never touched."""
 from decimal import Decimal
 
 from django.apps import apps as global_apps
-
-TICK = "Touchpoints: materialise and dispatch"
 
 # (name, trigger, marketing, extra fields, [(offset_days, offset_hours, channel, template, offer prefix)])
 CADENCES = [
@@ -40,8 +38,3 @@ def touchpoints_defaults_ensure(apps=global_apps, **kwargs) -> None:
                 offer = Offer.objects.filter(code_prefix=prefix).first() if prefix else None
                 Step.objects.create(cadence=cadence, position=position, offset_days=days, offset_hours=hours,
                                     channel=channel, template=template, offer=offer)
-    every_minute, _ = apps.get_model("django_celery_beat", "IntervalSchedule").objects.get_or_create(every=1, period="minutes")
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.get_or_create(name=TICK, defaults={
-        "task": "touchpoints.tick", "interval": every_minute,
-        "description": "New orders, events, complaints and answers become touchpoints; due ones go to the workers.",
-    })
