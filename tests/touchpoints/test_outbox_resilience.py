@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from core.cache import Recent
 from crm.models import Contact
 from tests.factories import CadenceFactory, CadenceStepFactory, OfferFactory, OrderFactory
 from tests.touchpoints.conftest import NOW, make_customer, make_step, make_touchpoint
@@ -31,7 +32,7 @@ def with_status(customer, status):
 def no_quiet_hours_now(monkeypatch) -> dt.datetime:
     """The worker's task reads the clock: quiet hours (for UTC customers) are moved away from it. The limits
     each process caches are put back afterwards, so later tests do not send in the quiet hours."""
-    monkeypatch.setattr(sending, "_limits_cache", None)
+    monkeypatch.setattr(sending, "_limits", Recent(sending._limits_load))
     now = timezone.now()
     TouchpointSettings.objects.filter(pk=1).update(quiet_start=(now + dt.timedelta(hours=2)).time(),
                                                    quiet_end=(now + dt.timedelta(hours=3)).time())

@@ -26,6 +26,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.cache import Recent
 from crm.models import Complaint, Contact, Customer, Order
 from crm.services.audit import Actor
 from crm.services.records import contact_create
@@ -41,21 +42,20 @@ log = logging.getLogger(__name__)
 SENDER = Actor(user=None, label="touchpoints")
 Status = Touchpoint.Status
 
-_limits_cache: tuple[float, Limits] | None = None
+def _limits_load() -> Limits:
+    row = TouchpointSettings.objects.get_or_create(pk=1)[0]
+    return Limits(
+        cap_count=row.cap_count, cap_days=row.cap_days, transactional_exempt=row.transactional_exempt,
+        quiet_start=row.quiet_start, quiet_end=row.quiet_end, stale_after=dt.timedelta(hours=row.stale_after_hours),
+    )
+
+
+_limits = Recent(_limits_load)
 
 
 def touchpoint_limits(*, fresh: bool = False) -> Limits:
     """The settings row as rule limits, read at most every few seconds per process."""
-    global _limits_cache
-    if not fresh and _limits_cache and time.monotonic() - _limits_cache[0] < 5:
-        return _limits_cache[1]
-    row = TouchpointSettings.objects.get_or_create(pk=1)[0]
-    limits = Limits(
-        cap_count=row.cap_count, cap_days=row.cap_days, transactional_exempt=row.transactional_exempt,
-        quiet_start=row.quiet_start, quiet_end=row.quiet_end, stale_after=dt.timedelta(hours=row.stale_after_hours),
-    )
-    _limits_cache = (time.monotonic(), limits)
-    return limits
+    return _limits.get(fresh=fresh)
 
 
 def _retry_policy() -> tuple[int, int]:

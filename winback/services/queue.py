@@ -9,7 +9,6 @@ than the maximum attempts and its gap after the last attempt is over.
 import contextlib
 import datetime as dt
 import secrets
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.cache import Recent
 from core.dialect import is_postgresql
 from crm.models import Complaint, Contact, Customer
 from crm.services.audit import Actor
@@ -41,18 +41,12 @@ AGENT_OUTCOMES = [
 COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read out on the phone
 
 
-_settings_cache: tuple[float, CallSettings] | None = None
-SETTINGS_TTL_SECONDS = 5.0
+_call_settings = Recent(lambda: CallSettings.objects.get_or_create(pk=1)[0])
 
 
 def call_settings(*, fresh: bool = False) -> CallSettings:
     """The call settings row, read at most every few seconds per process (claims are frequent)."""
-    global _settings_cache
-    if not fresh and _settings_cache and time.monotonic() - _settings_cache[0] < SETTINGS_TTL_SECONDS:
-        return _settings_cache[1]
-    row = CallSettings.objects.get_or_create(pk=1)[0]
-    _settings_cache = (time.monotonic(), row)
-    return row
+    return _call_settings.get(fresh=fresh)
 
 
 # --- Claiming ---------------------------------------------------------------------------------------------
