@@ -1,7 +1,12 @@
-"""crm's hand-written statements, named, each with the index it relies on (PostgreSQL: the bulk order path
-of crm/services/orders.py; elsewhere the ORM does the same work, see core/dialect.py)."""
+"""crm's hand-written statements, named, each with the index it relies on: the bulk order path of
+crm/services/orders.py (PostgreSQL; elsewhere the ORM does the same work, see core/dialect.py) and the
+lifecycle results written onto the customers (customers_set_lifecycle, for winback's engine)."""
 
-from core.sql import render
+import functools
+
+from psycopg import sql
+
+from core.sql import render, table
 from crm.models import AuditEntry, Customer, Order
 
 # Index: customer_external_id_unique. One array parameter, not one placeholder per key: batches hold tens
@@ -45,3 +50,27 @@ MOVE_CUSTOMER_FIGURES = render(
     " FROM unnest(%s::bigint[], %s::int[], %s::numeric[], %s::timestamptz[], %s::timestamptz[]) AS d(id, n, s, mn, mx)"
     " WHERE c.id = d.id",
     customer=Customer)
+
+# Primary key, over one batch of the lifecycle engine (``source``: its table of customer_id, status, version,
+# due_at). Only rows that differ are written (an untouched customer keeps its row version and its index
+# entries).
+_SET_LIFECYCLE = (
+    "UPDATE {customer} SET status = b.status, lifecycle_version = b.version, lifecycle_due_at = b.due_at"
+    " FROM {source} b"
+    " WHERE {customer}.id = b.customer_id AND {scope}"
+    "   AND ({customer}.status <> b.status OR {customer}.lifecycle_version <> b.version"
+    "        OR {customer}.lifecycle_due_at {distinct} b.due_at)"
+)
+_SCOPES = {  # (by ids, PostgreSQL?) -> the batch's customers
+    (True, True): "{customer}.id = ANY(%(ids)s)",
+    (True, False): "{customer}.id IN (SELECT value FROM json_each(%(ids)s))",
+    (False, True): "{customer}.id BETWEEN %(lo)s AND %(hi)s",
+    (False, False): "{customer}.id BETWEEN %(lo)s AND %(hi)s",
+}
+
+
+@functools.cache
+def set_lifecycle_statement(*, source: str, by_ids: bool, postgresql: bool) -> str:
+    scope = sql.SQL(_SCOPES[by_ids, postgresql]).format(customer=table(Customer))
+    distinct = "IS DISTINCT FROM" if postgresql else "IS NOT"  # null-safe "differs"
+    return render(_SET_LIFECYCLE, customer=Customer, source=sql.Identifier(source), scope=scope, distinct=distinct)

@@ -3,14 +3,15 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from django.db.models import F
-
+from core.dialect import is_postgresql
 from crm.models import AuditEntry, Cancellation, Customer
 from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot, jsonable
 from crm.services.errors import ConflictError, ProtectedChange
 from crm.signals import history_changed
+from crm.sql import set_lifecycle_statement
 from crm.validators import call_zones_key, phone_normalize, phone_time_zones
 
 # Fields a caller may set (the denormalised order figures and status belong to the services).
@@ -220,3 +221,19 @@ def customer_do_not_call_clear(*, actor: Actor, customer: Customer, reason: str)
     customer.save(update_fields=["do_not_call_since", "updated_at"])
     audit_record(actor=actor, action=AuditEntry.Action.UPDATE, instance=customer, changes=changes, customer=customer)
     return customer
+
+
+def customers_set_lifecycle(*, cursor, source: str, ids: list[int] | None = None, lo: int | None = None,
+                            hi: int | None = None) -> int:
+    """The lifecycle engine's results for one batch (the table ``source``: customer_id, status, version,
+    due_at) onto the customers, by a list of ids or an id range; returns the rows changed.
+
+    The status, the version computed and the next crossing are crm's columns, written here only."""
+    postgresql = is_postgresql()
+    statement = set_lifecycle_statement(source=source, by_ids=ids is not None, postgresql=postgresql)
+    if ids is not None:
+        params: dict[str, Any] = {"ids": list(ids) if postgresql else "[" + ",".join(str(int(i)) for i in ids) + "]"}
+    else:
+        params = {"lo": lo, "hi": hi}
+    cursor.execute(statement, params)
+    return cursor.rowcount

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from core.db import transaction_lock
 from crm.models import Cancellation, Customer, Order
+from crm.services.customers import customers_set_lifecycle
 from winback.models import LifecycleScanState
 from winback.services.cases import (
     cases_close_reactivated, cases_open_for_lapses, cases_refresh_recovery, cases_void_gone,
@@ -195,13 +196,8 @@ def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str,
             WHERE x.rn = 1 AND x.customer_id = lc_customers.customer_id""")
         cur.execute(f"UPDATE lc_customers SET status = {STATUS_SQL}")
         counts.update(_sync_events(cur, q, scope))
-        distinct = "IS DISTINCT FROM" if pg else "IS NOT"  # null-safe "differs"
-        cur.execute(f"""
-            UPDATE crm_customer SET status = b.status, lifecycle_version = b.version, lifecycle_due_at = b.due_at
-            FROM lc_customers b
-            WHERE crm_customer.id = b.customer_id AND {scope.sql('crm_customer.id')}
-              AND (crm_customer.status <> b.status OR crm_customer.lifecycle_version <> b.version
-                   OR crm_customer.lifecycle_due_at {distinct} b.due_at)""", q)
+        customers_set_lifecycle(cursor=cur, source="lc_customers", ids=list(scope.ids) if scope.ids else None,
+                                lo=scope.lo, hi=scope.hi)
         counts.update(_sync_cases(cur, q, p, pg, scope))
         for table in ("lc_customers", "lc_events", "lc_raw") if pg else ("lc_customers", "lc_events"):
             cur.execute(f"DROP TABLE {table}")
