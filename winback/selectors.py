@@ -1,10 +1,20 @@
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Customer
-from winback.models import CallSettings, DormancyPolicy, LifecycleEvent, Offer, WinbackCase
+from core.db import fetch_all, field_value, instances
+from core.sql import column_list, render
+from crm.models import Complaint, Contact, Customer, Order
+from winback.models import (
+    CallSettings, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, Offer, WinbackCase,
+)
+from winback.services.calling_hours import zone_info, zone_keys
 
 
 def customer_lifecycle_events(*, customer: Customer) -> QuerySet[LifecycleEvent]:
@@ -15,48 +25,57 @@ def case_list() -> QuerySet[WinbackCase]:
     return WinbackCase.objects.select_related("customer").order_by("-opened_at", "-id")
 
 
-def case_card(*, case: WinbackCase, now=None) -> dict:
+# The card's statements (prepared on PostgreSQL: the card is built on every claim). Indexes: the customer's
+# primary key; order_customer_time; complaint_customer_status; contact_customer_time; the disposition's case
+# key and case_customer_time; the reason and offer tables are small.
+_CARD_CUSTOMER = render("SELECT {columns} FROM {customer} WHERE id = %(customer)s",
+                        columns=column_list(Customer), customer=Customer)
+_CARD_ORDERS = render(
+    "SELECT {columns}, (SELECT MIN(ordered_at) FROM {order} WHERE customer_id = %(customer)s)"
+    " FROM {order} WHERE customer_id = %(customer)s ORDER BY ordered_at DESC LIMIT 5",
+    columns=column_list(Order), order=Order)
+# Every open complaint, and the five latest resolved ones.
+_CARD_COMPLAINTS = render(
+    "SELECT {columns} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY status = 'resolved'"
+    " ORDER BY opened_at DESC, id DESC) AS n FROM {complaint} WHERE customer_id = %(customer)s) x"
+    " WHERE status <> 'resolved' OR n <= 5 ORDER BY opened_at DESC, id DESC",
+    columns=column_list(Complaint), complaint=Complaint)
+_CARD_CONTACTS = render(
+    "SELECT {columns} FROM {contact} WHERE customer_id = %(customer)s ORDER BY occurred_at DESC, id DESC LIMIT 10",
+    columns=column_list(Contact), contact=Contact)
+_CARD_REASONS_GIVEN = render(
+    "SELECT {dispositions}, {reasons} FROM {disposition} d"
+    " JOIN {case} c ON c.id = d.case_id JOIN {reason} r ON r.id = d.reason_id"
+    " WHERE c.customer_id = %(customer)s ORDER BY d.created_at DESC, d.id DESC LIMIT 5",
+    dispositions=column_list(Disposition, "d"), reasons=column_list(LeaveReason, "r"), disposition=Disposition,
+    case=WinbackCase, reason=LeaveReason)
+_ACTIVE_REASONS = render("SELECT {columns} FROM {reason} WHERE active = %(yes)s ORDER BY position, name",
+                         columns=column_list(LeaveReason), reason=LeaveReason)
+_ACTIVE_OFFERS = render("SELECT {columns} FROM {offer} WHERE active = %(yes)s ORDER BY name",
+                        columns=column_list(Offer), offer=Offer)
+
+
+def case_card(*, case: WinbackCase, now: dt.datetime | None = None) -> dict:
     """Everything an agent needs on one screen for a call, and nothing more.
 
     Read with a handful of plain statements (prepared on PostgreSQL) instead of the ORM: the card is built
     on every claim, and the ORM's query building cost more than the reads themselves.
     """
-    import datetime as dt
-
-    from django.conf import settings
-    from django.utils import timezone
-
-    from core.db import columns, fetch_all, field_value, instances
-    from crm.models import Complaint, Contact, Order
-    from winback.models import Disposition, LeaveReason, Offer
-    from winback.services.calling_hours import zone_info, zone_keys
-
     now = now or timezone.now()
     me = {"customer": case.customer_id}
-    customer = instances(Customer, fetch_all(f"SELECT {columns(Customer)} FROM crm_customer WHERE id = %(customer)s", me))[0]
+    customer = instances(Customer, fetch_all(_CARD_CUSTOMER, me))[0]
     case.customer = customer
     zone_name = zone_keys(customer.call_zones)[0]
     zone = zone_info(zone_name) or dt.timezone.utc
-    rows = fetch_all(
-        f"SELECT {columns(Order)}, (SELECT MIN(ordered_at) FROM crm_order WHERE customer_id = %(customer)s)"
-        " FROM crm_order WHERE customer_id = %(customer)s ORDER BY ordered_at DESC LIMIT 5", me)
+    rows = fetch_all(_CARD_ORDERS, me)
     orders = instances(Order, rows)
     first = field_value(Order._meta.get_field("ordered_at"), rows[0][-1]) if rows else None
     rhythm = None
     if customer.order_count > 1 and first and customer.last_order_at:
         rhythm = round((customer.last_order_at - first).total_seconds() / 86400 / (customer.order_count - 1), 1)
-    # Every open complaint, and the five latest resolved ones.
-    complaints = instances(Complaint, fetch_all(
-        f"SELECT {columns(Complaint)} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY status = 'resolved'"
-        " ORDER BY opened_at DESC, id DESC) AS n FROM crm_complaint WHERE customer_id = %(customer)s) x"
-        " WHERE status <> 'resolved' OR n <= 5 ORDER BY opened_at DESC, id DESC", me))
-    contacts = instances(Contact, fetch_all(
-        f"SELECT {columns(Contact)} FROM crm_contact WHERE customer_id = %(customer)s"
-        " ORDER BY occurred_at DESC, id DESC LIMIT 10", me))
-    rows = fetch_all(
-        f"SELECT {columns(Disposition, 'd')}, {columns(LeaveReason, 'r')} FROM winback_disposition d"
-        " JOIN winback_winbackcase c ON c.id = d.case_id JOIN winback_leavereason r ON r.id = d.reason_id"
-        " WHERE c.customer_id = %(customer)s ORDER BY d.created_at DESC, d.id DESC LIMIT 5", me)
+    complaints = instances(Complaint, fetch_all(_CARD_COMPLAINTS, me))
+    contacts = instances(Contact, fetch_all(_CARD_CONTACTS, me))
+    rows = fetch_all(_CARD_REASONS_GIVEN, me)
     earlier = instances(Disposition, rows)
     for disposition, reason in zip(earlier, instances(LeaveReason, rows, start=len(Disposition._meta.concrete_fields))):
         disposition.reason = reason
@@ -76,10 +95,8 @@ def case_card(*, case: WinbackCase, now=None) -> dict:
         "past_complaints": [c for c in complaints if c.status == Complaint.Status.RESOLVED],
         "contacts": contacts,
         "earlier_reasons": earlier,
-        "reasons": instances(LeaveReason, fetch_all(
-            f"SELECT {columns(LeaveReason)} FROM winback_leavereason WHERE active = %(yes)s ORDER BY position, name", {"yes": True})),
-        "offers": instances(Offer, fetch_all(
-            f"SELECT {columns(Offer)} FROM winback_offer WHERE active = %(yes)s ORDER BY name", {"yes": True})),
+        "reasons": instances(LeaveReason, fetch_all(_ACTIVE_REASONS, {"yes": True})),
+        "offers": instances(Offer, fetch_all(_ACTIVE_OFFERS, {"yes": True})),
     }
 
 
@@ -93,23 +110,24 @@ CALL_GUIDE = [
 ]
 
 
-def agent_callbacks_local(*, agent) -> list[dict]:
-    """The agent's booked callbacks, each with the customer's zone to show the time as agreed."""
-    from winback.services.calling_hours import zone_keys
-    from winback.services.queue import agent_callbacks
+def agent_callbacks(*, agent: AbstractBaseUser) -> QuerySet[WinbackCase]:
+    return (WinbackCase.objects.filter(callback_agent=agent, status="open", callback_at__isnull=False)
+            .select_related("customer").order_by("callback_at"))
 
+
+def agent_cases_visible(*, user: AbstractBaseUser) -> QuerySet[WinbackCase]:
+    """What an agent may see: the case they hold and the ones they booked a callback for."""
+    return WinbackCase.objects.filter(Q(claimed_by=user) | Q(callback_agent=user), status="open")
+
+
+def agent_callbacks_local(*, agent: AbstractBaseUser) -> list[dict]:
+    """The agent's booked callbacks, each with the customer's zone to show the time as agreed."""
     return [{"case": c, "local": c.callback_at, "zone": zone_keys(c.customer.call_zones)[0]}
             for c in agent_callbacks(agent=agent)]
 
 
 def agent_last_coupon(*, agent, within_minutes: int = 60):
     """The coupon the agent issued last (within the hour), to read out again if the banner was missed."""
-    import datetime as dt
-
-    from django.utils import timezone
-
-    from winback.models import Disposition
-
     d = (Disposition.objects.filter(agent=agent, coupon__isnull=False,
                                     created_at__gte=timezone.now() - dt.timedelta(minutes=within_minutes))
          .select_related("coupon__offer", "coupon__customer").order_by("-created_at").first())

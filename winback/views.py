@@ -13,9 +13,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.roles import user_is_agent, user_is_manager
 from crm.models import Contact
 from winback.forms import DispositionForm
-from winback.selectors import CALL_GUIDE, agent_callbacks_local, agent_last_coupon, case_card
+from winback.selectors import CALL_GUIDE, agent_callbacks_local, agent_cases_visible, agent_last_coupon, case_card
 from winback.services.queue import (
-    DispositionInput, NotYourCase, agent_cases_visible, case_claim_next, case_record_disposition,
+    DispositionInput, NotYourCase, case_claim_next, case_record_disposition,
     case_release,
 )
 

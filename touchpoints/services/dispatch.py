@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from touchpoints.models import Touchpoint
+from touchpoints.services.sending import touchpoint_after_sent
 
 Status = Touchpoint.Status
 
@@ -51,8 +52,6 @@ def touchpoints_unqueue(*, touchpoint_ids: list[int]) -> int:
 
 def touchpoints_repair(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Sent touchpoints whose worker died between recording the send and writing its Contact get it now."""
-    from touchpoints.services.sending import touchpoint_after_sent
-
     now = now or timezone.now()
     ids = list(Touchpoint.objects.filter(status=Status.SENT, contact__isnull=True, channel__in=["email", "sms"],
                                          sent_at__lt=now - dt.timedelta(minutes=1)).values_list("id", flat=True)[:limit])

@@ -17,6 +17,7 @@ from crm.services.audit import Actor
 from crm.services.customers import customer_update
 from crm.services.errors import ConflictError
 from crm.services.records import feedback_create, record_update
+from touchpoints.models import Touchpoint
 
 UNSUBSCRIBE_SALT = "touchpoints.unsubscribe"
 SCORE_SALT = "touchpoints.score"
@@ -88,8 +89,6 @@ def _score_read(token: str) -> tuple[int, str, int]:
 
 def feedback_record_from_link(*, token: str, comment: str | None = None) -> ScoreResult:
     """One Feedback per (touchpoint, kind), however often and whichever score of it is clicked."""
-    from touchpoints.models import Touchpoint
-
     touchpoint_id, kind, score = _score_read(token)
     touchpoint = Touchpoint.objects.filter(pk=touchpoint_id).first()
     if touchpoint is None:

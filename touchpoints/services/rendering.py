@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.template import TemplateDoesNotExist
+from django.template import Context, TemplateDoesNotExist
 from django.template.loader import get_template
 
 from crm.models import Customer
@@ -79,6 +79,4 @@ def touchpoint_render(*, template: str, locale: str, context: dict[str, Any]) ->
 
 
 def _plain_context(ctx: dict[str, Any]):
-    from django.template import Context
-
     return Context(ctx, autoescape=False)

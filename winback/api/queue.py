@@ -13,9 +13,9 @@ from rest_framework.views import APIView
 
 from core.roles import user_is_agent, user_is_manager
 from crm.models import Contact
-from winback.selectors import CALL_GUIDE, case_card
+from winback.selectors import CALL_GUIDE, agent_callbacks, case_card
 from winback.services.queue import (
-    AGENT_OUTCOMES, DispositionInput, NotYourCase, agent_callbacks, case_claim_next, case_record_disposition,
+    AGENT_OUTCOMES, DispositionInput, NotYourCase, case_claim_next, case_record_disposition,
     case_release,
 )
 

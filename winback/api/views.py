@@ -12,8 +12,7 @@ from winback.api.serializers import CaseSerializer, LifecycleEventSerializer
 from core.roles import user_is_manager
 from winback.api.queue import IsAgentOrManager
 from winback.models import Coupon, Offer
-from winback.selectors import case_list, customer_lifecycle_events
-from winback.services.queue import agent_cases_visible
+from winback.selectors import agent_cases_visible, case_list, customer_lifecycle_events
 
 
 class CustomerLifecycleView(APIView):

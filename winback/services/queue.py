@@ -15,7 +15,6 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -209,13 +208,3 @@ def coupon_issue(*, customer: Customer, offer: Offer, now: dt.datetime, case: Wi
             return Coupon.objects.create(code=code, offer=offer, customer=customer, case=case, issued_at=now,
                                          expires_at=expires_at)
     raise RuntimeError("Could not draw a unique coupon code.")
-
-
-def agent_callbacks(*, agent: AbstractBaseUser):
-    return (WinbackCase.objects.filter(callback_agent=agent, status="open", callback_at__isnull=False)
-            .select_related("customer").order_by("callback_at"))
-
-
-def agent_cases_visible(*, user: AbstractBaseUser):
-    """What an agent may see: the case they hold and the ones they booked a callback for."""
-    return WinbackCase.objects.filter(Q(claimed_by=user) | Q(callback_agent=user), status="open")
