@@ -2,9 +2,16 @@
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -32,6 +39,11 @@ def flatten_errors(detail: Any, *, prefix: str = "") -> list[dict[str, str]]:
     return out
 
 
+def error_response(detail: str, *, status_code: int, field: str = "") -> Response:
+    """A request-level error (not about one field) in the API's error shape."""
+    return Response({"detail": detail, "errors": [{"field": field, "message": detail}]}, status=status_code)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         body = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
@@ -39,7 +51,62 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": "Invalid input.", "errors": flatten_errors(body)},
             status=status.HTTP_400_BAD_REQUEST,
         )
+    # Django raises these while DRF reads the body or the query; unhandled, they become its HTML 400 page.
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(_("The request body is larger than %(limit)d bytes.") % {"limit": limit},
+                              status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        return error_response(_("The request has too many fields or files."), status_code=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is not None and response.status_code == 400 and "errors" not in (response.data or {}):
-        response.data = {"detail": "Invalid input.", "errors": flatten_errors(response.data)}
+        data = response.data
+        if isinstance(data, dict) and set(data) == {"detail"} and isinstance(data["detail"], str):
+            # An error about the request as a whole (e.g. a body that is not JSON): say it once, at field "".
+            response.data = {"detail": str(data["detail"]), "errors": [{"field": "", "message": str(data["detail"])}]}
+        else:
+            response.data = {"detail": "Invalid input.", "errors": flatten_errors(data)}
     return response
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text=gettext_lazy("The field's dotted path; empty for the request as a whole."))
+    message = serializers.CharField()
+    index = serializers.IntegerField(required=False, allow_null=True,
+                                     help_text=gettext_lazy("The item's position, when the body is a list."))
+    code = serializers.CharField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The API's error shape: ``errors`` on every 400 and 413; a 401, 403, 404 or 409 may carry ``detail`` alone."""
+
+    detail = serializers.CharField()
+    errors = ErrorItemSerializer(many=True, required=False)
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's schema, plus the error answers each operation can give, in the error shape.
+
+    Without them a client (and schemathesis) reads every 400, 401, 403, 404 and 413 as undocumented."""
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        # extend_schema replaces get_response_serializers, so the answers are completed one step later.
+        responses = super()._get_response_bodies(direction)
+        for code, description in self._error_answers():
+            declared = responses.get(code)
+            if declared is None or "content" not in declared:
+                description = declared["description"] if declared and declared.get("description") else description
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description=description), code, direction=direction)
+        return responses
+
+    def _error_answers(self) -> list[tuple[str, str]]:
+        answers = [("400", _("Invalid input: each error names its field (and in a list, the item's index)."))]
+        if any(not isinstance(p, AllowAny) for p in self.view.get_permissions()):
+            answers += [("401", _("No or an invalid token.")), ("403", _("The user may not do this."))]
+        if "{" in self.path:
+            answers.append(("404", _("No such record (or not one this user may see).")))
+        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
+            answers += [("413", _("The request body is too large.")),
+                        ("415", _("The body is not JSON (nor a form)."))]
+        return answers

@@ -18,7 +18,7 @@ from metrics.services.charts import format_value, svg_line_chart
 from metrics.services.cohorts import cohort_retention
 from metrics.services.definitions import ALL, CONVENTIONS, COUNTS, HEADLINE
 from metrics.services.kpis import kpis_for_period, series_for
-from metrics.services.periods import Period, add_months, month_of, months_between, parse_month, parse_range
+from metrics.services.periods import Period, add_months, month_count, month_of, parse_month, parse_range
 from metrics.services.program import AGENT_COLUMNS, agent_table, reasons_table
 
 CHARTS = ["churn_rate", "retention_rate", "reactivation_rate", "new_customers", "case_win_rate", "nps"]
@@ -104,10 +104,11 @@ def _choices(request: HttpRequest) -> tuple[Period, Period]:
     else:
         period = _default_period()
     if params.get("from") or params.get("to"):
-        chart_range = Period(parse_month(params.get("from", "")).start, parse_month(params.get("to", "")).end)
+        chart_range = Period(parse_month(params.get("from", ""), field="from").start,
+                             parse_month(params.get("to", ""), field="to").end)
     else:
         chart_range = _default_chart_range(period)
-    if len(months_between(chart_range.start, chart_range.end)) > 60:
+    if month_count(chart_range) > 60:
         raise ValidationError({"from": "Charts cover at most 60 months."})
     return period, chart_range
 

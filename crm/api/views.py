@@ -1,17 +1,19 @@
 from typing import Any
 
 import django_filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from core.api import Conflict
+from core.fields import BusinessDateTimeFilter
 from core.permissions import ModelPermissions
 from crm.api.serializers import (
-    ComplaintSerializer, ContactSerializer, CustomerCancelSerializer, CustomerInputSerializer,
-    CustomerSerializer, FeedbackSerializer, OrderInputSerializer, OrderSerializer,
+    MAX_ORDERS_PER_REQUEST, ComplaintSerializer, ContactSerializer, CustomerCancelSerializer,
+    CustomerInputSerializer, CustomerSerializer, FeedbackSerializer, OrderInputSerializer, OrderSerializer,
 )
 from crm.models import Complaint, Contact, Customer, Feedback, Order
 from crm.services.audit import Actor
@@ -28,9 +30,9 @@ def api_actor(request: Request) -> Actor:
 
 
 class CustomerFilter(django_filters.FilterSet):
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    last_order_before = django_filters.IsoDateTimeFilter(field_name="last_order_at", lookup_expr="lt")
-    last_order_after = django_filters.IsoDateTimeFilter(field_name="last_order_at", lookup_expr="gte")
+    updated_after = BusinessDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    last_order_before = BusinessDateTimeFilter(field_name="last_order_at", lookup_expr="lt")
+    last_order_after = BusinessDateTimeFilter(field_name="last_order_at", lookup_expr="gte")
 
     class Meta:
         model = Customer
@@ -95,12 +97,21 @@ class CustomerViewSet(
 
 class OrderFilter(django_filters.FilterSet):
     customer = django_filters.CharFilter(field_name="customer__external_id")
-    ordered_after = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
-    ordered_before = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
+    ordered_after = BusinessDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
+    ordered_before = BusinessDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
 
     class Meta:
         model = Order
         fields = ["customer", "currency", "coupon_code"]
+
+
+def _one_or_many(name: str, serializer: type) -> PolymorphicProxySerializer:
+    return PolymorphicProxySerializer(component_name=name, serializers=[serializer, serializer(many=True)],
+                                      resource_type_field_name=None, many=False)
+
+
+_ONE_OR_MANY_ORDERS_IN = _one_or_many("OrderInputOneOrMany", OrderInputSerializer)
+_ONE_OR_MANY_ORDERS = _one_or_many("OrderOneOrMany", OrderSerializer)
 
 
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -115,13 +126,15 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     ordering_fields = ["ordered_at", "amount", "id"]
 
     @extend_schema(
-        request=OrderInputSerializer(many=True),
-        responses={201: OrderSerializer, 200: OrderSerializer, 400: OpenApiResponse(description="Item errors"), 409: OpenApiResponse(description="Conflict")},
-        description="Body: one order object, or a list of them. A list is written all-or-nothing; each error names the item's index and field.",
+        request=_ONE_OR_MANY_ORDERS_IN,
+        responses={201: _ONE_OR_MANY_ORDERS, 200: _ONE_OR_MANY_ORDERS, 400: OpenApiResponse(description="Item errors"), 409: OpenApiResponse(description="Conflict")},
+        description="Body: one order object, or a list of them (at most 1,000). A list is written all-or-nothing; "
+                    "each error names the item's index and field. The answer has the body's shape.",
     )
     def create(self, request: Request) -> Response:
         many = isinstance(request.data, list)
-        shape = OrderInputSerializer(data=request.data, many=many)
+        shape = (OrderInputSerializer(data=request.data, many=True, max_length=MAX_ORDERS_PER_REQUEST) if many
+                 else OrderInputSerializer(data=request.data))
         if not shape.is_valid():
             return Response(_item_errors_body(shape.errors, many), status=status.HTTP_400_BAD_REQUEST)
         rows = shape.validated_data if many else [shape.validated_data]
@@ -156,18 +169,25 @@ def _errors_body(errors: list[dict[str, Any]], many: bool) -> dict[str, Any]:
 
 def _item_errors_body(serializer_errors: Any, many: bool) -> dict[str, Any]:
     if not many:
-        return _errors_body([{"field": f, "message": " ".join(map(str, m))} for f, m in serializer_errors.items()], many)
+        return _errors_body([{"field": f, "message": m} for f, m in _field_messages(serializer_errors)], many)
     # DRF reports a list's errors as {index: {field: [...]}} (3.18) or as a list with {} for good items;
-    # a non-integer key is an error about the list itself (e.g. it is empty).
+    # a non-integer key is an error about the list itself (e.g. it is too long).
     pairs = serializer_errors.items() if isinstance(serializer_errors, dict) else enumerate(serializer_errors)
     errors = []
     for index, item in pairs:
         if not isinstance(index, int):
             errors.append({"index": None, "field": "", "message": " ".join(map(str, item))})
             continue
-        for field, messages in (item or {}).items():
-            errors.append({"index": index, "field": field, "message": " ".join(map(str, messages))})
+        errors += [{"index": index, "field": f, "message": m} for f, m in _field_messages(item or {})]
     return _errors_body(errors, many)
+
+
+def _field_messages(item_errors: Any) -> list[tuple[str, str]]:
+    """(field, message) for one item's errors; field "" when the item itself is wrong (null, not an object):
+    DRF gives those as a bare list of messages, or under its non-field key."""
+    if not isinstance(item_errors, dict):
+        return [("", " ".join(map(str, item_errors)))]
+    return [("" if f == api_settings.NON_FIELD_ERRORS_KEY else f, " ".join(map(str, m))) for f, m in item_errors.items()]
 
 
 class RecordViewSet(
@@ -194,18 +214,26 @@ class RecordViewSet(
         serializer.instance = record_update(actor=api_actor(self.request), record=serializer.instance, data=serializer.validated_data)
 
 
+def _creates_or_conflicts(serializer: type) -> Any:
+    return extend_schema_view(create=extend_schema(responses={
+        201: serializer, 409: OpenApiResponse(description="A record with this external_id exists")}))
+
+
+@_creates_or_conflicts(ContactSerializer)
 class ContactViewSet(RecordViewSet):
     queryset = Contact.objects.select_related("customer", "agent").order_by("-occurred_at", "-id")
     serializer_class = ContactSerializer
     filterset_fields = ["customer__external_id", "channel", "direction", "outcome"]
 
 
+@_creates_or_conflicts(ComplaintSerializer)
 class ComplaintViewSet(RecordViewSet):
     queryset = Complaint.objects.select_related("customer", "owner").order_by("-opened_at", "-id")
     serializer_class = ComplaintSerializer
     filterset_fields = ["customer__external_id", "status", "category", "severity"]
 
 
+@_creates_or_conflicts(FeedbackSerializer)
 class FeedbackViewSet(RecordViewSet):
     queryset = Feedback.objects.select_related("customer").order_by("-responded_at", "-id")
     serializer_class = FeedbackSerializer

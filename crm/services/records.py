@@ -26,12 +26,19 @@ FIELDS: dict[type[models.Model], list[str]] = {
 
 
 def _complaint_rules(complaint: Complaint, data: dict[str, Any]) -> None:
+    from django.utils.translation import gettext as _
+
     status = data.get("status", complaint.status)
     if status == Complaint.Status.RESOLVED:
+        if "resolved_at" in data and data["resolved_at"] is None and complaint.resolved_at is not None:
+            # Erasing the date of a resolved complaint would break "resolved iff dated"; reopening is explicit.
+            raise ValidationError({"resolved_at": _(
+                "A resolved complaint keeps its resolution date; to reopen it, set status to open or in_progress.")})
         if not (data.get("resolved_at") or complaint.resolved_at):
             data["resolved_at"] = timezone.now()
+        resolved = data.get("resolved_at") or complaint.resolved_at
         opened = data.get("opened_at", complaint.opened_at)
-        if opened and data.get("resolved_at", complaint.resolved_at) < opened:
+        if opened and resolved < opened:
             raise ValidationError({"resolved_at": "A complaint cannot be resolved before it was opened."})
     else:
         if data.get("resolved_at"):

@@ -12,9 +12,12 @@ from core.roles import user_is_manager
 from metrics.services.cohorts import cohort_retention
 from metrics.services.definitions import ALL, CONVENTIONS, COUNTS
 from metrics.services.kpis import kpis_for_period, series_for
-from metrics.services.periods import Period, months_between, parse_month, parse_range
+from metrics.services.periods import Period, parse_month, parse_range
 
 GRAINS = ("month",)
+# What one request may ask for: a series point and a cohort row each cost a pass over the month's data.
+MAX_SERIES_MONTHS = 120
+MAX_COHORT_MONTHS = 60
 
 
 class IsManager(BasePermission):
@@ -63,7 +66,9 @@ class MetricSeriesView(APIView):
 
     @extend_schema(parameters=[
         OpenApiParameter("metric", OpenApiTypes.STR, required=True), OpenApiParameter("grain", OpenApiTypes.STR, enum=GRAINS),
-        OpenApiParameter("start", OpenApiTypes.DATE, required=True), OpenApiParameter("end", OpenApiTypes.DATE, required=True),
+        OpenApiParameter("start", OpenApiTypes.DATE, required=True),
+        OpenApiParameter("end", OpenApiTypes.DATE, required=True,
+                         description=f"exclusive; at most {MAX_SERIES_MONTHS} months after start"),
     ], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         """One metric month by month."""
@@ -74,9 +79,7 @@ class MetricSeriesView(APIView):
         grain = params.get("grain", "month")
         if grain not in GRAINS:
             raise ValidationError({"grain": f"'{grain}' is not supported; use: {', '.join(GRAINS)}."})
-        period = parse_range(params.get("start", ""), params.get("end", ""))
-        if len(months_between(period.start, period.end)) > 120:
-            raise ValidationError({"start": "At most 120 months at a time."})
+        period = parse_range(params.get("start", ""), params.get("end", ""), max_months=MAX_SERIES_MONTHS)
         points = series_for(metric=metric, start=period.start, end=period.end)
         return Response({"metric": metric, "grain": grain, "definition": ALL[metric].formula, "unit": ALL[metric].unit,
                          "points": points})
@@ -85,10 +88,14 @@ class MetricSeriesView(APIView):
 class CohortsView(APIView):
     permission_classes = [IsManager]
 
-    @extend_schema(parameters=[OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE)],
-                   responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[
+        OpenApiParameter("start", OpenApiTypes.DATE, description="with end; without both, the last 12 cohorts"),
+        OpenApiParameter("end", OpenApiTypes.DATE, description=f"exclusive; at most {MAX_COHORT_MONTHS} months after start"),
+    ], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         """Cohort retention: acquisition month x months since, the share of the cohort active at each month's start."""
         params = request.query_params
-        period = parse_range(params["start"], params["end"]) if "start" in params or "end" in params else None
+        period = None
+        if "start" in params or "end" in params:
+            period = parse_range(params.get("start", ""), params.get("end", ""), max_months=MAX_COHORT_MONTHS)
         return Response(cohort_retention(period=period))

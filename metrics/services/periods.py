@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from core.bounds import EARLIEST_BUSINESS_YEAR, latest_business_year
 
 
 @dataclass(frozen=True, order=True)
@@ -61,14 +64,27 @@ def months_between(start: dt.date, end: dt.date) -> list[Period]:
     return out
 
 
-def parse_month(text: str) -> Period:
+def month_count(period: Period) -> int:
+    """len(months_between(period.start, period.end)), without building them (a range is checked first)."""
+    first = period.start.year * 12 + period.start.month
+    last = period.end.year * 12 + period.end.month - (1 if period.end.day == 1 else 0)
+    return last - first + 1
+
+
+def parse_month(text: str, *, field: str = "month") -> Period:
     try:
-        return month_of(dt.datetime.strptime(text, "%Y-%m").date())
-    except ValueError as exc:
-        raise ValidationError({"month": f"'{text}' is not a month: use YYYY-MM."}) from exc
+        month = dt.datetime.strptime(text, "%Y-%m").date()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({field: f"'{text}' is not a month: use YYYY-MM."}) from exc
+    error = _outside_business_years(month, text=text)
+    if error:
+        raise ValidationError({field: error})
+    return month_of(month)
 
 
-def parse_range(start: str, end: str) -> Period:
+def parse_range(start: str, end: str, *, max_months: int | None = None) -> Period:
+    """[start, end) from YYYY-MM-DD texts, inside the business years and, if given, at most ``max_months``
+    calendar months long (so that what a period costs to compute is bounded before any is computed)."""
     errors = {}
     parsed = {}
     for name, text in (("start", start), ("end", end)):
@@ -76,6 +92,24 @@ def parse_range(start: str, end: str) -> Period:
             parsed[name] = dt.date.fromisoformat(text)
         except (TypeError, ValueError):
             errors[name] = f"'{text}' is not a date: use YYYY-MM-DD."
+            continue
+        error = _outside_business_years(parsed[name], text=text, is_end=name == "end")
+        if error:
+            errors[name] = error
     if errors:
         raise ValidationError(errors)
-    return Period(parsed["start"], parsed["end"])
+    period = Period(parsed["start"], parsed["end"])
+    if max_months is not None and month_count(period) > max_months:
+        raise ValidationError({"end": _("At most %(months)d months at a time; this range touches %(count)d.")
+                                      % {"months": max_months, "count": month_count(period)}})
+    return period
+
+
+def _outside_business_years(day: dt.date, *, text: str, is_end: bool = False) -> str | None:
+    """Why ``day`` cannot bound a KPI period (None when it can): the data lies in the business years of
+    core.bounds; outside them a period only costs time and, near year 1 or 9999, overflows the calendar."""
+    first, last = EARLIEST_BUSINESS_YEAR, latest_business_year()
+    after = dt.date(last + 1, 1, 1)  # an exclusive end may fall on it, a start may not
+    if day < dt.date(first, 1, 1) or day > after or (day == after and not is_end):
+        return _("'%(text)s' is outside the years %(first)d to %(last)d.") % {"text": text, "first": first, "last": last}
+    return None

@@ -1,6 +1,8 @@
 import pytest
+from django.utils import timezone
 
-from crm.models import AuditEntry, Customer
+from crm.models import AuditEntry, Complaint, Customer
+from tests.factories import ComplaintFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +71,86 @@ def test_complaint_lifecycle_through_the_api(api):
     bad = api.post("/api/feedback/", {"customer": "C-1", "kind": "csat", "score": 9, "responded_at": "2025-01-02T00:00:00Z"}, format="json")
     assert bad.status_code == 400
     assert bad.data["errors"][0]["field"] == "score"
+
+
+@pytest.mark.parametrize("url, payload, field", [
+    ("/api/customers/", {**ANN, "acquired_at": "9999-12-31T23:59:59Z"}, "acquired_at"),
+    ("/api/customers/", {**ANN, "email_consent": "granted", "email_consent_at": "0001-01-01T00:00:00Z"}, "email_consent_at"),
+    ("/api/customers/C-0/cancel/", {"cancelled_at": "1969-12-31T23:59:59Z"}, "cancelled_at"),
+    ("/api/contacts/", {"customer": "C-0", "channel": "call", "occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
+    ("/api/complaints/", {"customer": "C-0", "summary": "Late", "opened_at": "1969-07-20T20:17:00-04:00"}, "opened_at"),
+    ("/api/feedback/", {"customer": "C-0", "kind": "nps", "score": 9, "responded_at": "1900-01-01T00:00:00Z"}, "responded_at"),
+])
+def test_an_instant_outside_the_business_range_is_a_400_that_writes_nothing(api, url, payload, field):
+    # Given a customer
+    CustomerFactory(external_id="C-0")
+    audit_before = AuditEntry.objects.count()
+    # When a record or a change is posted with an instant outside 1970 .. a year ahead
+    response = api.post(url, payload, format="json")
+    # Then it is refused, naming the field, and nothing is written
+    assert response.status_code == 400, response.content[:300]
+    assert [e["field"] for e in response.data["errors"]] == [field]
+    assert "1970" in response.data["errors"][0]["message"] or "one year" in response.data["errors"][0]["message"]
+    assert (Customer.objects.count(), AuditEntry.objects.count()) == (1, audit_before)
+    assert Customer.objects.get().status != "cancelled"
+
+
+@pytest.mark.parametrize("url, field", [
+    ("/api/contacts/", "notes"), ("/api/complaints/", "summary"), ("/api/complaints/", "resolution"),
+    ("/api/feedback/", "comment"),
+])
+def test_a_megabyte_of_text_in_a_note_is_refused(api, url, field):
+    # Given a customer and a valid record
+    CustomerFactory(external_id="C-0")
+    record = {"/api/contacts/": {"channel": "call", "occurred_at": "2025-01-01T00:00:00Z"},
+              "/api/complaints/": {"summary": "Late", "opened_at": "2025-01-01T00:00:00Z"},
+              "/api/feedback/": {"kind": "nps", "score": 9, "responded_at": "2025-01-01T00:00:00Z"}}[url]
+    # When one of its free-text fields holds a megabyte
+    response = api.post(url, {"customer": "C-0", **record, field: "x" * 1_000_000}, format="json")
+    # Then it is refused with the field named, and nothing is written
+    assert response.status_code == 400, response.content[:300]
+    assert response.data["errors"] == [{"field": field, "message": "Ensure this field has no more than 10000 characters."}]
+    assert not AuditEntry.objects.filter(action="create").exclude(entity="crm.customer").exists()
+
+
+def test_unsetting_the_resolution_date_of_a_resolved_complaint_is_a_400_that_changes_nothing(api):
+    # Given a resolved complaint
+    complaint = ComplaintFactory(status=Complaint.Status.RESOLVED, resolved_at=timezone.now(), resolution="Refunded")
+    before = (complaint.status, complaint.resolved_at, complaint.resolution)
+    # When its resolution date is set to null
+    response = api.patch(f"/api/complaints/{complaint.external_id}/", {"resolved_at": None}, format="json")
+    # Then it is a clear 400 on resolved_at, and the complaint is as it was
+    assert response.status_code == 400, response.content[:300]
+    assert [e["field"] for e in response.data["errors"]] == ["resolved_at"]
+    assert "reopen" in response.data["errors"][0]["message"]
+    complaint.refresh_from_db()
+    assert (complaint.status, complaint.resolved_at, complaint.resolution) == before
+    assert not AuditEntry.objects.filter(entity="crm.complaint").exists()
+    # And reopening it with its date cleared is still possible
+    reopened = api.patch(f"/api/complaints/{complaint.external_id}/", {"status": "open", "resolved_at": None}, format="json")
+    assert reopened.status_code == 200 and reopened.data["resolved_at"] is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("field, value", [("customer", "C-\x000"), ("owner", "ma\x00nager")])
+def test_a_nul_in_a_key_of_the_body_is_a_400_on_postgresql(api, field, value):
+    # Given a customer
+    CustomerFactory(external_id="C-0")
+    # When a complaint names its customer or owner with a key holding a NUL (PostgreSQL text cannot)
+    payload = {"customer": "C-0", "summary": "Late", "opened_at": "2025-01-01T00:00:00Z", field: value}
+    response = api.post("/api/complaints/", payload, format="json")
+    # Then it is not found, a 400 naming the field, instead of a database error
+    assert response.status_code == 400, response.content[:300]
+    assert [e["field"] for e in response.data["errors"]] == [field]
+    assert not Complaint.objects.exists()
+
+
+def test_an_empty_email_is_answered_as_the_schema_documents_it(api):
+    # Given a customer without an email address
+    CustomerFactory(external_id="C-0", email="")
+    # When it is read, then its email is the empty string
+    assert api.get("/api/customers/C-0/").data["email"] == ""
+    # And the schema documents Customer.email as a string that may be empty, not format "email"
+    schema = api.get("/api/schema/?format=json").json()
+    email = schema["components"]["schemas"]["Customer"]["properties"]["email"]
+    assert email["type"] == "string" and "format" not in email

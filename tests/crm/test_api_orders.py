@@ -95,3 +95,54 @@ def test_the_same_order_twice_in_one_bulk_is_created_once(api, customer):
     assert response.status_code == 201
     assert Order.objects.count() == 1
     assert Customer.objects.get(pk=customer.pk).order_count == 1
+
+
+def test_a_list_of_things_that_are_not_orders_names_each_bad_index(api, customer):
+    # Given a list whose items are a number, a string and null
+    # When it is posted as orders
+    response = api.post("/api/orders/", [1, "x", None], format="json")
+    # Then each item is named by its index, in the error shape, and nothing is written
+    assert response.status_code == 400, response.content[:300]
+    assert [(e["index"], e["field"]) for e in response.data["errors"]] == [(0, ""), (1, ""), (2, "")]
+    assert "Expected a dictionary" in response.data["errors"][0]["message"]
+    assert "may not be null" in response.data["errors"][2]["message"]
+    assert not Order.objects.exists()
+
+
+def test_a_thousand_orders_fit_in_one_request_and_more_are_refused(api, customer):
+    # Given a thousand and one good orders
+    payload = [order(f"O-{i}") for i in range(1_001)]
+    # When all are posted at once, they are refused as a whole (a larger load is a CSV import)
+    response = api.post("/api/orders/", payload, format="json")
+    assert response.status_code == 400
+    assert response.data["errors"] == [{"index": None, "field": "", "message": "Ensure this field has no more than 1000 elements."}]
+    assert not Order.objects.exists()
+    # When a thousand are posted, they are all written
+    assert api.post("/api/orders/", payload[:1_000], format="json").status_code == 201
+    assert Order.objects.count() == 1_000
+
+
+@pytest.mark.parametrize("query, field", [
+    ("ordered_after=2024-01-01T00:00:00%2B16:00", "ordered_after"),
+    ("ordered_before=9999-12-31T23:59:59-15:00", "ordered_before"),
+    ("ordered_after=0001-01-01T00:00:00Z", "ordered_after"),
+])
+def test_an_out_of_range_date_filter_is_a_400_naming_it(api, customer, query, field):
+    # Given an order, so that the filter would reach the database
+    api.post("/api/orders/", order(), format="json")
+    # When the list is filtered with an instant no order can have (offset past +-15:59, year 1 or 9999)
+    response = api.get(f"/api/orders/?{query}")
+    # Then it is a clear 400 naming the filter
+    assert response.status_code == 400, response.content[:300]
+    assert [e["field"] for e in response.data["errors"]] == [field]
+
+
+@pytest.mark.parametrize("ordered_at", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+                                        "2099-01-01T00:00:00+02:00"])
+def test_an_order_instant_out_of_bounds_is_a_400(api, customer, ordered_at):
+    # When an order is posted with an instant outside 1970 .. a year ahead
+    response = api.post("/api/orders/", order(ordered_at=ordered_at), format="json")
+    # Then it is refused, naming ordered_at, and nothing is written
+    assert response.status_code == 400, response.content[:300]
+    assert [e["field"] for e in response.data["errors"]] == ["ordered_at"]
+    assert not Order.objects.exists()

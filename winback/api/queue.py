@@ -4,6 +4,8 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
@@ -11,9 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.fields import BusinessDateTimeField
 from core.roles import user_is_agent, user_is_manager
-from crm.models import Contact
+from winback.api.serializers import CallbackSerializer, DispositionResultSerializer, ReleaseResultSerializer
+from winback.models import WinbackCase
 from winback.selectors import CALL_GUIDE, agent_callbacks, case_card
+from winback.services.calling_hours import zone_info, zone_keys
 from winback.services.queue import (
     AGENT_OUTCOMES, DispositionInput, NotYourCase, case_claim_next, case_record_disposition,
     case_release,
@@ -50,24 +55,35 @@ class CardSerializer(serializers.Serializer):
         }
 
 
+class CallbackTimeField(BusinessDateTimeField):
+    """A callback time as typed: without an offset it is the customer's wall clock (kept naive), with one
+    (+05:00, Z) it is that instant (the offset kept, never dropped)."""
+
+    def enforce_timezone(self, value: dt.datetime) -> dt.datetime:
+        return value
+
+
 class DispositionSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=[(o.value, o.label) for o in AGENT_OUTCOMES])
     reason = serializers.IntegerField(required=False, allow_null=True)
     note = serializers.CharField(required=False, allow_blank=True, max_length=4000)
-    callback_at = serializers.DateTimeField(required=False, allow_null=True, default_timezone=dt.timezone.utc,
-                                            help_text="The customer's local time, without an offset (e.g. 2025-03-12T15:00).")
+    callback_at = CallbackTimeField(
+        required=False, allow_null=True,
+        help_text=_("The customer's local time without an offset (e.g. 2025-03-12T15:00), or an instant with "
+                    "one (e.g. 2025-03-12T14:00:00Z)."))
     offer = serializers.IntegerField(required=False, allow_null=True)
 
-    def to_internal_value(self, data):
-        # callback_at is a wall-clock time in the customer's zone: keep it naive.
-        value = super().to_internal_value(data)
-        raw = data.get("callback_at") if hasattr(data, "get") else None
-        if raw:
-            try:
-                value["callback_at"] = dt.datetime.fromisoformat(str(raw)).replace(tzinfo=None)
-            except ValueError:
-                raise serializers.ValidationError({"callback_at": "Use YYYY-MM-DDTHH:MM in the customer's local time."})
-        return value
+
+def _customer_wall_clock(*, case_id: int, callback: dt.datetime | None) -> dt.datetime | None:
+    """The callback as the customer's local wall-clock time, which is what the queue service takes.
+
+    An instant given with an offset is moved into the zone the service reads local times in (the first of
+    the customer's zones, as local_to_utc does), so that it names the same instant there."""
+    if callback is None or callback.tzinfo is None:
+        return callback
+    call_zones = WinbackCase.objects.filter(pk=case_id).values_list("customer__call_zones", flat=True).first()
+    zone = zone_info(zone_keys(call_zones or "")[0]) or dt.timezone.utc
+    return callback.astimezone(zone).replace(tzinfo=None)
 
 
 def _validation_response(exc: ValidationError) -> Response:
@@ -80,7 +96,7 @@ class QueueNextView(APIView):
 
     permission_classes = [IsAgentOrManager]
 
-    @extend_schema(request=None, responses={200: OpenApiResponse(description="The case card"), 204: None})
+    @extend_schema(request=None, responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The case card"), 204: None})
     def post(self, request: Request) -> Response:
         case = case_claim_next(agent=request.user)
         if case is None:
@@ -93,7 +109,7 @@ class CaseDispositionView(APIView):
 
     permission_classes = [IsAgentOrManager]
 
-    @extend_schema(request=DispositionSerializer, responses={200: OpenApiResponse(description="The disposition")})
+    @extend_schema(request=DispositionSerializer, responses={200: DispositionResultSerializer})
     def post(self, request: Request, pk: int) -> Response:
         data = DispositionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -101,37 +117,29 @@ class CaseDispositionView(APIView):
         try:
             disposition = case_record_disposition(agent=request.user, case_id=pk, data=DispositionInput(
                 outcome=v["outcome"], reason_id=v.get("reason"), note=v.get("note", ""),
-                callback_local=v.get("callback_at"), offer_id=v.get("offer")))
+                callback_local=_customer_wall_clock(case_id=pk, callback=v.get("callback_at")), offer_id=v.get("offer")))
         except NotYourCase:
             raise Http404("No such case among yours.")
         except ValidationError as exc:
             return _validation_response(exc)
-        coupon = disposition.coupon
-        return Response({
-            "case": pk, "outcome": disposition.outcome, "outcome_label": Contact.Outcome(disposition.outcome).label,
-            "callback_at": disposition.callback_at,
-            "coupon": {"code": coupon.code, "expires_at": coupon.expires_at, "offer": coupon.offer.name} if coupon else None,
-        })
+        return Response(DispositionResultSerializer(disposition).data)
 
 
 class CaseReleaseView(APIView):
     permission_classes = [IsAgentOrManager]
 
-    @extend_schema(request=None, responses={200: OpenApiResponse(description="Released")})
+    @extend_schema(request=None, responses={200: ReleaseResultSerializer})
     def post(self, request: Request, pk: int) -> Response:
         try:
             case_release(agent=request.user, case_id=pk)
         except NotYourCase:
             raise Http404("No such case among yours.")
-        return Response({"case": pk, "released": True})
+        return Response(ReleaseResultSerializer({"case": pk, "released": True}).data)
 
 
 class MyCallbacksView(APIView):
     permission_classes = [IsAgentOrManager]
 
-    @extend_schema(responses={200: OpenApiResponse(description="Your booked callbacks")})
+    @extend_schema(responses={200: CallbackSerializer(many=True)}, description="Your booked callbacks, soonest first.")
     def get(self, request: Request) -> Response:
-        return Response([
-            {"case": c.pk, "customer": c.customer.name, "phone": c.customer.phone, "callback_at": c.callback_at}
-            for c in agent_callbacks(agent=request.user)
-        ])
+        return Response(CallbackSerializer(agent_callbacks(agent=request.user), many=True).data)

@@ -6,9 +6,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.bounds import MAX_SETTING_DAYS
+from core.fields import BusinessDateTimeFilter
 from core.permissions import ModelPermissions
 from crm.models import Customer
-from winback.api.serializers import CaseSerializer, LifecycleEventSerializer
+from winback.api.serializers import CaseSerializer, CustomerLifecycleSerializer
 from core.roles import user_is_manager
 from winback.api.queue import IsAgentOrManager
 from winback.models import Coupon, Offer
@@ -21,23 +23,23 @@ class CustomerLifecycleView(APIView):
     permission_classes = [ModelPermissions]
     queryset = Customer.objects.all()
 
-    @extend_schema(responses=LifecycleEventSerializer(many=True))
+    @extend_schema(responses=CustomerLifecycleSerializer)
     def get(self, request: Request, external_id: str) -> Response:
         customer = get_object_or_404(Customer, external_id=external_id)
         events = customer_lifecycle_events(customer=customer)
-        return Response({
+        return Response(CustomerLifecycleSerializer({
             "customer": customer.external_id,
             "status": customer.status,
-            "events": LifecycleEventSerializer(events, many=True).data,
+            "events": events,
             "definition": "docs/metrics.md s.1: lapse when no order follows order i within clamp(k * mean gap, min_days, "
                           "max_days) days (default_days before min_orders); the event is dated at the crossing.",
-        })
+        }).data)
 
 
 class CaseFilter(django_filters.FilterSet):
     customer = django_filters.CharFilter(field_name="customer__external_id")
-    opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    opened_after = BusinessDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = BusinessDateTimeFilter(field_name="opened_at", lookup_expr="lt")
 
     class Meta:
         model = case_list().model
@@ -64,11 +66,13 @@ class OfferSerializer(serializers.ModelSerializer):
         model = Offer
         fields = ["id", "name", "script", "code_prefix", "valid_days", "active", "created_at"]
         read_only_fields = ["id", "created_at"]
+        # A coupon expires valid_days after it is issued: bounded like every day count a manager sets.
+        extra_kwargs = {"valid_days": {"max_value": MAX_SETTING_DAYS}}
 
 
 class CouponSerializer(serializers.ModelSerializer):
     customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
-    redeemed_order = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    redeemed_order = serializers.SlugRelatedField(slug_field="external_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Coupon
