@@ -1,5 +1,5 @@
 # One image for every app process: web (the default CMD), Celery worker, Celery beat and migrations
-# (docker-compose.yml picks the command). Configuration comes from the environment (config/settings.py).
+# (docker-compose.yml picks the command). Configuration comes from the environment (config/settings/).
 FROM python:3.11-slim
 
 # gunicorn reads its worker count from WEB_CONCURRENCY; override it per deployment.

@@ -39,18 +39,29 @@ def flatten_errors(detail: Any, *, prefix: str = "") -> list[dict[str, str]]:
     return out
 
 
+def error_body(errors: list[dict[str, Any]], *, detail: str | None = None) -> dict[str, Any]:
+    """The one error shape of the API (DRF views, the middleware's answers, item errors of a list)."""
+    return {"detail": str(detail) if detail is not None else _("Invalid input."), "errors": errors}
+
+
+def request_error_body(detail: str, *, field: str = "") -> dict[str, Any]:
+    """An error about the request as a whole: said once, at field ""."""
+    return error_body([{"field": field, "message": str(detail)}], detail=detail)
+
+
+def validation_errors(exc: DjangoValidationError) -> list[dict[str, str]]:
+    """A Django ValidationError (a service's) as error items, one per field."""
+    return flatten_errors(exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages})
+
+
 def error_response(detail: str, *, status_code: int, field: str = "") -> Response:
     """A request-level error (not about one field) in the API's error shape."""
-    return Response({"detail": detail, "errors": [{"field": field, "message": detail}]}, status=status_code)
+    return Response(request_error_body(detail, field=field), status=status_code)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
-        body = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
-        return Response(
-            {"detail": "Invalid input.", "errors": flatten_errors(body)},
-            status=status.HTTP_400_BAD_REQUEST,
-        )
+        return Response(error_body(validation_errors(exc)), status=status.HTTP_400_BAD_REQUEST)
     # Django raises these while DRF reads the body or the query; unhandled, they become its HTML 400 page.
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -62,10 +73,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is not None and response.status_code == 400 and "errors" not in (response.data or {}):
         data = response.data
         if isinstance(data, dict) and set(data) == {"detail"} and isinstance(data["detail"], str):
-            # An error about the request as a whole (e.g. a body that is not JSON): say it once, at field "".
-            response.data = {"detail": str(data["detail"]), "errors": [{"field": "", "message": str(data["detail"])}]}
+            response.data = request_error_body(data["detail"])  # e.g. a body that is not JSON
         else:
-            response.data = {"detail": "Invalid input.", "errors": flatten_errors(data)}
+            response.data = error_body(flatten_errors(data))
     return response
 
 

@@ -6,6 +6,8 @@ from urllib.parse import parse_qsl, unquote
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
+from core.api import error_body, request_error_body
+
 API_PREFIX = "/api/"
 NUL = "\x00"
 
@@ -32,7 +34,7 @@ class ApiMiddleware:
                        "Cookie": "".join(request.COOKIES.values())}
         errors = nul_errors(path=request.path_info, query=request.META.get("QUERY_STRING", ""), headers=credentials)
         if errors:
-            return JsonResponse({"detail": _("Invalid input."), "errors": errors}, status=400)
+            return JsonResponse(error_body(errors), status=400)
         response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
             return json_error_page(response.status_code)
@@ -55,4 +57,4 @@ def nul_errors(*, path: str, query: str, headers: dict[str, str]) -> list[dict[s
 
 def json_error_page(status: int) -> JsonResponse:
     detail = _("Not found.") if status == 404 else _("The request could not be served (HTTP %(status)d).") % {"status": status}
-    return JsonResponse({"detail": detail, "errors": [{"field": "", "message": detail}]}, status=status)
+    return JsonResponse(request_error_body(detail), status=status)

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from core.api import Conflict
+from core.api import Conflict, error_body
 from core.fields import BusinessDateTimeFilter
 from core.permissions import ModelPermissions
 from crm.api.serializers import (
@@ -72,7 +72,7 @@ class CustomerViewSet(
         payload = dict(data.validated_data)
         if payload.get("external_id", customer.external_id) != customer.external_id:
             return Response(
-                {"detail": "Invalid input.", "errors": [{"field": "external_id", "message": "The external_id of a customer cannot change."}]},
+                error_body([{"field": "external_id", "message": "The external_id of a customer cannot change."}]),
                 status=status.HTTP_400_BAD_REQUEST,
             )
         try:
@@ -163,8 +163,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 def _errors_body(errors: list[dict[str, Any]], many: bool) -> dict[str, Any]:
     if not many:
         errors = [{k: v for k, v in e.items() if k != "index"} for e in errors]
-    detail = f"{len(errors)} error(s); nothing was written." if many else "Invalid input."
-    return {"detail": detail, "errors": [{k: v for k, v in e.items() if k != "code"} | ({"code": e["code"]} if "code" in e else {}) for e in errors]}
+    detail = f"{len(errors)} error(s); nothing was written." if many else None
+    return error_body(errors, detail=detail)
 
 
 def _item_errors_body(serializer_errors: Any, many: bool) -> dict[str, Any]:

@@ -145,8 +145,9 @@ def _stop(proc: subprocess.Popen, known: set[int]) -> None:
 
 def _demo_env(var_dir: Path, database_url: str | None) -> dict[str, str]:
     """The demo's own VAR_DIR (SQLite file, broker folder, static files) and database, not the test run's;
-    and no PYTEST_VERSION, which settings read as "inside a test run": the demo runs as a person's would."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_PROFILE", "PYTEST_VERSION")}
+    and not the test settings (config.settings.test): the demo runs as a person's would."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "DJANGO_PROFILE", "DJANGO_SETTINGS_MODULE", "PYTEST_VERSION")}
     env.update(VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
     if database_url:
         env["DATABASE_URL"] = database_url

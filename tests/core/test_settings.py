@@ -23,7 +23,7 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def _production_env(**extra: str) -> dict[str, str]:
     # The test run's own DATABASE_URL (or its SQLite default in VAR_DIR): the same database configuration.
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS", "DEBUG")}
-    return {**env, "DJANGO_PROFILE": "production", **extra}
+    return {**env, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_PROFILE": "production", **extra}
 
 
 def test_production_profile_passes_check_deploy():
@@ -54,6 +54,7 @@ def test_production_profile_refuses_to_start_without_required_setting(missing):
 def test_development_profile_check_deploy_flags_the_insecure_defaults():
     # The other side of the deploy check: it does fail when the production hardening is missing.
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_PROFILE", "SECRET_KEY")}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode != 0
     assert "security.W009" in result.stderr  # the well-known insecure development SECRET_KEY

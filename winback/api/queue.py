@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import error_body, validation_errors
 from core.fields import BusinessDateTimeField
 from core.roles import user_is_agent, user_is_manager
 from winback.api.serializers import CallbackSerializer, DispositionResultSerializer, ReleaseResultSerializer
@@ -87,8 +88,7 @@ def _customer_wall_clock(*, case_id: int, callback: dt.datetime | None) -> dt.da
 
 
 def _validation_response(exc: ValidationError) -> Response:
-    errors = [{"field": f, "message": " ".join(m)} for f, m in exc.message_dict.items()] if hasattr(exc, "error_dict") else [{"field": "", "message": " ".join(exc.messages)}]
-    return Response({"detail": "Invalid input.", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(error_body(validation_errors(exc)), status=status.HTTP_400_BAD_REQUEST)
 
 
 class QueueNextView(APIView):

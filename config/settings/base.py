@@ -1,32 +1,24 @@
-"""Settings, all from the environment (see README "Configuration").
+"""Every setting both profiles share, from the environment (see README "Configuration").
 
-Two profiles share this module: the default one runs with zero set-up (SQLite, a Celery transport that
-needs no server); ``DJANGO_PROFILE=production`` refuses insecure defaults and passes ``check --deploy``.
+development.py and production.py add the profile's own (production.py refuses insecure defaults and passes
+``check --deploy``), test.py the test run's; config/settings/__init__.py picks the profile from
+DJANGO_PROFILE. Importing settings creates nothing on disk: the folders under VAR_DIR are made when the
+apps are ready (config.apps.PipelineConfig).
 """
 
-import os
 from pathlib import Path
 
 import environ
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from config.settings.folders import filesystem_broker_options
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-PROFILE = env.str("DJANGO_PROFILE", default="development")
-PRODUCTION = PROFILE == "production"
-
-if PRODUCTION:
-    SECRET_KEY = env.str("SECRET_KEY")
-    DEBUG = env.bool("DEBUG", default=False)
-    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-else:
-    SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-do-not-use-in-production")
-    DEBUG = env.bool("DEBUG", default=False)
-    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+DEBUG = env.bool("DEBUG", default=False)
 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
@@ -127,16 +119,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if PRODUCTION
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
-}
-WHITENOISE_USE_FINDERS = not PRODUCTION
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Email ------------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -209,19 +191,7 @@ if REDIS_URL:
         "socket_connect_timeout": env.float("BROKER_CONNECT_TIMEOUT", default=2.0),
     }
 else:
-    # Tests (pytest sets PYTEST_VERSION, which worker subprocesses inherit) get their own queue folder,
-    # so messages a test enqueues never reach a demo's worker.
-    _broker_dir = VAR_DIR / ("celery-broker-test" if "PYTEST_VERSION" in os.environ else "celery-broker")
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "polling_interval": 0.2,  # seconds a worker waits before looking for new messages again
-        "store_processed": False,
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR / "celery-broker")
     # The filesystem transport has no fan-out exchange for remote control commands.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -256,16 +226,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
-
-# --- Production hardening ---------------------------------------------------------------------------
-if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^health/live/$"]
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    X_FRAME_OPTIONS = "DENY"
