@@ -28,9 +28,8 @@ from django.db import connection, transaction
 from metrics.models import BusinessSettings
 from metrics.services.definitions import ALL
 from metrics.services.periods import Period
-from winback.services.lifecycle_rules import PRECEDENCE
+from winback.sql import PRECEDENCE_SQL
 
-PRECEDENCE_SQL = "CASE kind " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in PRECEDENCE.items()) + " END"
 CONVERSATION_OUTCOMES = ("reached_will_return", "reached_declined", "callback_requested", "complaint_escalated", "do_not_call")
 
 

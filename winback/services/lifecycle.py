@@ -13,6 +13,7 @@ lifecycle_version) or whose next crossing has come due (lifecycle_due_at <= now)
 """
 
 import datetime as dt
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -26,20 +27,23 @@ from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
 from core.db import transaction_lock
+from core.dialect import is_postgresql
 from crm.models import Cancellation, Customer, Order
 from crm.services.customers import customers_set_lifecycle
 from winback.models import LifecycleScanState
 from winback.services.cases import (
     cases_close_reactivated, cases_open_for_lapses, cases_refresh_recovery, cases_void_gone,
 )
-from winback.services.lifecycle_rules import PRECEDENCE, lifecycle_compute
-from winback.services.lifecycle_sql import EVENTS_SQL
+from winback.services.lifecycle_rules import lifecycle_compute
 from winback.services.policy import PolicyParams, policy_current, policy_params
 from winback.signals import lifecycle_scanned
+from winback.sql import (
+    COUPONS_REDEEM, DROP_TEMP_TABLES, DUE_FROM_RAW, DUE_UPDATE_PYTHON, EVENTS_FROM_RAW, EVENTS_INSERT_PYTHON,
+    EVENTS_STORE, FULL_SCAN_BOUNDS, GONE_DELETE, GONE_EARLIEST, LAST_EVENT, NEW_EARLIEST, STATUS_FROM_LAST_EVENT,
+    TEMP_TABLES_POSTGRESQL, TEMP_TABLES_SQLITE, BatchStatements, statements,
+)
 
 LOCK_KEY = 7_366_021  # pg advisory lock: one lifecycle batch at a time
-STATUS_SQL = "CASE last_kind WHEN 'acquired' THEN 'active' WHEN 'reactivated' THEN 'active' WHEN 'at_risk' THEN 'at_risk' WHEN 'lapsed' THEN 'lapsed' WHEN 'cancelled' THEN 'cancelled' ELSE 'prospect' END"
-PRECEDENCE_SQL = "CASE kind " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in PRECEDENCE.items()) + " END"
 
 
 @dataclass
@@ -85,13 +89,14 @@ class Scope:
     hi: int | None = None
     ids: tuple[int, ...] = ()
 
-    def sql(self, column: str) -> str:
-        if self.ids:
-            return f"{column} = ANY(%(ids)s)" if connection.vendor == "postgresql" else f"{column} IN ({','.join(map(str, self.ids))})"
-        return f"{column} BETWEEN %(lo)s AND %(hi)s"
+    def statements(self) -> BatchStatements:
+        return statements(by_ids=bool(self.ids), postgresql=is_postgresql())
 
     def params(self) -> dict[str, Any]:
-        return {"ids": list(self.ids)} if self.ids else {"lo": self.lo, "hi": self.hi}
+        if not self.ids:
+            return {"lo": self.lo, "hi": self.hi}
+        # PostgreSQL takes the list as an array; SQLite reads it as JSON (json_each).
+        return {"ids": list(self.ids) if is_postgresql() else json.dumps(list(self.ids))}
 
 
 def lifecycle_scan(
@@ -122,10 +127,7 @@ def lifecycle_scan(
 
 def _full_scopes(batch_size: int) -> Iterator[Scope]:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM crm_customer) x"
-            " WHERE (n - 1) %% %s = 0 ORDER BY id", [batch_size],
-        )
+        cursor.execute(FULL_SCAN_BOUNDS, [batch_size])
         bounds = [r[0] for r in cursor.fetchall()]
     last = Customer.objects.order_by("-id").values_list("id", flat=True).first()
     for i, lo in enumerate(bounds):
@@ -161,7 +163,8 @@ def lifecycle_refresh(*, customer_ids: list[int], now: dt.datetime | None = None
 # --- One batch ------------------------------------------------------------------------------------------
 
 def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str, int]:
-    pg = connection.vendor == "postgresql"
+    pg = is_postgresql()
+    named = scope.statements()
     adapt = connection.ops.adapt_datetimefield_value
     q: dict[str, Any] = {**scope.params(), "now": adapt(now)}
     counts: dict[str, int] = {}
@@ -172,50 +175,29 @@ def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str,
             cur.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these statements
         _create_temp_tables(cur, pg)
         # Versions before orders: a change that lands in between is computed but not marked as done.
-        cur.execute(
-            f"INSERT INTO lc_customers (customer_id, version) SELECT cu.id, cu.history_version"
-            f" FROM crm_customer cu WHERE {scope.sql('cu.id')}", q,
-        )
+        cur.execute(named.customers, q)
         counts["customers"] = cur.rowcount
         if pg:
-            sql = EVENTS_SQL.format(order_scope=scope.sql("o.customer_id"), customer_scope=scope.sql("cu.id"))
-            cur.execute(f"INSERT INTO lc_raw (customer_id, kind, occurred_at) {sql}", {**q, **p.__dict__})
-            cur.execute("INSERT INTO lc_events SELECT customer_id, kind, occurred_at FROM lc_raw WHERE kind NOT LIKE 'due%%'")
-            cur.execute(
-                "UPDATE lc_customers SET due_at = d.due FROM (SELECT customer_id, min(occurred_at) AS due FROM lc_raw"
-                " WHERE kind LIKE 'due%%' GROUP BY customer_id) d WHERE d.customer_id = lc_customers.customer_id"
-            )
+            cur.execute(named.raw_events, {**q, **p.__dict__})
+            cur.execute(EVENTS_FROM_RAW)
+            cur.execute(DUE_FROM_RAW)
             cur.execute("ANALYZE lc_customers; ANALYZE lc_events")
         else:
             _compute_in_python(cur, scope=scope, p=p, now=now)
-        cur.execute(f"""
-            UPDATE lc_customers SET last_kind = x.kind, last_at = x.occurred_at
-            FROM (SELECT customer_id, kind, occurred_at,
-                         row_number() OVER (PARTITION BY customer_id ORDER BY occurred_at DESC, {PRECEDENCE_SQL} DESC) AS rn
-                  FROM lc_events) x
-            WHERE x.rn = 1 AND x.customer_id = lc_customers.customer_id""")
-        cur.execute(f"UPDATE lc_customers SET status = {STATUS_SQL}")
+        cur.execute(LAST_EVENT)
+        cur.execute(STATUS_FROM_LAST_EVENT)
         counts.update(_sync_events(cur, q, scope))
         customers_set_lifecycle(cursor=cur, source="lc_customers", ids=list(scope.ids) if scope.ids else None,
                                 lo=scope.lo, hi=scope.hi)
-        counts.update(_sync_cases(cur, q, p, pg, scope))
-        for table in ("lc_customers", "lc_events", "lc_raw") if pg else ("lc_customers", "lc_events"):
-            cur.execute(f"DROP TABLE {table}")
+        counts.update(_sync_cases(cur, q, p))
+        for statement in DROP_TEMP_TABLES[pg]:
+            cur.execute(statement)
     return counts
 
 
 def _create_temp_tables(cur, pg: bool) -> None:
-    if pg:
-        cur.execute("""
-            CREATE TEMP TABLE lc_customers (customer_id bigint PRIMARY KEY, version integer NOT NULL,
-                due_at timestamptz, status varchar(12), last_kind varchar(12), last_at timestamptz);
-            CREATE TEMP TABLE lc_raw (customer_id bigint NOT NULL, kind varchar(16) NOT NULL, occurred_at timestamptz NOT NULL);
-            CREATE TEMP TABLE lc_events (customer_id bigint NOT NULL, kind varchar(12) NOT NULL, occurred_at timestamptz NOT NULL);
-        """)
-    else:
-        cur.execute("CREATE TEMP TABLE lc_customers (customer_id integer PRIMARY KEY, version integer NOT NULL,"
-                    " due_at datetime, status text, last_kind text, last_at datetime)")
-        cur.execute("CREATE TEMP TABLE lc_events (customer_id integer NOT NULL, kind text NOT NULL, occurred_at datetime NOT NULL)")
+    for statement in (TEMP_TABLES_POSTGRESQL,) if pg else TEMP_TABLES_SQLITE:
+        cur.execute(statement)
 
 
 def _compute_in_python(cur, *, scope: Scope, p: PolicyParams, now: dt.datetime) -> None:
@@ -238,39 +220,29 @@ def _compute_in_python(cur, *, scope: Scope, p: PolicyParams, now: dt.datetime) 
         rows += [(customer_id, kind, adapt(at)) for kind, at in events]
         if due is not None:
             dues.append((adapt(due), customer_id))
-    cur.executemany("INSERT INTO lc_events (customer_id, kind, occurred_at) VALUES (%s, %s, %s)", rows)
-    cur.executemany("UPDATE lc_customers SET due_at = %s WHERE customer_id = %s", dues)
+    cur.executemany(EVENTS_INSERT_PYTHON, rows)
+    cur.executemany(DUE_UPDATE_PYTHON, dues)
 
 
 def _sync_events(cur, q: dict[str, Any], scope: Scope) -> dict[str, int]:
     counts: dict[str, int] = {}
     # Events that no longer hold (a backfilled order, a policy change): their open cases become void.
-    cur.execute(f"""
-        CREATE TEMP TABLE lc_gone AS
-        SELECT e.id FROM winback_lifecycleevent e JOIN lc_customers b ON b.customer_id = e.customer_id
-        WHERE {scope.sql('e.customer_id')}
-          AND NOT EXISTS (SELECT 1 FROM lc_events n
-                          WHERE n.customer_id = e.customer_id AND n.kind = e.kind AND n.occurred_at = e.occurred_at)""", q)
+    named = scope.statements()
+    cur.execute(named.gone, q)
     counts["cases_voided"] = cases_void_gone(cur=cur, params=q)
     if scope.ids:  # an incremental batch: note how far back the events changed (a full scan changes everything)
-        cur.execute("SELECT min(occurred_at) FROM winback_lifecycleevent WHERE id IN (SELECT id FROM lc_gone)")
+        cur.execute(GONE_EARLIEST)
         gone = _as_datetime(cur.fetchone()[0])
-        cur.execute("""SELECT min(n.occurred_at) FROM lc_events n WHERE NOT EXISTS (
-                           SELECT 1 FROM winback_lifecycleevent e
-                           WHERE e.customer_id = n.customer_id AND e.kind = n.kind AND e.occurred_at = n.occurred_at)""")
+        cur.execute(NEW_EARLIEST)
         new = _as_datetime(cur.fetchone()[0])
         changed = [x for x in (gone, new) if x is not None]
         counts["earliest_change"] = min(changed) if changed else None
-    cur.execute("DELETE FROM winback_lifecycleevent WHERE id IN (SELECT id FROM lc_gone)")
+    cur.execute(GONE_DELETE)
     counts["events_removed"] = cur.rowcount
     cur.execute("DROP TABLE lc_gone")
-    cur.execute("""
-        INSERT INTO winback_lifecycleevent (customer_id, kind, occurred_at, created_at)
-        SELECT customer_id, kind, occurred_at, %(now)s FROM lc_events WHERE true
-        ON CONFLICT DO NOTHING""", q)
+    cur.execute(EVENTS_STORE, q)
     counts["events_added"] = cur.rowcount
-    cur.execute(f"SELECT count(*) FROM lc_customers b JOIN crm_customer c ON c.id = b.customer_id"
-                f" WHERE {scope.sql('c.id')} AND c.status <> b.status", q)
+    cur.execute(named.status_changes, q)
     counts["statuses_changed"] = cur.fetchone()[0]
     return counts
 
@@ -283,16 +255,9 @@ def _as_datetime(value) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
-def _sync_cases(cur, q: dict[str, Any], p: PolicyParams, pg: bool, scope: Scope) -> dict[str, int]:
+def _sync_cases(cur, q: dict[str, Any], p: PolicyParams) -> dict[str, int]:
     counts: dict[str, int] = {}
-    # An order that used a coupon of the customer redeems it (the earliest such order).
-    cur.execute("""
-        UPDATE winback_coupon SET redeemed_order_id = o.id, redeemed_at = o.ordered_at
-        FROM crm_order o
-        WHERE winback_coupon.redeemed_order_id IS NULL
-          AND winback_coupon.customer_id IN (SELECT customer_id FROM lc_customers)
-          AND o.id = (SELECT min(o2.id) FROM crm_order o2
-                      WHERE o2.customer_id = winback_coupon.customer_id AND o2.coupon_code = winback_coupon.code)""")
+    cur.execute(COUPONS_REDEEM)
     counts["coupons_redeemed"] = cur.rowcount
     counts["cases_closed"] = cases_close_reactivated(cur=cur, params=q, window_days=p.window_days)
     counts["cases_opened"] = cases_open_for_lapses(cur=cur, params=q, holdout_share=p.holdout_share)

@@ -6,14 +6,15 @@ Each row is an event (kind acquired, at_risk, lapsed, cancelled, reactivated) or
 "due_", a future instant at which one may fall due.
 """
 
-# %(K)s etc. are the PolicyParams fields; {scope} restricts crm_order rows "o" and crm_customer rows "cu".
+# %(K)s etc. are the PolicyParams fields; {order_scope} and {customer_scope} restrict the batch's orders "o"
+# and customers "cu"; {order}, {cancellation}, {customer} are the tables (winback/sql.py composes it).
 EVENTS_SQL = """
 WITH ord AS (
     SELECT o.customer_id, o.ordered_at AS t,
            row_number() OVER w AS i,
            first_value(o.ordered_at) OVER w AS t1,
            lead(o.ordered_at) OVER w AS nxt
-    FROM crm_order o
+    FROM {order} o
     WHERE {order_scope}
     -- Orders at the same instant are interchangeable here, so the index order (customer_id, ordered_at)
     -- serves the window without a sort.
@@ -22,14 +23,14 @@ WITH ord AS (
 canc AS (
     -- A cancellation falls in the segment of the last order at or before it (segment 0: before any).
     SELECT k.customer_id,
-           (SELECT count(*) FROM crm_order o2
+           (SELECT count(*) FROM {order} o2
              WHERE o2.customer_id = k.customer_id AND o2.ordered_at <= k.cancelled_at) AS seg,
            min(k.cancelled_at) AS c
-    FROM crm_cancellation k
-    JOIN crm_customer cu ON cu.id = k.customer_id
+    FROM {cancellation} k
+    JOIN {customer} cu ON cu.id = k.customer_id
     WHERE {customer_scope}
       AND k.cancelled_at >= LEAST(cu.acquired_at,
-                                  (SELECT min(o3.ordered_at) FROM crm_order o3 WHERE o3.customer_id = k.customer_id))
+                                  (SELECT min(o3.ordered_at) FROM {order} o3 WHERE o3.customer_id = k.customer_id))
     GROUP BY 1, 2
 ),
 span AS (
@@ -77,7 +78,7 @@ CROSS JOIN LATERAL (VALUES
 WHERE v.at IS NOT NULL
 UNION ALL
 SELECT cu.id, 'acquired', LEAST(cu.acquired_at, f.t1)
-FROM crm_customer cu
+FROM {customer} cu
 LEFT JOIN (SELECT customer_id, t AS t1 FROM ord WHERE i = 1) f ON f.customer_id = cu.id
 WHERE {customer_scope} AND (cu.acquired_at IS NOT NULL OR f.t1 IS NOT NULL)
 UNION ALL
