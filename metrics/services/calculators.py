@@ -24,11 +24,18 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from psycopg import sql
 
+from core.dialect import is_postgresql
+from core.sql import render
+from crm.models import Customer, Order
 from metrics.models import BusinessSettings
 from metrics.services.definitions import ALL
 from metrics.services.periods import Period
-from winback.sql import PRECEDENCE_SQL
+from metrics.sql import (
+    CHANGES, FIRST_ORDERS, PERIOD_COUNTS, PERIOD_REPEAT_BUYERS, PERIOD_REVENUE, PERIOD_REVENUE_BY_CUSTOMER,
+    PROGRAM_CASES, PROGRAM_COUPONS, PROGRAM_FEEDBACK, REACTIVATED_FROM_POOL, REACTIVATED_IN_PERIOD,
+)
 
 CONVERSATION_OUTCOMES = ("reached_will_return", "reached_declined", "callback_requested", "complaint_escalated", "do_not_call")
 
@@ -91,16 +98,9 @@ def _count(name: str, value: int) -> Figure:
 # --- The state-change table -----------------------------------------------------------------------------
 
 def _build_changes(cur) -> None:
-    pg = connection.vendor == "postgresql"
+    pg = is_postgresql()
     cur.execute("DROP TABLE IF EXISTS m_changes")
-    cur.execute(f"""
-        CREATE TEMP TABLE m_changes AS
-        SELECT customer_id, kind, occurred_at AS t,
-               kind IN ('acquired', 'reactivated') AS active_after,
-               lead(occurred_at) OVER w AS next_t
-        FROM winback_lifecycleevent
-        WHERE kind IN ('acquired', 'reactivated', 'lapsed', 'cancelled')
-        WINDOW w AS (PARTITION BY customer_id ORDER BY occurred_at, {PRECEDENCE_SQL}, id)""")
+    cur.execute(CHANGES)
     cur.execute("CREATE INDEX m_changes_t ON m_changes (t)")
     cur.execute("CREATE INDEX m_changes_customer ON m_changes (customer_id, t)")
     cur.execute("CREATE INDEX m_changes_next ON m_changes (next_t)")
@@ -108,11 +108,12 @@ def _build_changes(cur) -> None:
         cur.execute("ANALYZE m_changes")
 
 
-def _month_index_sql(column: str) -> tuple[str, list]:
-    """year * 12 + month of a timestamp in the business time zone, as SQL."""
+def _month_index_sql(column: str) -> tuple[sql.Composable, list]:
+    """year * 12 + month of a timestamp in the business time zone, as SQL (Django's own extract per dialect)."""
     year, year_params = connection.ops.datetime_extract_sql("year", column, (), settings.TIME_ZONE)
     month, month_params = connection.ops.datetime_extract_sql("month", column, (), settings.TIME_ZONE)
-    return f"CAST(({year}) * 12 + ({month}) AS integer)", [*year_params, *month_params]
+    return (sql.SQL("CAST(({year}) * 12 + ({month}) AS integer)").format(year=sql.SQL(year), month=sql.SQL(month)),
+            [*year_params, *month_params])
 
 
 def _build_revenue(cur, *, lo: dt.datetime, hi: dt.datetime) -> None:
@@ -120,14 +121,15 @@ def _build_revenue(cur, *, lo: dt.datetime, hi: dt.datetime) -> None:
     orders (instead of one per month), and each customer's first order."""
     month, params = _month_index_sql("ordered_at")
     cur.execute("DROP TABLE IF EXISTS m_rev")
-    cur.execute(f"""CREATE TEMP TABLE m_rev AS
-        SELECT customer_id, {month} AS month, sum(amount) AS revenue, count(*) AS n
-        FROM crm_order WHERE ordered_at >= %s AND ordered_at < %s GROUP BY 1, 2""", [*params, _adapt(lo), _adapt(hi)])
+    cur.execute(render("CREATE TEMP TABLE m_rev AS"
+                       " SELECT customer_id, {month} AS month, sum(amount) AS revenue, count(*) AS n"
+                       " FROM {order} WHERE ordered_at >= %s AND ordered_at < %s GROUP BY 1, 2", month=month, order=Order),
+                [*params, _adapt(lo), _adapt(hi)])
     cur.execute("CREATE INDEX m_rev_month ON m_rev (month, customer_id)")
     cur.execute("DROP TABLE IF EXISTS m_first")
-    cur.execute("CREATE TEMP TABLE m_first AS SELECT customer_id, min(ordered_at) AS first_at FROM crm_order GROUP BY customer_id")
+    cur.execute(FIRST_ORDERS)
     cur.execute("CREATE INDEX m_first_customer ON m_first (customer_id)")
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         cur.execute("ANALYZE m_rev; ANALYZE m_first")
 
 
@@ -146,24 +148,16 @@ def _monthly_revenue(cur, S: dt.datetime, month: int) -> dict[str, Any]:
     return out
 
 
-def _true() -> str:
-    return "true" if connection.vendor == "postgresql" else "1"
-
-
-def _active_at_s() -> str:
-    """m_changes rows that are a customer's state at S and an active one (CS at S)."""
-    return f"active_after = {_true()} AND t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s)"
-
-
 def _revenue_churn(cur, q: dict[str, Any], per_customer: str) -> tuple:
-    """(rev(P-1), lost, gained) summed over the customers active at S; ``per_customer`` selects each
-    customer's (customer_id, prev, cur) revenue."""
-    cur.execute(f"""
-        SELECT COALESCE(sum(r.prev), 0),
-               COALESCE(sum(CASE WHEN r.prev > r.cur THEN r.prev - r.cur ELSE 0 END), 0),
-               COALESCE(sum(CASE WHEN r.cur > r.prev THEN r.cur - r.prev ELSE 0 END), 0)
-        FROM (SELECT customer_id FROM m_changes WHERE {_active_at_s()}) cs
-        JOIN ({per_customer}) r ON r.customer_id = cs.customer_id""", q)
+    """(rev(P-1), lost, gained) summed over the customers active at S (CS at S); ``per_customer`` selects
+    each customer's (customer_id, prev, cur) revenue."""
+    cur.execute(render(
+        "SELECT COALESCE(sum(r.prev), 0),"
+        "       COALESCE(sum(CASE WHEN r.prev > r.cur THEN r.prev - r.cur ELSE 0 END), 0),"
+        "       COALESCE(sum(CASE WHEN r.cur > r.prev THEN r.cur - r.prev ELSE 0 END), 0)"
+        " FROM (SELECT customer_id FROM m_changes"
+        "       WHERE active_after = true AND t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s)) cs"
+        " JOIN ({per_customer}) r ON r.customer_id = cs.customer_id", per_customer=per_customer), q)
     return cur.fetchone()
 
 
@@ -171,38 +165,27 @@ def _adapt(x: dt.datetime):
     return connection.ops.adapt_datetimefield_value(x)
 
 
-def _days_between(a: str, b: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({a} - {b})) / 86400.0"
-    return f"(julianday({a}) - julianday({b}))"
+def _days_between(a: str, b: str) -> sql.Composable:
+    template = "EXTRACT(EPOCH FROM ({a} - {b})) / 86400.0" if is_postgresql() else "(julianday({a}) - julianday({b}))"
+    return sql.SQL(template).format(a=sql.Identifier(*a.split(".")), b=sql.Identifier(*b.split(".")))
 
 
 def _lifecycle_counts(cur, S: dt.datetime, E: dt.datetime) -> dict[str, Any]:
     q = {"s": _adapt(S), "e": _adapt(E)}
-    true = _true()
-    at_s = "t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s)"
-    at_e = "t < %(e)s AND (next_t IS NULL OR next_t >= %(e)s)"
-    cur.execute(f"""
-        SELECT
-          sum(CASE WHEN active_after = {true} AND {at_s} THEN 1 ELSE 0 END),
-          sum(CASE WHEN active_after = {true} AND t < %(s)s AND next_t >= %(s)s AND next_t < %(e)s THEN 1 ELSE 0 END),
-          sum(CASE WHEN kind = 'acquired' AND t >= %(s)s AND t < %(e)s THEN 1 ELSE 0 END),
-          sum(CASE WHEN kind = 'acquired' AND t >= %(s)s AND t < %(e)s AND next_t < %(e)s THEN 1 ELSE 0 END),
-          sum(CASE WHEN active_after <> {true} AND {at_s} THEN 1 ELSE 0 END),
-          sum(CASE WHEN active_after = {true} AND {at_e} THEN 1 ELSE 0 END)
-        FROM m_changes WHERE t < %(e)s""", q)
+    cur.execute(PERIOD_COUNTS, q)
     cs, l0, cn, ln, lp, ce = (int(x or 0) for x in cur.fetchone())
-    cur.execute("SELECT count(DISTINCT customer_id) FROM m_changes WHERE kind = 'reactivated' AND t >= %(s)s AND t < %(e)s", q)
+    cur.execute(REACTIVATED_IN_PERIOD, q)
     r = cur.fetchone()[0]
     rp = _reactivated_from_pool(cur, S, E)
     # Tenure of the lost: the lapse that put them in L0 or Ln.
-    cur.execute(f"""
-        SELECT avg({_days_between('x.lapse_at', 'c.acquired_at')}) FROM (
-            SELECT customer_id, next_t AS lapse_at FROM m_changes
-            WHERE active_after = {true} AND t < %(s)s AND next_t >= %(s)s AND next_t < %(e)s
-            UNION ALL
-            SELECT customer_id, next_t FROM m_changes WHERE kind = 'acquired' AND t >= %(s)s AND t < %(e)s AND next_t < %(e)s
-        ) x JOIN crm_customer c ON c.id = x.customer_id""", q)
+    cur.execute(render(
+        "SELECT avg({days}) FROM ("
+        "   SELECT customer_id, next_t AS lapse_at FROM m_changes"
+        "   WHERE active_after = true AND t < %(s)s AND next_t >= %(s)s AND next_t < %(e)s"
+        "   UNION ALL"
+        "   SELECT customer_id, next_t FROM m_changes WHERE kind = 'acquired' AND t >= %(s)s AND t < %(e)s AND next_t < %(e)s"
+        " ) x JOIN {customer} c ON c.id = x.customer_id",
+        days=_days_between("x.lapse_at", "c.acquired_at"), customer=Customer), q)
     tenure = cur.fetchone()[0]
     return {"CS": cs, "CN": cn, "L0": l0, "Ln": ln, "R": r, "LP": lp, "RP": rp, "CE": ce,
             "tenure_sum_days": float(tenure) * (l0 + ln) if tenure is not None else 0.0}
@@ -218,21 +201,22 @@ def _lifecycle_counts_by_month(cur, months: list[Period]) -> dict[Period, dict[s
     LP the same as CS over the inactive spells; R counts distinct customers per month; RP keeps its query."""
     start, start_params = _month_index_sql("t")
     end, end_params = _month_index_sql("next_t")
-    true = _true()
-    cur.execute(f"""SELECT {start}, {end}, CASE WHEN kind = 'acquired' THEN 1 ELSE 0 END, count(*) FROM m_changes
-                    WHERE active_after = {true} GROUP BY 1, 2, 3""", [*start_params, *end_params])
+    cur.execute(render("SELECT {start}, {end}, CASE WHEN kind = 'acquired' THEN 1 ELSE 0 END, count(*) FROM m_changes"
+                       " WHERE active_after = true GROUP BY 1, 2, 3", start=start, end=end), [*start_params, *end_params])
     active = [(int(sm), None if em is None else int(em), acq, n) for sm, em, acq, n in cur.fetchall()]
-    cur.execute(f"SELECT {start}, {end}, count(*) FROM m_changes WHERE active_after <> {true} GROUP BY 1, 2",
-                [*start_params, *end_params])
+    cur.execute(render("SELECT {start}, {end}, count(*) FROM m_changes WHERE active_after <> true GROUP BY 1, 2",
+                       start=start, end=end), [*start_params, *end_params])
     inactive = [(int(sm), None if em is None else int(em), n) for sm, em, n in cur.fetchall()]
-    cur.execute(f"SELECT {start}, count(DISTINCT customer_id) FROM m_changes WHERE kind = 'reactivated' GROUP BY 1", start_params)
+    cur.execute(render("SELECT {start}, count(DISTINCT customer_id) FROM m_changes WHERE kind = 'reactivated' GROUP BY 1",
+                       start=start), start_params)
     reactivated = {int(m): n for m, n in cur.fetchall()}
     # Tenure of the lost: spells ending in m that started before m (L0) or were acquired in m (Ln).
-    cur.execute(f"""SELECT {end}, sum({_days_between('s.next_t', 'c.acquired_at')}) FROM m_changes s
-                    JOIN crm_customer c ON c.id = s.customer_id
-                    WHERE s.active_after = {true} AND s.next_t IS NOT NULL
-                      AND ({start} < {end} OR (s.kind = 'acquired' AND {start} = {end}))
-                    GROUP BY 1""", [*end_params, *start_params, *end_params, *start_params, *end_params])
+    cur.execute(render("SELECT {end}, sum({days}) FROM m_changes s JOIN {customer} c ON c.id = s.customer_id"
+                       " WHERE s.active_after = true AND s.next_t IS NOT NULL"
+                       "   AND ({start} < {end} OR (s.kind = 'acquired' AND {start} = {end}))"
+                       " GROUP BY 1", start=start, end=end, days=_days_between("s.next_t", "c.acquired_at"),
+                       customer=Customer),
+                [*end_params, *start_params, *end_params, *start_params, *end_params])
     tenure = {int(m): float(days or 0) for m, days in cur.fetchall()}
 
     def open_at(spells, m: int) -> int:
@@ -253,12 +237,7 @@ def _lifecycle_counts_by_month(cur, months: list[Period]) -> dict[Period, dict[s
 
 
 def _reactivated_from_pool(cur, S: dt.datetime, E: dt.datetime) -> int:
-    true = _true()
-    cur.execute(f"""
-        SELECT count(DISTINCT r.customer_id) FROM m_changes r
-        JOIN m_changes s ON s.customer_id = r.customer_id AND s.active_after <> {true}
-                        AND s.t < %(s)s AND (s.next_t IS NULL OR s.next_t >= %(s)s)
-        WHERE r.kind = 'reactivated' AND r.t >= %(s)s AND r.t < %(e)s""", {"s": _adapt(S), "e": _adapt(E)})
+    cur.execute(REACTIVATED_FROM_POOL, {"s": _adapt(S), "e": _adapt(E)})
     return cur.fetchone()[0]
 
 
@@ -271,46 +250,23 @@ def _money_and_more(cur, S: dt.datetime, E: dt.datetime, S_prev: dt.datetime, mo
 
 def _period_revenue(cur, q: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    cur.execute("""
-        SELECT COALESCE(sum(amount), 0), count(DISTINCT customer_id) FROM crm_order
-        WHERE ordered_at >= %(s)s AND ordered_at < %(e)s""", q)
+    cur.execute(PERIOD_REVENUE, q)
     out["revenue"], out["buyers"] = cur.fetchone()
-    cur.execute("""
-        SELECT count(*) FROM (SELECT customer_id, count(*) AS n FROM crm_order
-                              WHERE ordered_at >= %(s)s AND ordered_at < %(e)s GROUP BY customer_id) b
-        WHERE b.n > 1 OR EXISTS (SELECT 1 FROM crm_order o WHERE o.customer_id = b.customer_id AND o.ordered_at < %(s)s)""", q)
+    cur.execute(PERIOD_REPEAT_BUYERS, q)
     out["repeat_buyers"] = cur.fetchone()[0]
     # Revenue churn over the customers active at S: their revenue in P-1 against P.
-    out["rev_prev"], out["rev_lost"], out["rev_gained"] = _revenue_churn(cur, q, """
-        SELECT customer_id, sum(CASE WHEN ordered_at < %(s)s THEN amount ELSE 0 END) AS prev,
-               sum(CASE WHEN ordered_at >= %(s)s THEN amount ELSE 0 END) AS cur
-        FROM crm_order WHERE ordered_at >= %(p)s AND ordered_at < %(e)s GROUP BY customer_id""")
+    out["rev_prev"], out["rev_lost"], out["rev_gained"] = _revenue_churn(cur, q, PERIOD_REVENUE_BY_CUSTOMER)
     return out
 
 
 def _program(cur, q: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    cur.execute("""
-        SELECT
-          sum(CASE WHEN status = 'won' AND closed_at >= %(s)s AND closed_at < %(e)s THEN 1 ELSE 0 END),
-          sum(CASE WHEN status IN ('won', 'returned', 'lost') AND closed_at >= %(s)s AND closed_at < %(e)s THEN 1 ELSE 0 END),
-          sum(CASE WHEN opened_at >= %(s)s AND opened_at < %(e)s AND status <> 'void' AND NOT holdout THEN 1 ELSE 0 END),
-          sum(CASE WHEN opened_at >= %(s)s AND opened_at < %(e)s AND status IN ('won', 'returned') AND NOT holdout THEN 1 ELSE 0 END),
-          sum(CASE WHEN opened_at >= %(s)s AND opened_at < %(e)s AND status <> 'void' AND holdout THEN 1 ELSE 0 END),
-          sum(CASE WHEN opened_at >= %(s)s AND opened_at < %(e)s AND status IN ('won', 'returned') AND holdout THEN 1 ELSE 0 END)
-        FROM winback_winbackcase WHERE kind = 'winback'
-          AND ((closed_at >= %(s)s AND closed_at < %(e)s) OR (opened_at >= %(s)s AND opened_at < %(e)s))""", q)
+    cur.execute(PROGRAM_CASES, q)
     (out["cases_won"], out["cases_closed"], out["treated"], out["treated_back"], out["held"],
      out["held_back"]) = (int(x or 0) for x in cur.fetchone())
-    cur.execute("""
-        SELECT count(*), sum(CASE WHEN redeemed_at IS NOT NULL THEN 1 ELSE 0 END) FROM winback_coupon
-        WHERE issued_at >= %(s)s AND issued_at < %(e)s""", q)
+    cur.execute(PROGRAM_COUPONS, q)
     out["coupons"], out["redeemed"] = (int(x or 0) for x in cur.fetchone())
-    cur.execute("""
-        SELECT kind, count(*), sum(score),
-               sum(CASE WHEN score >= 9 THEN 1 ELSE 0 END), sum(CASE WHEN score <= 6 THEN 1 ELSE 0 END),
-               sum(CASE WHEN score >= 4 THEN 1 ELSE 0 END)
-        FROM crm_feedback WHERE responded_at >= %(s)s AND responded_at < %(e)s GROUP BY kind""", q)
+    cur.execute(PROGRAM_FEEDBACK, q)
     out["feedback"] = {kind: (n, total, promoters, detractors, satisfied) for kind, n, total, promoters, detractors, satisfied in cur.fetchall()}
     return out
 
@@ -372,7 +328,7 @@ def _figures(c: dict[str, Any], m: dict[str, Any], margin: float) -> dict[str, F
 def state_changes():
     """A cursor with the m_changes table built (and dropped afterwards), in one transaction."""
     with transaction.atomic(), connection.cursor() as cur:
-        if connection.vendor == "postgresql":
+        if is_postgresql():
             cur.execute("SET LOCAL work_mem = '256MB'")  # the month histograms hash in memory, not on disk
             cur.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these statements
         _build_changes(cur)

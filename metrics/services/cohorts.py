@@ -12,9 +12,10 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core.sql import render
 from crm.models import Customer
 from metrics.models import MetricSnapshot
-from metrics.services.calculators import _true, state_changes
+from metrics.services.calculators import state_changes
 from metrics.services.periods import Period, add_months
 
 DEFAULT_COHORTS = 12
@@ -38,16 +39,16 @@ def cohort_active_counts(cur, *, first: dt.date, last_boundary: dt.date) -> dict
     before b's month minus spells that also ended before it."""
     ops, tz = connection.ops, settings.TIME_ZONE
     trunc = {col: ops.datetime_trunc_sql("month", col, (), tz) for col in ("c.acquired_at", "s.t", "s.next_t")}
-    true = _true()
     S = Period(first, add_months(first, 1)).bounds()[0]
     E = Period(last_boundary, add_months(last_boundary, 1)).bounds()[0]
-    sql = (f"SELECT {trunc['c.acquired_at'][0]}, {trunc['s.t'][0]}, {trunc['s.next_t'][0]}, count(*)"
-           f" FROM m_changes s JOIN crm_customer c ON c.id = s.customer_id"
-           f" WHERE s.active_after = {true} AND c.acquired_at >= %s AND c.acquired_at < %s AND s.t < %s"
-           f" GROUP BY 1, 2, 3")
+    # Index: the customers' primary key (m_changes has its own).
+    statement = render(
+        "SELECT {cohort}, {start}, {end}, count(*) FROM m_changes s JOIN {customer} c ON c.id = s.customer_id"
+        " WHERE s.active_after = true AND c.acquired_at >= %s AND c.acquired_at < %s AND s.t < %s GROUP BY 1, 2, 3",
+        cohort=trunc["c.acquired_at"][0], start=trunc["s.t"][0], end=trunc["s.next_t"][0], customer=Customer)
     params = [*trunc["c.acquired_at"][1], *trunc["s.t"][1], *trunc["s.next_t"][1],
               *(ops.adapt_datetimefield_value(x) for x in (S, E, E))]
-    cur.execute(sql, params)
+    cur.execute(statement, params)
     spells: dict[dt.date, list[tuple[dt.date, dt.date | None, int]]] = defaultdict(list)
     for cohort, start, end, n in cur.fetchall():
         spells[_month(cohort)].append((_month(start), _month(end), n))
