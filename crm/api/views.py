@@ -11,9 +11,10 @@ from rest_framework.settings import api_settings
 from core.api import Conflict, error_body
 from core.fields import BusinessDateTimeFilter
 from core.permissions import ModelPermissions
-from crm.api.serializers import (
+from crm.api.serializers import CustomerSerializer, OrderSerializer
+from crm.inputs import (
     MAX_ORDERS_PER_REQUEST, ComplaintSerializer, ContactSerializer, CustomerCancelSerializer,
-    CustomerInputSerializer, CustomerSerializer, FeedbackSerializer, OrderInputSerializer, OrderSerializer,
+    CustomerInputSerializer, FeedbackSerializer, OrderInputSerializer,
 )
 from crm.models import Complaint, Contact, Customer, Feedback, Order
 from crm.services.audit import Actor

@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from tqdm import tqdm
 
-from crm.api.serializers import ComplaintSerializer, CustomerInputSerializer, FeedbackSerializer
+from crm.inputs import ComplaintSerializer, CustomerInputSerializer, FeedbackSerializer
 from crm.models import Complaint, Feedback
 from crm.services.audit import Actor
 from crm.services.customers import customer_upsert
