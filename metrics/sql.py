@@ -19,17 +19,6 @@ CHANGES = render(
 # Index: order_customer_time.
 FIRST_ORDERS = render("CREATE TEMP TABLE m_first AS SELECT customer_id, min(ordered_at) AS first_at FROM {order}"
                       " GROUP BY customer_id", order=Order)
-# CS, L0, CN, Ln, LP and CE of one period [S, E) (docs/metrics.md s.2).
-PERIOD_COUNTS = (
-    "SELECT"
-    "  sum(CASE WHEN active_after = true AND t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s) THEN 1 ELSE 0 END),"
-    "  sum(CASE WHEN active_after = true AND t < %(s)s AND next_t >= %(s)s AND next_t < %(e)s THEN 1 ELSE 0 END),"
-    "  sum(CASE WHEN kind = 'acquired' AND t >= %(s)s AND t < %(e)s THEN 1 ELSE 0 END),"
-    "  sum(CASE WHEN kind = 'acquired' AND t >= %(s)s AND t < %(e)s AND next_t < %(e)s THEN 1 ELSE 0 END),"
-    "  sum(CASE WHEN active_after <> true AND t < %(s)s AND (next_t IS NULL OR next_t >= %(s)s) THEN 1 ELSE 0 END),"
-    "  sum(CASE WHEN active_after = true AND t < %(e)s AND (next_t IS NULL OR next_t >= %(e)s) THEN 1 ELSE 0 END)"
-    " FROM m_changes WHERE t < %(e)s"
-)
 REACTIVATED_IN_PERIOD = ("SELECT count(DISTINCT customer_id) FROM m_changes"
                          " WHERE kind = 'reactivated' AND t >= %(s)s AND t < %(e)s")
 # RP: reactivated in P out of the pool inactive at S.

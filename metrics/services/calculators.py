@@ -33,7 +33,7 @@ from metrics.models import BusinessSettings
 from metrics.services.definitions import ALL
 from metrics.services.periods import Period
 from metrics.sql import (
-    CHANGES, FIRST_ORDERS, PERIOD_COUNTS, PERIOD_REPEAT_BUYERS, PERIOD_REVENUE, PERIOD_REVENUE_BY_CUSTOMER,
+    CHANGES, FIRST_ORDERS, PERIOD_REPEAT_BUYERS, PERIOD_REVENUE, PERIOD_REVENUE_BY_CUSTOMER,
     PROGRAM_CASES, PROGRAM_COUPONS, PROGRAM_FEEDBACK, REACTIVATED_FROM_POOL, REACTIVATED_IN_PERIOD,
 )
 
@@ -170,68 +170,65 @@ def _days_between(a: str, b: str) -> sql.Composable:
     return sql.SQL(template).format(a=sql.Identifier(*a.split(".")), b=sql.Identifier(*b.split(".")))
 
 
-def _lifecycle_counts(cur, S: dt.datetime, E: dt.datetime) -> dict[str, Any]:
-    q = {"s": _adapt(S), "e": _adapt(E)}
-    cur.execute(PERIOD_COUNTS, q)
-    cs, l0, cn, ln, lp, ce = (int(x or 0) for x in cur.fetchone())
-    cur.execute(REACTIVATED_IN_PERIOD, q)
-    r = cur.fetchone()[0]
-    rp = _reactivated_from_pool(cur, S, E)
-    # Tenure of the lost: the lapse that put them in L0 or Ln.
-    cur.execute(render(
-        "SELECT avg({days}) FROM ("
-        "   SELECT customer_id, next_t AS lapse_at FROM m_changes"
-        "   WHERE active_after = true AND t < %(s)s AND next_t >= %(s)s AND next_t < %(e)s"
-        "   UNION ALL"
-        "   SELECT customer_id, next_t FROM m_changes WHERE kind = 'acquired' AND t >= %(s)s AND t < %(e)s AND next_t < %(e)s"
-        " ) x JOIN {customer} c ON c.id = x.customer_id",
-        days=_days_between("x.lapse_at", "c.acquired_at"), customer=Customer), q)
-    tenure = cur.fetchone()[0]
-    return {"CS": cs, "CN": cn, "L0": l0, "Ln": ln, "R": r, "LP": lp, "RP": rp, "CE": ce,
-            "tenure_sum_days": float(tenure) * (l0 + ln) if tenure is not None else 0.0}
+def _bucket_sql(column: str) -> sql.Composable:
+    """How many of the periods' boundaries (m_bounds) are at or before ``column``; NULL for NULL."""
+    if is_postgresql():
+        return sql.SQL("width_bucket({col}, %(bounds)s::timestamptz[])").format(col=sql.Identifier(column))
+    return sql.SQL("CASE WHEN {col} IS NULL THEN NULL ELSE (SELECT count(*) FROM m_bounds b WHERE b.at <= {col}) END"
+                   ).format(col=sql.Identifier(column))
 
 
-def _lifecycle_counts_by_month(cur, months: list[Period]) -> dict[Period, dict[str, Any]]:
-    """The same counts as _lifecycle_counts for many months, from month histograms of the state changes
-    (one grouped pass each) instead of scans per month. With month indexes m (year * 12 + month, in the
-    business time zone) and S the first instant of month m, "t < S" is "month(t) < m"; so for the spells
-    of active customers (start sm, end em, the month of the next change):
-      CS(m) = spells with sm < m and (no end or em >= m);  L0(m) = spells with sm < m and em = m;
-      CN(m) = acquired spells with sm = m;  Ln(m) = those with em = m;  CE(m) = CS(m + 1);
-    LP the same as CS over the inactive spells; R counts distinct customers per month; RP keeps its query."""
-    start, start_params = _month_index_sql("t")
-    end, end_params = _month_index_sql("next_t")
-    cur.execute(render("SELECT {start}, {end}, CASE WHEN kind = 'acquired' THEN 1 ELSE 0 END, count(*) FROM m_changes"
-                       " WHERE active_after = true GROUP BY 1, 2, 3", start=start, end=end), [*start_params, *end_params])
-    active = [(int(sm), None if em is None else int(em), acq, n) for sm, em, acq, n in cur.fetchall()]
-    cur.execute(render("SELECT {start}, {end}, count(*) FROM m_changes WHERE active_after <> true GROUP BY 1, 2",
-                       start=start, end=end), [*start_params, *end_params])
-    inactive = [(int(sm), None if em is None else int(em), n) for sm, em, n in cur.fetchall()]
-    cur.execute(render("SELECT {start}, count(DISTINCT customer_id) FROM m_changes WHERE kind = 'reactivated' GROUP BY 1",
-                       start=start), start_params)
-    reactivated = {int(m): n for m, n in cur.fetchall()}
-    # Tenure of the lost: spells ending in m that started before m (L0) or were acquired in m (Ln).
-    cur.execute(render("SELECT {end}, sum({days}) FROM m_changes s JOIN {customer} c ON c.id = s.customer_id"
-                       " WHERE s.active_after = true AND s.next_t IS NOT NULL"
-                       "   AND ({start} < {end} OR (s.kind = 'acquired' AND {start} = {end}))"
-                       " GROUP BY 1", start=start, end=end, days=_days_between("s.next_t", "c.acquired_at"),
-                       customer=Customer),
-                [*end_params, *start_params, *end_params, *start_params, *end_params])
-    tenure = {int(m): float(days or 0) for m, days in cur.fetchall()}
+def _lifecycle_counts(cur, periods: list[Period]) -> dict[Period, dict[str, Any]]:
+    """CS, CN, L0, Ln, LP, CE, R, RP and the days of tenure of the lost, for any set of periods, from
+    histograms of the state changes over the periods' boundaries: one grouped pass each, however many periods.
 
-    def open_at(spells, m: int) -> int:
-        return sum(row[-1] for row in spells if row[0] < m and (row[1] is None or row[1] >= m))
+    With the boundaries sorted B_0 < B_1 < ... and a change's bucket the number of boundaries at or before
+    it, "t < B_j" is "bucket(t) <= j". So for a period [B_a, B_b) and the spells (start bucket sb, end
+    bucket eb, none while the spell is open) of active customers (docs/metrics.md s.2):
+      CS = sb <= a and (no eb or eb > a);   L0 = sb <= a and a < eb <= b;
+      CN = acquired with a < sb <= b;       Ln = those with eb <= b;       CE = sb <= b and (no eb or eb > b);
+    LP is CS over the inactive spells; R and RP count distinct customers, so each period asks for its own."""
+    bounds = sorted({instant for p in periods for instant in p.bounds()})
+    adapt = connection.ops.adapt_datetimefield_value
+    params: dict[str, Any] = {}
+    if is_postgresql():
+        params["bounds"] = bounds
+    else:
+        cur.execute("DROP TABLE IF EXISTS m_bounds")
+        cur.execute("CREATE TEMP TABLE m_bounds (at datetime NOT NULL)")
+        cur.executemany("INSERT INTO m_bounds (at) VALUES (%s)", [(adapt(b),) for b in bounds])
+    spells = {"start": _bucket_sql("t"), "end": _bucket_sql("next_t")}
+    cur.execute(render("SELECT sb, eb, acquired, active, count(*) FROM ("
+                       " SELECT {start} AS sb, {end} AS eb, kind = 'acquired' AS acquired, active_after AS active"
+                       " FROM m_changes) x GROUP BY 1, 2, 3, 4", **spells), params)
+    rows = [(int(sb), None if eb is None else int(eb), bool(acq), bool(active), n) for sb, eb, acq, active, n in cur.fetchall()]
+    cur.execute(render("SELECT sb, eb, acquired, sum(days) FROM ("
+                       " SELECT {start} AS sb, {end} AS eb, s.kind = 'acquired' AS acquired, {days} AS days"
+                       " FROM m_changes s JOIN {customer} c ON c.id = s.customer_id"
+                       " WHERE s.active_after = true AND s.next_t IS NOT NULL) x GROUP BY 1, 2, 3",
+                       **spells, days=_days_between("s.next_t", "c.acquired_at"), customer=Customer), params)
+    lost = [(int(sb), int(eb), bool(acq), float(days or 0)) for sb, eb, acq, days in cur.fetchall()]
+    if not is_postgresql():
+        cur.execute("DROP TABLE m_bounds")
+
+    def open_at(j: int, active: bool) -> int:
+        return sum(n for sb, eb, _, act, n in rows if act == active and sb <= j and (eb is None or eb > j))
 
     out = {}
-    for period in months:
-        m = period.start.year * 12 + period.start.month
+    index = {instant: j for j, instant in enumerate(bounds)}
+    for period in periods:
         S, E = period.bounds()
+        a, b = index[S], index[E]
+        q = {"s": adapt(S), "e": adapt(E)}
+        cur.execute(REACTIVATED_IN_PERIOD, q)
         out[period] = {
-            "CS": open_at(active, m), "CE": open_at(active, m + 1), "LP": open_at(inactive, m),
-            "L0": sum(n for sm, em, _, n in active if sm < m and em == m),
-            "CN": sum(n for sm, _, acq, n in active if acq and sm == m),
-            "Ln": sum(n for sm, em, acq, n in active if acq and sm == m and em == m),
-            "R": reactivated.get(m, 0), "RP": _reactivated_from_pool(cur, S, E), "tenure_sum_days": tenure.get(m, 0.0),
+            "CS": open_at(a, True), "CE": open_at(b, True), "LP": open_at(a, False),
+            "L0": sum(n for sb, eb, _, act, n in rows if act and sb <= a and eb is not None and a < eb <= b),
+            "CN": sum(n for sb, _, acq, act, n in rows if acq and a < sb <= b),
+            "Ln": sum(n for sb, eb, acq, act, n in rows if acq and a < sb <= b and eb is not None and eb <= b),
+            "R": cur.fetchone()[0], "RP": _reactivated_from_pool(cur, S, E),
+            "tenure_sum_days": sum(days for sb, eb, acq, days in lost
+                                   if (sb <= a and a < eb <= b) or (acq and a < sb <= b and eb <= b)),
         }
     return out
 
@@ -350,10 +347,10 @@ def metrics_compute(*, periods: Iterable[Period], cur=None) -> dict[Period, dict
     by_month = len(periods) > 1 and all(p.is_month() for p in periods)
     if by_month:
         _build_revenue(cur, lo=min(p.previous().bounds()[0] for p in periods), hi=max(p.bounds()[1] for p in periods))
-    monthly_counts = _lifecycle_counts_by_month(cur, periods) if by_month else {}
+    lifecycle_counts = _lifecycle_counts(cur, periods)
     for period in periods:
         S, E = period.bounds()
-        counts = monthly_counts.get(period) or _lifecycle_counts(cur, S, E)
+        counts = lifecycle_counts[period]
         month = period.start.year * 12 + period.start.month if by_month else None
         more = _money_and_more(cur, S, E, period.previous().bounds()[0], month=month)
         out[period] = _figures(counts, more, margin)
