@@ -675,7 +675,8 @@ def child_explain(args: argparse.Namespace, now: dt.datetime) -> dict:
         execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, p, many, context)
         plan = "\n".join(r[0] for r in context["cursor"].fetchall())
         plans.append({"sql": _key(sql), "seconds": time.perf_counter() - t0, "plan": plan})
-        if sql.lstrip().upper().startswith("SELECT"):  # read-only: run it for real, the caller fetches
+        # Read-only, or a write whose rows the caller reads back (WITH ... SELECT): run it for real too.
+        if sql.lstrip().upper().startswith(("SELECT", "WITH")):
             return execute(sql, p, many, context)
         return None
 

@@ -324,7 +324,8 @@ def main() -> None:
 
         from core.roles import AGENTS, MANAGERS
         from metrics.services import snapshots as snapshots_module
-        from metrics.services.calculators import PRECEDENCE_SQL, _build_changes
+        from metrics.services.calculators import _build_changes
+        from winback.sql import PRECEDENCE_SQL
         from metrics.services.cohorts import cohort_retention
         from metrics.services.kpis import kpis_for_period, series_for
         from metrics.services.periods import Period, add_months, month_of

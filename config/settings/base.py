@@ -195,7 +195,7 @@ else:
     # The filesystem transport has no fan-out exchange for remote control commands.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Enqueues after a commit are best effort (core.tasks.task_enqueue): try briefly, then leave the work to the
+# Enqueues after a commit are best effort (core/task_base.py): try briefly, then leave the work to the
 # periodic sweeps rather than holding the request.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_ACCEPT_CONTENT = ["json"]
