@@ -18,8 +18,26 @@ cannot:
   (core.db.transaction_lock).
 """
 
+import json
+from collections.abc import Iterable
+
 from django.db import connection
+from psycopg import sql
 
 
 def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
+
+
+def id_list_condition(column: str) -> sql.Composable:
+    """``column`` (``name`` or ``alias.name``) is one of the ids passed as ``%(ids)s`` (id_list_param):
+    an array on PostgreSQL, a JSON list read by json_each on SQLite (one parameter either way, however long)."""
+    target = sql.Identifier(*column.split("."))
+    if is_postgresql():
+        return sql.SQL("{col} = ANY(%(ids)s)").format(col=target)
+    return sql.SQL("{col} IN (SELECT value FROM json_each(%(ids)s))").format(col=target)
+
+
+def id_list_param(ids: Iterable[int]) -> list[int] | str:
+    ids = [int(i) for i in ids]
+    return ids if is_postgresql() else json.dumps(ids)

@@ -21,14 +21,21 @@ def column_list(model: type[Model], alias: str = "") -> sql.Composed:
     return sql.SQL(", ").join(names)
 
 
-def render(template: str, **parts: Any) -> str:
-    """``template`` with its {placeholders} filled: a model becomes its table, a str plain SQL text
-    (a fixed fragment of the caller's, never a value), a psycopg Composable itself."""
-    def part(value: Any) -> sql.Composable:
-        if isinstance(value, type) and issubclass(value, Model):
-            return table(value)
-        if isinstance(value, str):
-            return sql.SQL(value)
-        return value
+def _part(value: Any) -> sql.Composable:
+    if isinstance(value, type) and issubclass(value, Model):
+        return table(value)
+    if isinstance(value, str):
+        return sql.SQL(value)
+    return value
 
-    return sql.SQL(template).format(**{name: part(value) for name, value in parts.items()}).as_string(None)
+
+def compose(template: str, **parts: Any) -> sql.Composed:
+    """``template`` with its {placeholders} filled: a model becomes its table, a str plain SQL text
+    (a fixed fragment of the caller's, never a value), a psycopg Composable itself. Parts the template
+    does not name are ignored, so a module can pass all its tables to every statement."""
+    return sql.SQL(template).format(**{name: _part(value) for name, value in parts.items()})
+
+
+def render(template: str, **parts: Any) -> str:
+    """compose() as the text a cursor takes."""
+    return compose(template, **parts).as_string(None)

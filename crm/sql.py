@@ -6,7 +6,8 @@ import functools
 
 from psycopg import sql
 
-from core.sql import render, table
+from core.dialect import id_list_condition, is_postgresql
+from core.sql import render
 from crm.models import AuditEntry, Customer, Order
 
 # Index: customer_external_id_unique. One array parameter, not one placeholder per key: batches hold tens
@@ -61,16 +62,12 @@ _SET_LIFECYCLE = (
     "   AND ({customer}.status <> b.status OR {customer}.lifecycle_version <> b.version"
     "        OR {customer}.lifecycle_due_at {distinct} b.due_at)"
 )
-_SCOPES = {  # (by ids, PostgreSQL?) -> the batch's customers
-    (True, True): "{customer}.id = ANY(%(ids)s)",
-    (True, False): "{customer}.id IN (SELECT value FROM json_each(%(ids)s))",
-    (False, True): "{customer}.id BETWEEN %(lo)s AND %(hi)s",
-    (False, False): "{customer}.id BETWEEN %(lo)s AND %(hi)s",
-}
 
 
 @functools.cache
-def set_lifecycle_statement(*, source: str, by_ids: bool, postgresql: bool) -> str:
-    scope = sql.SQL(_SCOPES[by_ids, postgresql]).format(customer=table(Customer))
-    distinct = "IS DISTINCT FROM" if postgresql else "IS NOT"  # null-safe "differs"
+def set_lifecycle_statement(*, source: str, by_ids: bool) -> str:
+    column = Customer._meta.db_table + ".id"
+    scope = id_list_condition(column) if by_ids else sql.SQL("{col} BETWEEN %(lo)s AND %(hi)s").format(
+        col=sql.Identifier(*column.split(".")))
+    distinct = "IS DISTINCT FROM" if is_postgresql() else "IS NOT"  # null-safe "differs"
     return render(_SET_LIFECYCLE, customer=Customer, source=sql.Identifier(source), scope=scope, distinct=distinct)

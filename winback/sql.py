@@ -3,7 +3,7 @@
 A batch works in temporary tables: lc_customers (the batch's customers: version, computed status, next
 crossing), lc_raw (PostgreSQL: the computed events and due instants), lc_events (the events as they should
 be) and lc_gone (stored events that no longer hold). The batch is an id list (an incremental scan, a
-refresh) or an id range (a full scan); ``statements(by_ids=..., postgresql=...)`` renders every statement
+refresh) or an id range (a full scan); ``statements(by_ids=...)`` renders every statement
 for one kind of batch, once. The case changes of a batch are winback/services/cases.py's; the customers'
 columns are written by crm (customers_set_lifecycle).
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from core.dialect import id_list_condition
 from core.sql import render
 from crm.models import Cancellation, Customer, Order
 from winback.models import Coupon, LifecycleEvent
@@ -27,14 +28,11 @@ STATUS_SQL = ("CASE last_kind WHEN 'acquired' THEN 'active' WHEN 'reactivated' T
 PRECEDENCE_SQL = "CASE kind " + " ".join("WHEN '" + kind + "' THEN " + str(rank) for kind, rank in PRECEDENCE.items()) + " END"
 
 
-def batch_scope(column: str, *, by_ids: bool, postgresql: bool) -> sql.Composable:
+def batch_scope(column: str, *, by_ids: bool) -> sql.Composable:
     """``column`` (alias.name) restricted to the batch: its id list (``%(ids)s``) or range (``lo``, ``hi``)."""
-    target = sql.Identifier(*column.split("."))
-    if not by_ids:
-        return sql.SQL("{col} BETWEEN %(lo)s AND %(hi)s").format(col=target)
-    if postgresql:
-        return sql.SQL("{col} = ANY(%(ids)s)").format(col=target)
-    return sql.SQL("{col} IN (SELECT value FROM json_each(%(ids)s))").format(col=target)
+    if by_ids:
+        return id_list_condition(column)
+    return sql.SQL("{col} BETWEEN %(lo)s AND %(hi)s").format(col=sql.Identifier(*column.split(".")))
 
 
 @dataclass(frozen=True)
@@ -46,9 +44,9 @@ class BatchStatements:
 
 
 @functools.cache
-def statements(*, by_ids: bool, postgresql: bool) -> BatchStatements:
+def statements(*, by_ids: bool) -> BatchStatements:
     def scope(column: str) -> sql.Composable:
-        return batch_scope(column, by_ids=by_ids, postgresql=postgresql)
+        return batch_scope(column, by_ids=by_ids)
 
     return BatchStatements(
         # Index: the customers' primary key.

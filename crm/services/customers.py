@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.dialect import is_postgresql
+from core.dialect import id_list_param
 from crm.models import AuditEntry, Cancellation, Customer
 from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot, jsonable
 from crm.services.errors import ConflictError, ProtectedChange
@@ -229,11 +229,7 @@ def customers_set_lifecycle(*, cursor, source: str, ids: list[int] | None = None
     due_at) onto the customers, by a list of ids or an id range; returns the rows changed.
 
     The status, the version computed and the next crossing are crm's columns, written here only."""
-    postgresql = is_postgresql()
-    statement = set_lifecycle_statement(source=source, by_ids=ids is not None, postgresql=postgresql)
-    if ids is not None:
-        params: dict[str, Any] = {"ids": list(ids) if postgresql else "[" + ",".join(str(int(i)) for i in ids) + "]"}
-    else:
-        params = {"lo": lo, "hi": hi}
+    statement = set_lifecycle_statement(source=source, by_ids=ids is not None)
+    params: dict[str, Any] = {"ids": id_list_param(ids)} if ids is not None else {"lo": lo, "hi": hi}
     cursor.execute(statement, params)
     return cursor.rowcount

@@ -187,7 +187,8 @@ def _lifecycle_counts(cur, periods: list[Period]) -> dict[Period, dict[str, Any]
     bucket eb, none while the spell is open) of active customers (docs/metrics.md s.2):
       CS = sb <= a and (no eb or eb > a);   L0 = sb <= a and a < eb <= b;
       CN = acquired with a < sb <= b;       Ln = those with eb <= b;       CE = sb <= b and (no eb or eb > b);
-    LP is CS over the inactive spells; R and RP count distinct customers, so each period asks for its own."""
+    LP is CS over the inactive spells. R counts distinct customers: per bucket in one pass, by its own query
+    for a period of several buckets; RP asks per period."""
     bounds = sorted({instant for p in periods for instant in p.bounds()})
     adapt = connection.ops.adapt_datetimefield_value
     params: dict[str, Any] = {}
@@ -208,6 +209,11 @@ def _lifecycle_counts(cur, periods: list[Period]) -> dict[Period, dict[str, Any]
                        " WHERE s.active_after = true AND s.next_t IS NOT NULL) x GROUP BY 1, 2, 3",
                        **spells, days=_days_between("s.next_t", "c.acquired_at"), customer=Customer), params)
     lost = [(int(sb), int(eb), bool(acq), float(days or 0)) for sb, eb, acq, days in cur.fetchall()]
+    # R of a period that is one bucket (a month among months): distinct customers per bucket, in one pass.
+    cur.execute(render("SELECT sb, count(DISTINCT customer_id) FROM ("
+                       " SELECT {start} AS sb, customer_id FROM m_changes WHERE kind = 'reactivated') x GROUP BY 1",
+                       **spells), params)
+    reactivated = {int(sb): n for sb, n in cur.fetchall()}
     if not is_postgresql():
         cur.execute("DROP TABLE m_bounds")
 
@@ -219,14 +225,17 @@ def _lifecycle_counts(cur, periods: list[Period]) -> dict[Period, dict[str, Any]
     for period in periods:
         S, E = period.bounds()
         a, b = index[S], index[E]
-        q = {"s": adapt(S), "e": adapt(E)}
-        cur.execute(REACTIVATED_IN_PERIOD, q)
+        if b == a + 1:
+            r = reactivated.get(b, 0)
+        else:  # a period spanning several buckets: a customer reactivated in two of them counts once
+            cur.execute(REACTIVATED_IN_PERIOD, {"s": adapt(S), "e": adapt(E)})
+            r = cur.fetchone()[0]
         out[period] = {
             "CS": open_at(a, True), "CE": open_at(b, True), "LP": open_at(a, False),
             "L0": sum(n for sb, eb, _, act, n in rows if act and sb <= a and eb is not None and a < eb <= b),
             "CN": sum(n for sb, _, acq, act, n in rows if acq and a < sb <= b),
             "Ln": sum(n for sb, eb, acq, act, n in rows if acq and a < sb <= b and eb is not None and eb <= b),
-            "R": cur.fetchone()[0], "RP": _reactivated_from_pool(cur, S, E),
+            "R": r, "RP": _reactivated_from_pool(cur, S, E),
             "tenure_sum_days": sum(days for sb, eb, acq, days in lost
                                    if (sb <= a and a < eb <= b) or (acq and a < sb <= b and eb <= b)),
         }

@@ -33,7 +33,8 @@ from django.utils import timezone
 from psycopg import sql
 
 from core.db import fetch_all, instances
-from core.dialect import is_postgresql
+from core.dialect import id_list_condition, id_list_param, is_postgresql
+from core.sql import compose, render
 from crm.models import Complaint, Contact, Customer, Order
 from winback.models import CaseEvent, Coupon, LifecycleEvent, WinbackCase
 
@@ -42,16 +43,15 @@ Kind = CaseEvent.Kind
 
 _TABLES = {"case": WinbackCase, "event": CaseEvent, "customer": Customer, "lifecycle_event": LifecycleEvent,
            "coupon": Coupon, "contact": Contact, "order": Order, "complaint": Complaint}
-_IDENTIFIERS = {name: sql.Identifier(model._meta.db_table) for name, model in _TABLES.items()}
 _CASE_COLUMNS = sql.SQL(", ").join(sql.Identifier(f.column) for f in WinbackCase._meta.concrete_fields)
 
 
-def _compose(template: str, **parts: sql.Composable) -> sql.Composed:
-    return sql.SQL(template).format(**_IDENTIFIERS, **parts)
+def _render(template: str, **parts: Any) -> str:
+    return render(template, **_TABLES, **parts)
 
 
-def _text(statement: sql.Composable) -> str:
-    return statement.as_string(None)
+def _compose(template: str, **parts: Any) -> sql.Composed:
+    return compose(template, **_TABLES, **parts)
 
 
 # --- The rules that live once --------------------------------------------------------------------------------
@@ -78,13 +78,24 @@ def case_closed_fields(*, status: str, reason: str, now: dt.datetime) -> dict[st
 
 _RETURNING = " RETURNING id, status, is_recovery, close_reason"
 # One event per changed row (PostgreSQL: in the statement that changed them).
-_EVENTS_FROM_CHANGED = _text(_compose(
+_EVENTS_FROM_CHANGED = _render(
     " INSERT INTO {event} (case_id, kind, at, from_status, to_status, agent_id, actor, is_recovery, reason)"
     " SELECT id, %(ev_kind)s, %(now)s, COALESCE(%(ev_from)s, status), status, %(ev_agent)s, %(ev_actor)s,"
-    " is_recovery, COALESCE(%(ev_reason)s, close_reason) FROM changed"))
-_INSERT_EVENT = _text(_compose(
+    " is_recovery, COALESCE(%(ev_reason)s, close_reason) FROM changed")
+_INSERT_EVENT = _render(
     "INSERT INTO {event} (case_id, kind, at, from_status, to_status, agent_id, actor, is_recovery, reason)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"))
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)")
+
+
+def _with_events(statement: str, *, then: str) -> str:
+    """PostgreSQL: ``statement`` (a case UPDATE or INSERT, before RETURNING) and one CaseEvent per row it
+    changed, in one statement; ``then`` reads the changed rows back."""
+    return "WITH changed AS (" + statement + _RETURNING + "), events AS (" + _EVENTS_FROM_CHANGED + ") " + then
+
+
+def _event_params(*, kind: str, actor: str, from_status: str | None = None, agent_id: int | None = None,
+                  reason: str | None = None) -> dict[str, Any]:
+    return {"ev_kind": kind, "ev_from": from_status, "ev_agent": agent_id, "ev_actor": actor, "ev_reason": reason}
 
 
 def _apply(cur, statement: str, params: dict[str, Any], *, kind: str, actor: str, from_status: str | None = None,
@@ -92,10 +103,9 @@ def _apply(cur, statement: str, params: dict[str, Any], *, kind: str, actor: str
     """Run a case UPDATE or INSERT (``statement`` stops before RETURNING) and write one CaseEvent per row it
     changed; returns how many. ``from_status`` None means "the status it still has" (a change that keeps
     it), ``reason`` None means the row's close_reason."""
-    events = {"ev_kind": kind, "ev_from": from_status, "ev_agent": agent_id, "ev_actor": actor, "ev_reason": reason}
+    events = _event_params(kind=kind, actor=actor, from_status=from_status, agent_id=agent_id, reason=reason)
     if is_postgresql():
-        cur.execute("WITH changed AS (" + statement + _RETURNING + "), events AS (" + _EVENTS_FROM_CHANGED
-                    + ") SELECT count(*) FROM changed", {**params, **events})
+        cur.execute(_with_events(statement, then="SELECT count(*) FROM changed"), {**params, **events})
         return cur.fetchone()[0]
     cur.execute(statement + _RETURNING, params)
     rows = cur.fetchall()
@@ -106,21 +116,25 @@ def _apply(cur, statement: str, params: dict[str, Any], *, kind: str, actor: str
     return len(rows)
 
 
-def _event(case: WinbackCase, *, kind: str, now: dt.datetime, from_status: str, actor: str,
-           agent: AbstractBaseUser | None = None, agent_id: int | None = None, reason: str = "") -> None:
-    CaseEvent.objects.create(case=case, kind=kind, at=now, from_status=from_status, to_status=case.status,
-                             agent_id=agent.pk if agent is not None else agent_id, actor=actor,
-                             is_recovery=case.is_recovery, reason=reason[:200])
+def _event_row(case: WinbackCase, *, kind: str, now: dt.datetime, from_status: str, actor: str,
+               agent: AbstractBaseUser | None = None, agent_id: int | None = None, reason: str = "") -> CaseEvent:
+    return CaseEvent(case=case, kind=kind, at=now, from_status=from_status, to_status=case.status,
+                     agent_id=agent.pk if agent is not None else agent_id, actor=actor,
+                     is_recovery=case.is_recovery, reason=reason[:200])
+
+
+def _event(case: WinbackCase, **fields: Any) -> None:
+    _event_row(case, **fields).save()
 
 
 # --- The lifecycle scan's changes (set-based, over the batch in lc_customers / lc_gone) ---------------------
 
 # Index: one_open_case_per_customer is not used; lapse_event_id is unique (the case's OneToOne).
-_VOID_GONE = _text(_compose(
+_VOID_GONE = _render(
     "UPDATE {case} SET status = 'void', closed_at = %(now)s, updated_at = %(now)s, " + _CLOSED_QUEUE_SQL + ","
     " close_reason = 'No longer lapsed: the history or the dormancy policy changed.'"
-    " WHERE status = 'open' AND lapse_event_id IN (SELECT id FROM lc_gone)"))
-_UNLINK_GONE = _text(_compose("UPDATE {case} SET lapse_event_id = NULL WHERE lapse_event_id IN (SELECT id FROM lc_gone)"))
+    " WHERE status = 'open' AND lapse_event_id IN (SELECT id FROM lc_gone)")
+_UNLINK_GONE = _render("UPDATE {case} SET lapse_event_id = NULL WHERE lapse_event_id IN (SELECT id FROM lc_gone)")
 
 
 def cases_void_gone(*, cur, params: dict[str, Any]) -> int:
@@ -171,7 +185,7 @@ def cases_close_reactivated(*, cur, params: dict[str, Any], window_days: int) ->
     """A reactivation closes the open case: won if a contact or coupon of the case falls inside the
     attribution window before the order, else the customer returned on their own (docs/metrics.md s.1)."""
     window = sql.SQL(_minus_days("r.at", window_days))
-    statement = _text(_compose(_CLOSE_REACTIVATED, window=window))
+    statement = _render(_CLOSE_REACTIVATED, window=window)
     return _apply(cur, statement, params, kind=Kind.CLOSED, from_status=Status.OPEN, actor="lifecycle scan")
 
 
@@ -204,7 +218,7 @@ def cases_open_for_lapses(*, cur, params: dict[str, Any], holdout_share: float) 
     """One case per current lapse or cancellation of the batch; the holdout draw is stored, never redrawn."""
     holdout = sql.SQL("random() < %(holdout)s" if is_postgresql()
                       else "(abs(random()) %% 1000000) < %(holdout)s * 1000000")
-    statement = _text(_compose(_OPEN_FOR_LAPSES, holdout=holdout, year_before=sql.SQL(_minus_days("e.occurred_at", 365))))
+    statement = _render(_OPEN_FOR_LAPSES, holdout=holdout, year_before=sql.SQL(_minus_days("e.occurred_at", 365)))
     return _apply(cur, statement, {**params, "holdout": holdout_share}, kind=Kind.OPENED, from_status="",
                   actor="lifecycle scan", reason="Lapsed.")
 
@@ -217,8 +231,6 @@ _REFRESH_RECOVERY = (
     "   SELECT 1 FROM {complaint} k WHERE k.customer_id = {case}.customer_id AND k.status <> 'resolved')"
 )
 _SINCE = "AND customer_id IN (SELECT customer_id FROM {complaint} WHERE updated_at >= %(since)s)"
-_CUSTOMERS = "AND customer_id IN (SELECT value FROM json_each(%(ids)s))"
-_CUSTOMERS_PG = "AND customer_id = ANY(%(ids)s)"
 
 
 def cases_refresh_recovery(*, now: dt.datetime, since: dt.datetime | None = None,
@@ -231,14 +243,11 @@ def cases_refresh_recovery(*, now: dt.datetime, since: dt.datetime | None = None
     if since is not None:
         scope, params["since"] = _compose(_SINCE), adapt(since)
     elif customer_ids is not None:
-        if is_postgresql():
-            scope, params["ids"] = sql.SQL(_CUSTOMERS_PG), [int(i) for i in customer_ids]
-        else:
-            scope, params["ids"] = sql.SQL(_CUSTOMERS), "[" + ",".join(str(int(i)) for i in customer_ids) + "]"
+        scope, params["ids"] = sql.SQL("AND {ids}").format(ids=id_list_condition("customer_id")), id_list_param(customer_ids)
     else:
         scope = sql.SQL("")
     with connection.cursor() as cur:
-        return _apply(cur, _text(_compose(_REFRESH_RECOVERY, scope=scope)), params, kind=Kind.RECOVERY,
+        return _apply(cur, _render(_REFRESH_RECOVERY, scope=scope), params, kind=Kind.RECOVERY,
                       actor="complaints", reason="An open complaint changed.")
 
 
@@ -296,8 +305,8 @@ def case_claim_statement(open_zones: str) -> str:
     with a single zone, instead of a few hundred names sent, parsed and scanned on every claim.
     """
     pick = {"pick": sql.SQL("c.id"), "zone_test": _compose(_ZONE_TEST, zones=sql.Literal(open_zones))}
-    return _text(_compose(_CLAIM_ONE, callbacks=_compose(_CALLBACKS, **pick), queue=_compose(_QUEUE, **pick),
-                          case_columns=_CASE_COLUMNS))
+    return _render(_CLAIM_ONE, callbacks=_compose(_CALLBACKS, **pick), queue=_compose(_QUEUE, **pick),
+                   case_columns=_CASE_COLUMNS)
 
 
 def case_claim_one(*, agent: AbstractBaseUser, now: dt.datetime, lease_until: dt.datetime, max_attempts: int,
@@ -310,12 +319,12 @@ def case_claim_one(*, agent: AbstractBaseUser, now: dt.datetime, lease_until: dt
     return instances(WinbackCase, rows)[0] if rows else None
 
 
-_WAKE_PICK_ROWS = _text(_compose(_WAKE_PICK))
-_WAKE = _text(_compose("UPDATE {case} SET " + _WAKE_SET + " WHERE id IN (SELECT value FROM json_each(%(ids)s))"))
-_CANDIDATE_PAGES = {name: _text(_compose(template + " LIMIT 200 OFFSET %(offset)s", pick=sql.SQL("c.id, cu.call_zones"),
-                                         zone_test=sql.SQL("")))
+_WAKE_PICK_ROWS = _render(_WAKE_PICK)
+_WAKE = _render("UPDATE {case} SET " + _WAKE_SET + " WHERE {ids}", ids=id_list_condition("id"))
+_CANDIDATE_PAGES = {name: _render(template + " LIMIT 200 OFFSET %(offset)s", pick=sql.SQL("c.id, cu.call_zones"),
+                                  zone_test=sql.SQL(""))
                     for name, template in (("callbacks", _CALLBACKS), ("queue", _QUEUE))}
-_CLAIM = _text(_compose("UPDATE {case} SET " + _CLAIM_SET + " WHERE id = %(case_id)s"))
+_CLAIM = _render("UPDATE {case} SET " + _CLAIM_SET + " WHERE id = %(case_id)s")
 
 
 def cases_wake_due(*, now: dt.datetime) -> int:
@@ -327,11 +336,12 @@ def cases_wake_due(*, now: dt.datetime) -> int:
         rows = cur.fetchall()
         if not rows:
             return 0
-        cur.execute(_WAKE, {"ids": "[" + ",".join(str(int(case_id)) for case_id, _ in rows) + "]"})
+        cur.execute(_WAKE, {"ids": id_list_param([case_id for case_id, _ in rows])})
         holders = {case_id: was for case_id, was in rows if was is not None}
-        for case in WinbackCase.objects.filter(pk__in=holders):
-            _event(case, kind=Kind.RELEASED, now=now, from_status=case.status, actor="queue",
-                   agent_id=holders[case.pk], reason="The lease ran out.")
+        CaseEvent.objects.bulk_create(
+            _event_row(case, kind=Kind.RELEASED, now=now, from_status=case.status, actor="queue",
+                       agent_id=holders[case.pk], reason="The lease ran out.")
+            for case in WinbackCase.objects.filter(pk__in=holders))
     return len(rows)
 
 
@@ -366,12 +376,9 @@ class NotYourCase(Exception):
 
 _RELEASE = ("UPDATE {case} SET claimed_by_id = NULL, lease_until = NULL, ready = %(yes)s, next_call_at = NULL,"
             " updated_at = %(now)s WHERE id = %(id)s AND claimed_by_id = %(me)s AND status = 'open'")
-_RELEASE_PG = _text(_compose(
-    "WITH changed AS (" + _RELEASE + " RETURNING id, status, is_recovery),"
-    " events AS (INSERT INTO {event} (" + _EVENT_COLUMNS + ")"
-    "            SELECT id, 'released', %(now)s, status, status, %(me)s, 'agent', is_recovery, '' FROM changed)"
-    " SELECT id FROM changed"))
-_RELEASE_PLAIN = _text(_compose(_RELEASE))
+_RELEASE_PLAIN = _render(_RELEASE)
+# One prepared statement on PostgreSQL (releases are frequent): the release and its event.
+_RELEASE_PG = _with_events(_RELEASE_PLAIN, then="SELECT id FROM changed")
 
 
 def case_release(*, agent: AbstractBaseUser, case_id: int, now: dt.datetime | None = None) -> None:
@@ -379,7 +386,8 @@ def case_release(*, agent: AbstractBaseUser, case_id: int, now: dt.datetime | No
     now = now or timezone.now()
     params = {"id": case_id, "me": agent.pk, "yes": True, "now": now}
     if is_postgresql():
-        released = len(fetch_all(_RELEASE_PG, params))  # one prepared statement: releases are frequent
+        events = _event_params(kind=Kind.RELEASED, actor="agent", agent_id=agent.pk, reason="")
+        released = len(fetch_all(_RELEASE_PG, {**params, **events}))
     else:
         with connection.cursor() as cur:
             released = _apply(cur, _RELEASE_PLAIN, {**params, "now": connection.ops.adapt_datetimefield_value(now)},
@@ -452,9 +460,9 @@ def cases_stop_calls(*, customer: Customer, except_case: WinbackCase, agent: Abs
     WinbackCase.objects.filter(pk__in=[c.pk for c in others]).update(
         ready=False, next_call_at=None, callback_at=None, callback_agent=None, claimed_by=None, lease_until=None,
         updated_at=now)
-    for case in others:
-        _event(case, kind=Kind.WORKED, now=now, from_status=case.status, actor="agent", agent=agent,
-               reason="Do not call: no more calls.")
+    CaseEvent.objects.bulk_create(
+        _event_row(case, kind=Kind.WORKED, now=now, from_status=case.status, actor="agent", agent=agent,
+                   reason="Do not call: no more calls.") for case in others)
 
 
 # --- Care calls ----------------------------------------------------------------------------------------------

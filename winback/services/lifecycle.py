@@ -13,7 +13,6 @@ lifecycle_version) or whose next crossing has come due (lifecycle_due_at <= now)
 """
 
 import datetime as dt
-import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
 from core.db import transaction_lock
-from core.dialect import is_postgresql
+from core.dialect import id_list_param, is_postgresql
 from crm.models import Cancellation, Customer, Order
 from crm.services.customers import customers_set_lifecycle
 from winback.models import LifecycleScanState
@@ -90,13 +89,10 @@ class Scope:
     ids: tuple[int, ...] = ()
 
     def statements(self) -> BatchStatements:
-        return statements(by_ids=bool(self.ids), postgresql=is_postgresql())
+        return statements(by_ids=bool(self.ids))
 
     def params(self) -> dict[str, Any]:
-        if not self.ids:
-            return {"lo": self.lo, "hi": self.hi}
-        # PostgreSQL takes the list as an array; SQLite reads it as JSON (json_each).
-        return {"ids": list(self.ids) if is_postgresql() else json.dumps(list(self.ids))}
+        return {"ids": id_list_param(self.ids)} if self.ids else {"lo": self.lo, "hi": self.hi}
 
 
 def lifecycle_scan(
