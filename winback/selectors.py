@@ -120,6 +120,12 @@ def agent_cases_visible(*, user: AbstractBaseUser) -> QuerySet[WinbackCase]:
     return WinbackCase.objects.filter(Q(claimed_by=user) | Q(callback_agent=user), status="open")
 
 
+def held_case_call_zones(*, agent: AbstractBaseUser, case_id: int) -> str | None:
+    """The call zones of the customer of an open case the agent holds; None when they do not hold it."""
+    return (WinbackCase.objects.filter(pk=case_id, claimed_by=agent, status="open")
+            .values_list("customer__call_zones", flat=True).first())
+
+
 def agent_callbacks_local(*, agent: AbstractBaseUser) -> list[dict]:
     """The agent's booked callbacks, each with the customer's zone to show the time as agreed."""
     return [{"case": c, "local": c.callback_at, "zone": zone_keys(c.customer.call_zones)[0]}

@@ -56,7 +56,7 @@ class CustomerViewSet(
     ordering_fields = ["id", "last_order_at", "total_spent", "order_count", "acquired_at", "updated_at"]
 
     @extend_schema(request=CustomerInputSerializer, responses={201: CustomerSerializer, 200: CustomerSerializer, 409: OpenApiResponse(description="Exists with different data")})
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, **kwargs: Any) -> Response:
         data = CustomerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -66,7 +66,7 @@ class CustomerViewSet(
         return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(request=CustomerInputSerializer, responses=CustomerSerializer)
-    def update(self, request: Request, external_id: str, partial: bool = False) -> Response:
+    def update(self, request: Request, external_id: str, partial: bool = False, **kwargs: Any) -> Response:
         customer = self.get_object()
         data = CustomerInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
@@ -83,12 +83,12 @@ class CustomerViewSet(
         return Response(CustomerSerializer(customer).data)
 
     @extend_schema(request=CustomerInputSerializer, responses=CustomerSerializer)
-    def partial_update(self, request: Request, external_id: str) -> Response:
+    def partial_update(self, request: Request, external_id: str, **kwargs: Any) -> Response:
         return self.update(request, external_id, partial=True)
 
     @extend_schema(request=CustomerCancelSerializer, responses=CustomerSerializer)
     @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, external_id: str) -> Response:
+    def cancel(self, request: Request, external_id: str, **kwargs: Any) -> Response:
         customer = self.get_object()
         data = CustomerCancelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -132,7 +132,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         description="Body: one order object, or a list of them (at most 1,000). A list is written all-or-nothing; "
                     "each error names the item's index and field. The answer has the body's shape.",
     )
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, **kwargs: Any) -> Response:
         many = isinstance(request.data, list)
         shape = (OrderInputSerializer(data=request.data, many=True, max_length=MAX_ORDERS_PER_REQUEST) if many
                  else OrderInputSerializer(data=request.data))

@@ -17,8 +17,7 @@ from core.api import error_body, validation_errors
 from core.fields import BusinessDateTimeField
 from core.roles import user_is_agent, user_is_manager
 from winback.api.serializers import CallbackSerializer, DispositionResultSerializer, ReleaseResultSerializer
-from winback.models import WinbackCase
-from winback.selectors import CALL_GUIDE, agent_callbacks, case_card
+from winback.selectors import CALL_GUIDE, agent_callbacks, case_card, held_case_call_zones
 from winback.services.calling_hours import zone_info, zone_keys
 from winback.services.queue import (
     AGENT_OUTCOMES, DispositionInput, NotYourCase, case_claim_next, case_record_disposition,
@@ -75,14 +74,13 @@ class DispositionSerializer(serializers.Serializer):
     offer = serializers.IntegerField(required=False, allow_null=True)
 
 
-def _customer_wall_clock(*, case_id: int, callback: dt.datetime | None) -> dt.datetime | None:
+def _customer_wall_clock(*, call_zones: str, callback: dt.datetime | None) -> dt.datetime | None:
     """The callback as the customer's local wall-clock time, which is what the queue service takes.
 
     An instant given with an offset is moved into the zone the service reads local times in (the first of
     the customer's zones, as local_to_utc does), so that it names the same instant there."""
     if callback is None or callback.tzinfo is None:
         return callback
-    call_zones = WinbackCase.objects.filter(pk=case_id).values_list("customer__call_zones", flat=True).first()
     zone = zone_info(zone_keys(call_zones or "")[0]) or dt.timezone.utc
     return callback.astimezone(zone).replace(tzinfo=None)
 
@@ -111,13 +109,17 @@ class CaseDispositionView(APIView):
 
     @extend_schema(request=DispositionSerializer, responses={200: DispositionResultSerializer})
     def post(self, request: Request, pk: int) -> Response:
+        # Whose case it is comes first: another agent learns nothing, not even what the body lacks.
+        call_zones = held_case_call_zones(agent=request.user, case_id=pk)
+        if call_zones is None:
+            raise Http404("No such case among yours.")
         data = DispositionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         try:
             disposition = case_record_disposition(agent=request.user, case_id=pk, data=DispositionInput(
                 outcome=v["outcome"], reason_id=v.get("reason"), note=v.get("note", ""),
-                callback_local=_customer_wall_clock(case_id=pk, callback=v.get("callback_at")), offer_id=v.get("offer")))
+                callback_local=_customer_wall_clock(call_zones=call_zones, callback=v.get("callback_at")), offer_id=v.get("offer")))
         except NotYourCase:
             raise Http404("No such case among yours.")
         except ValidationError as exc:
