@@ -9,7 +9,7 @@ windows; the limits are set with that in mind.
 
 from typing import Any
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 from knox.models import AuthToken
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
