@@ -136,20 +136,24 @@ def main() -> None:
     var_dir = tempfile.mkdtemp(prefix="bench-queue-")
     env = {**os.environ, "DATABASE_URL": bench_url, "VAR_DIR": var_dir}
     env.pop("REDIS_URL", None)
+    # The bench measures the queue, not the throttles: 16 agents behind one address at full speed would be
+    # 429s at the default limits. The throttles still run (counting per gunicorn worker, no Redis).
+    env.update(API_THROTTLE_TOKEN="1000000/min", API_THROTTLE_ADDRESS="1000000/min")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
     zone = daytime_zone()
     setup_django(bench_url, var_dir)
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from rest_framework.authtoken.models import Token
+
+    from core.services import api_token_create
 
     agents = Group.objects.get(name="Agents")
     tokens = []
     for i in range(16):
         user = get_user_model().objects.create_user(f"bench-agent-{i}", password="x")
         user.groups.add(agents)
-        tokens.append(Token.objects.create(user=user).key)
+        tokens.append(api_token_create(user=user)[1])
 
     t0 = time.perf_counter()
     with psycopg.connect(bench_url, autocommit=True) as conn:

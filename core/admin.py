@@ -1,7 +1,15 @@
-from django.contrib import admin
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from knox.models import AuthToken
 
 from core.admin_mixins import ReadOnlyAdminMixin
 from core.models import EnqueueFailure, Heartbeat
+from core.services import api_token_revoke, login_lockout_clear
 
 
 @admin.register(Heartbeat)
@@ -18,3 +26,52 @@ class HeartbeatAdmin(admin.ModelAdmin):
 @admin.register(EnqueueFailure)
 class EnqueueFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("task", "count", "last_at", "last_error")
+
+
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class LockoutAdmin(AccessAttemptAdmin):
+    """axes' failed-login rows, with the manager's "Unlock" (deleting a row unlocks its account and address
+    alike; "Unlock" clears the selected accounts' failures from every address)."""
+
+    actions = ["unlock", "cleanup_expired_attempts"]
+
+    @admin.action(description=_("Unlock the selected accounts (their failures from every address)"),
+                  permissions=["delete"])
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        usernames = sorted({u for u in queryset.values_list("username", flat=True) if u})
+        login_lockout_clear(usernames=usernames)
+        self.message_user(request, ngettext("Unlocked %(names)s.", "Unlocked %(names)s.", len(usernames))
+                          % {"names": ", ".join(usernames)}, messages.SUCCESS)
+
+
+admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens: only their digest is stored, so nothing here can be used to call the API. Deleting one
+    revokes it at once. New tokens come from ``manage.py drf_create_token USER`` (shown once there)."""
+
+    list_display = ("user", "token_key", "created", "expiry")
+    list_filter = ("expiry",)
+    search_fields = ("user__username", "token_key")
+    fields = ("user", "token_key", "created", "expiry")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuthToken | None = None) -> bool:
+        return False
+
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["delete"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[AuthToken]) -> None:
+        tokens = list(queryset)
+        for token in tokens:
+            api_token_revoke(token=token)
+        self.message_user(request, ngettext("Revoked %(count)d token.", "Revoked %(count)d tokens.", len(tokens))
+                          % {"count": len(tokens)}, messages.SUCCESS)

@@ -70,6 +70,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
         return error_response(_("The request has too many fields or files."), status_code=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
+    if response is not None and response.status_code == 429:
+        # DRF's answer already carries Retry-After (the seconds until the throttle's window ends).
+        response.data = request_error_body(response.data["detail"])
+        return response
     if response is not None and response.status_code == 400 and "errors" not in (response.data or {}):
         data = response.data
         if isinstance(data, dict) and set(data) == {"detail"} and isinstance(data["detail"], str):
@@ -88,7 +92,8 @@ class ErrorItemSerializer(serializers.Serializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The API's error shape: ``errors`` on every 400 and 413; a 401, 403, 404 or 409 may carry ``detail`` alone."""
+    """The API's error shape: ``errors`` on every 400, 413 and 429; a 401, 403, 404 or 409 may carry ``detail``
+    alone."""
 
     detail = serializers.CharField()
     errors = ErrorItemSerializer(many=True, required=False)
@@ -119,4 +124,7 @@ class AutoSchema(openapi.AutoSchema):
         if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
             answers += [("413", _("The request body is too large.")),
                         ("415", _("The body is not JSON (nor a form)."))]
+        if self.view.get_throttles():
+            answers.append(("429", _("Too many requests (per token, per address): retry after the "
+                                     "Retry-After header's seconds.")))
         return answers

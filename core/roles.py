@@ -18,6 +18,11 @@ MANAGED_APPS = ("crm", "winback", "touchpoints", "metrics", "django_celery_beat"
 INTEGRATION_MODELS = ("customer", "order", "contact", "complaint", "feedback")
 # Permissions of the integration models that stay a person's (a manager's) decision.
 MANAGER_ONLY_CODENAMES = ("clear_do_not_call",)
+# Managers unlock locked-out logins (deleting axes' attempt rows) and revoke API tokens (deleting knox's rows).
+MANAGER_SECURITY_PERMISSIONS = {
+    "axes": ("view_accessattempt", "delete_accessattempt", "view_accesslog", "view_accessfailurelog"),
+    "knox": ("view_authtoken", "delete_authtoken"),
+}
 
 
 def _in_group(user: AbstractBaseUser, name: str) -> bool:
@@ -47,6 +52,9 @@ def roles_sync_permissions(**kwargs: Any) -> None:
             codename__startswith="delete_"
         )
     )
+    for app_label, codenames in MANAGER_SECURITY_PERMISSIONS.items():
+        managers.permissions.add(
+            *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
     integrations.permissions.add(
         *Permission.objects.filter(
             content_type__app_label="crm", content_type__model__in=INTEGRATION_MODELS

@@ -13,9 +13,11 @@ from typing import Any
 import redis
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.models import EnqueueFailure, Heartbeat
 
@@ -90,3 +92,20 @@ def broker_ping() -> str | None:
     finally:
         client.close()
     return None
+
+
+# --- Logins -------------------------------------------------------------------------------------------
+
+def totp_device_confirmed(*, user: AbstractBaseUser) -> TOTPDevice | None:
+    """The person's authenticator (a confirmed TOTP device), if they set one up."""
+    if not user.is_authenticated:
+        return None
+    return TOTPDevice.objects.devices_for_user(user, confirmed=True).order_by("pk").first()
+
+
+def user_second_step_missing(*, user: AbstractBaseUser | AnonymousUser) -> bool:
+    """True when the person set up an authenticator but this session did not give its code (a session older
+    than the set-up, say): such a session gets no further than the login page's second step."""
+    if not user.is_authenticated or getattr(user, "is_verified", lambda: False)():
+        return False
+    return totp_device_confirmed(user=user) is not None

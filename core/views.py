@@ -1,7 +1,20 @@
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from base64 import b32encode
 
-from core.selectors import health_status, liveness_status
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+from django_otp import login as otp_login
+
+from core.forms import LoginForm, TotpConfirmForm
+from core.roles import user_is_manager
+from core.selectors import health_status, liveness_status, totp_device_confirmed
+from core.services import totp_enrolment_confirm, totp_enrolment_start
 
 
 @require_GET
@@ -17,3 +30,36 @@ def liveness(request: HttpRequest) -> JsonResponse:
     processes because beat or a worker stopped."""
     ok, checks = liveness_status()
     return JsonResponse(checks, status=200 if ok else 503)
+
+
+class Login(LoginView):
+    """The password, then the authenticator's code for a person who set one up (core.forms)."""
+
+    authentication_form = LoginForm
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def totp_enrol(request: HttpRequest) -> HttpResponse:
+    """A manager sets up an authenticator app: scan the QR code (or type the secret), confirm with a code.
+    From then on the admin asks for a code after the password."""
+    if not user_is_manager(request.user):
+        raise PermissionDenied(_("Only managers set up an authenticator here."))
+    device = totp_device_confirmed(user=request.user)
+    if device is not None:
+        return render(request, "registration/totp_enrol.html", {"device": device})
+    form = TotpConfirmForm(request.POST or None)
+    pending = totp_enrolment_start(user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = totp_enrolment_confirm(user=request.user, token=form.cleaned_data["token"])
+        except ValidationError as exc:
+            form.add_error("token", exc)
+        else:
+            otp_login(request, device)  # this session gave the code: it stays in
+            messages.success(request, _("Your authenticator is set up: the admin now asks for its code."))
+            return redirect("totp-enrol")
+    uri = pending.config_url
+    context = {"form": form, "uri": uri, "secret": b32encode(pending.bin_key).decode(),
+               "qr_svg": segno.make(uri, error="m").svg_inline(scale=4, title=_("QR code of the secret"))}
+    return render(request, "registration/totp_enrol.html", context, status=400 if form.errors else 200)

@@ -1,16 +1,17 @@
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core.roles import AGENTS, INTEGRATIONS, MANAGERS
+from core.services import api_token_create
 from core.worker_process import WORKER_OPTIONS, worker_spawn, worker_stop
 from tests.factories import UserFactory
 
@@ -22,6 +23,13 @@ ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 def _fast_password_hashing(settings):
     # The default hasher is slow on purpose; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(settings):
+    # The API throttles count in the cache: each test starts from zero (a key prefix of its own, so that
+    # on Redis nothing else in the database is touched).
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -74,8 +82,8 @@ def integration(db):
 def api(integration) -> APIClient:
     """An API client authenticated with the integration's token, as another system would be."""
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=integration)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token = api_token_create(user=integration)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

@@ -1,8 +1,13 @@
 """DJANGO_PROFILE=production: no insecure default (a missing SECRET_KEY or ALLOWED_HOSTS stops start-up),
 hashed static files served by whitenoise, HTTPS everywhere; passes ``manage.py check --deploy``."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import PASSWORD_MIN_LENGTH, env
+
+if PASSWORD_MIN_LENGTH < 12:
+    raise ImproperlyConfigured(f"PASSWORD_MIN_LENGTH={PASSWORD_MIN_LENGTH}: production accepts no less than 12.")
 
 SECRET_KEY = env.str("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")

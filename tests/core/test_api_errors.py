@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.services import api_token_create
 from crm.models import Customer
 from tests.factories import CustomerFactory
 
@@ -69,7 +69,7 @@ def test_a_nul_in_the_url_is_a_400_naming_where(manager_api, url, field):
 
 def test_a_nul_in_the_token_or_the_session_cookie_is_a_400(manager):
     # Given a real token, and a client that sends a NUL in its credentials
-    Token.objects.create(user=manager)
+    api_token_create(user=manager)
     bad_token, bad_cookie = APIClient(), APIClient()
     bad_token.credentials(HTTP_AUTHORIZATION="Token a\x00b")
     bad_cookie.cookies["sessionid"] = "abcdefgh\x00ijk"

@@ -14,12 +14,12 @@ from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_schema_conformance, status_code_conformance,
 )
 
+from core.services import api_token_create
 from crm.models import Complaint
 from tests.factories import ComplaintFactory, ContactFactory, CustomerFactory, FeedbackFactory, OrderFactory
 from winback.models import Offer, WinbackCase
@@ -69,7 +69,15 @@ def known_rows(manager, agent) -> dict[str, list[dict]]:
 @pytest.fixture(params=["manager", "agent"])
 def token(request, manager, agent) -> str:
     user = {"manager": manager, "agent": agent}[request.param]
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user)[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_throttling(settings):
+    # Every example comes from one address with one token, faster than any client: the throttles are tested
+    # in test_throttling.py. Their 429 is in the schema all the same.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        scope: "1000000/min" for scope in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}
 
 
 # Filled by the known_rows fixture before each test runs; read when the examples are generated.

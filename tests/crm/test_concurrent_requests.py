@@ -10,8 +10,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from rest_framework.authtoken.models import Token
 
+from core.services import api_token_create
 from crm.models import Complaint, Contact, Customer, Feedback, Order
 from tests.factories import CustomerFactory
 
@@ -52,7 +52,7 @@ def _one_created_and_the_rest_the_same(answers: list[tuple[int, dict]]) -> None:
 
 @pytest.fixture
 def token(integration) -> str:
-    return Token.objects.get_or_create(user=integration)[0].key
+    return api_token_create(user=integration)[1]
 
 
 CASES = {

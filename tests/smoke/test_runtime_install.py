@@ -53,7 +53,7 @@ SETUP = f"""
 import json, os
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from rest_framework.authtoken.models import Token
+from core.services import api_token_create
 from core.roles import AGENTS, INTEGRATIONS, MANAGERS
 from winback.services.policy import policy_change
 
@@ -63,7 +63,7 @@ def user(username, group, **fields):
     return u
 
 manager = user("smoke-manager", MANAGERS, is_staff=True)
-tokens = {{name: Token.objects.create(user=user(name, group)).key
+tokens = {{name: api_token_create(user=user(name, group))[1]
           for name, group in [("smoke-integration", INTEGRATIONS), ("smoke-agent", AGENTS)]}}
 # A manager's choice, so that the lapsed customer's case is callable: the default 10% holdout draw would
 # now and then leave the agent nothing to claim.
