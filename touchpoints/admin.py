@@ -1,5 +1,3 @@
-from typing import Any
-
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from csp.decorators import csp
 from django.contrib import admin, messages
@@ -16,7 +14,7 @@ from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
 from crm.models import Customer
 from touchpoints.models import Cadence, CadenceStep, Touchpoint, TouchpointSettings
 from touchpoints.selectors import settings_problems
-from touchpoints.services.rendering import touchpoint_context, touchpoint_render
+from touchpoints.services.rendering import Rendered, touchpoint_context, touchpoint_render
 from touchpoints.services.sending import touchpoint_retry
 from winback.admin import SettingsProblemsAdminMixin
 from winback.models import Coupon
@@ -92,7 +90,7 @@ class CadenceAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
             return HttpResponse(status=403)
         return HttpResponse(self._preview(request, step_id)[2].html)
 
-    def _preview(self, request: HttpRequest, step_id: int) -> tuple[CadenceStep, str, Any, str]:
+    def _preview(self, request: HttpRequest, step_id: int) -> tuple[CadenceStep, str, Rendered, str]:
         """The step, the locale asked for, the rendered message and a warning for the manager (or "")."""
         step = get_object_or_404(CadenceStep.objects.select_related("cadence", "offer"), pk=step_id)
         locale = request.GET.get("locale", "en")
