@@ -19,10 +19,11 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-# collectstatic needs settings, not secrets: a throwaway key that exists only in this build step. The
+# collectstatic needs settings the production profile accepts, not secrets: a random key that exists only in
+# this build step (a key written here would be public), a host and an https address it never serves. The
 # production profile's manifest storage writes hashed names that whitenoise then serves from STATIC_ROOT.
-RUN SECRET_KEY=collectstatic-at-build-time-only-never-used-to-sign-anything-0123456789 \
-    ALLOWED_HOSTS=localhost \
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    ALLOWED_HOSTS=localhost SITE_URL=https://localhost \
     python manage.py collectstatic --noinput --verbosity 0 \
     && chown -R app:app /app/var
 
@@ -31,7 +32,7 @@ EXPOSE 8000
 
 # /health/live/ is this process and its database (/health/ watches every loop, for monitoring: a stopped beat
 # must not restart the web containers). It is exempt from the HTTPS redirect; the Host header must be one
-# Django accepts, so use the first of ALLOWED_HOSTS (".example.com" -> "example.com", "*" -> "localhost").
+# Django accepts, so use the first of ALLOWED_HOSTS (".example.com" -> "example.com"; production refuses "*").
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; \
          h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); \

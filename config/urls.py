@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.auth_api import TokenLogoutAllView, TokenLogoutView
 from core.views import Login, health, liveness, totp_enrol
@@ -15,7 +15,10 @@ urlpatterns = [
     path("agent/", include("winback.urls")),
     path("t/", include("touchpoints.urls")),  # the links in emails: unsubscribe, survey scores
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]), name="api-docs"),
+    # The split view serves Swagger UI's init script as a request of its own (/api/docs/?script=): no inline
+    # script, which the Content-Security-Policy refuses.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema", permission_classes=[],
+                                                          template_name="api/swagger_ui.html"), name="api-docs"),
     path("api/auth/logout/", TokenLogoutView.as_view(), name="api-logout"),
     path("api/auth/logoutall/", TokenLogoutAllView.as_view(), name="api-logout-all"),
     path("api/", include("winback.api.urls")),

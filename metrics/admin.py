@@ -140,7 +140,7 @@ def _page_data(period: Period, chart_range: Period) -> dict:
         for cell in row["cells"]:
             share = cell["share"]
             cell["text"] = "n/a" if share is None else f"{share * 100:.0f}%"
-            cell["alpha"] = 0 if share is None else round(0.1 + 0.8 * share, 2)
+            cell["heat"] = None if share is None else round(share * 10)  # a class of static/metrics/kpis.css
     return {
         "cards": cards, "counts": counts, "charts": charts, "cohorts": cohorts,
         "cohort_width": max((len(r["cells"]) for r in cohorts["cohorts"]), default=0),

@@ -1,3 +1,5 @@
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from csp.decorators import csp
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -6,18 +8,25 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
 from crm.models import Customer
 from touchpoints.models import Cadence, CadenceStep, Touchpoint, TouchpointSettings
 from touchpoints.selectors import settings_problems
-from touchpoints.services.rendering import touchpoint_context, touchpoint_render
+from touchpoints.services.rendering import Rendered, touchpoint_context, touchpoint_render
 from touchpoints.services.sending import touchpoint_retry
 from winback.admin import SettingsProblemsAdminMixin
 from winback.models import Coupon
 from winback.services.queue import coupon_expires_at
 
 PREVIEW_LOCALES = ("en", "ar")
+# The policy of the email preview's HTML part: the inline styles every email carries, and nothing else (no
+# script, no request out); only the preview page may frame it, and "sandbox" gives it an origin of its own.
+EMAIL_PREVIEW_POLICY = {
+    "default-src": [NONE], "style-src": [UNSAFE_INLINE], "img-src": ["data:"], "base-uri": [NONE],
+    "form-action": [NONE], "frame-ancestors": [SELF], "sandbox": True,
+}
 
 
 class CadenceStepInline(admin.TabularInline):
@@ -55,32 +64,49 @@ class CadenceAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
         return False  # touchpoints point at the steps; disable a cadence instead
 
     def get_urls(self):
+        # The HTML part is a document of its own, framed by the preview page: an email's inline styles need a
+        # policy the admin page must not have (see preview_html_view).
+        html_view = csp(EMAIL_PREVIEW_POLICY)(xframe_options_sameorigin(self.preview_html_view))
         return [path("step/<int:step_id>/preview/", self.admin_site.admin_view(self.preview_view),
-                     name="touchpoints_cadencestep_preview"), *super().get_urls()]
+                     name="touchpoints_cadencestep_preview"),
+                path("step/<int:step_id>/preview/html/", self.admin_site.admin_view(html_view),
+                     name="touchpoints_cadencestep_preview_html"), *super().get_urls()]
 
     def preview_view(self, request: HttpRequest, step_id: int) -> HttpResponse:
         """The step's message as a sample customer would get it, in the chosen language."""
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
+        step, locale, rendered, warning = self._preview(request, step_id)
+        if warning:
+            messages.warning(request, warning)
+        return TemplateResponse(request, "admin/touchpoints/preview.html", {
+            **self.admin_site.each_context(request), "title": f"Preview: {step}", "step": step,
+            "rendered": rendered, "locales": PREVIEW_LOCALES, "locale": locale, "opts": self.model._meta,
+        })
+
+    def preview_html_view(self, request: HttpRequest, step_id: int) -> HttpResponse:
+        """The HTML part alone, for the preview page's sandboxed frame."""
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        return HttpResponse(self._preview(request, step_id)[2].html)
+
+    def _preview(self, request: HttpRequest, step_id: int) -> tuple[CadenceStep, str, Rendered, str]:
+        """The step, the locale asked for, the rendered message and a warning for the manager (or "")."""
         step = get_object_or_404(CadenceStep.objects.select_related("cadence", "offer"), pk=step_id)
         locale = request.GET.get("locale", "en")
         customer = Customer(pk=0, name="Sample Customer" if locale != "ar" else "سارة أحمد",
                             email="sample@example.com", locale=locale)
-        coupon = None
+        coupon, warning = None, ""
         if step.offer:
             coupon = Coupon(code=f"{step.offer.code_prefix}-SAMPLE42", offer=step.offer)
             try:
                 coupon.expires_at = coupon_expires_at(offer=step.offer, now=timezone.now())
             except ValidationError as exc:  # an old offer out of bounds: the message shows without a date
-                messages.warning(request, " ".join(exc.messages))
+                warning = " ".join(exc.messages)
         context = touchpoint_context(customer=customer, touchpoint_id=0, template=step.template,
                                      marketing=step.cadence.marketing, coupon=coupon,
                                      extra={"milestone": 10, "years": 3})
-        rendered = touchpoint_render(template=step.template, locale=locale, context=context)
-        return TemplateResponse(request, "admin/touchpoints/preview.html", {
-            **self.admin_site.each_context(request), "title": f"Preview: {step}", "step": step,
-            "rendered": rendered, "locales": PREVIEW_LOCALES, "locale": locale, "opts": self.model._meta,
-        })
+        return step, locale, touchpoint_render(template=step.template, locale=locale, context=context), warning
 
 
 class TouchpointStatusFilter(admin.SimpleListFilter):

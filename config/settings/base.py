@@ -10,6 +10,7 @@ import datetime as dt
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 from config.settings.folders import filesystem_broker_options
 from config.settings.limits import bounded, throttle_rate
@@ -298,3 +299,34 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Content-Security-Policy and Permissions-Policy (README "Security headers") ------------------------
+# Both profiles send the same policies, so a page that leans on inline script or style fails in development,
+# not first in production. Scripts and styles live in static files (static/<app>/); data reaches a script
+# through data-* attributes or json_script. The headers go on every response, the API's JSON too: a JSON
+# document opened in a browser then runs nothing either.
+INSTALLED_APPS += ["csp"]  # its system checks flag settings left in django-csp's old format
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE[_after_security:_after_security] = [
+    "csp.middleware.CSPMiddleware", "django_permissions_policy.PermissionsPolicyMiddleware"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # data: for the favicon "data:," of base.html and the icons swagger-ui.css draws as data: SVGs.
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# No page uses a browser feature (the agents dial through tel: links, which need none): deny them all, to
+# every frame, so an injected script or an embedded page cannot ask for them either.
+PERMISSIONS_POLICY = {feature: [] for feature in (
+    "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen",
+    "geolocation", "gyroscope", "hid", "idle-detection", "local-fonts", "magnetometer", "microphone", "midi",
+    "payment", "picture-in-picture", "publickey-credentials-get", "screen-wake-lock", "serial", "usb",
+    "xr-spatial-tracking",
+)}

@@ -17,10 +17,36 @@ def test_a_manager_previews_every_default_step_in_english_and_arabic(client, man
         response = client.get(f"/admin/touchpoints/cadence/step/{step.pk}/preview/?locale={locale}")
         assert response.status_code == 200, step
         page = response.content.decode()
-        assert f'dir=&quot;{direction}&quot;' in page  # the HTML part, inside the iframe's srcdoc
         assert 'id="preview-subject"' in page and 'id="preview-text"' in page
+        # The HTML part, in the page's sandboxed frame
+        html_url = f"/admin/touchpoints/cadence/step/{step.pk}/preview/html/?locale={locale}"
+        assert f'sandbox="" src="{html_url}"' in page
+        html_part = client.get(html_url)
+        assert html_part.status_code == 200, step
+        html = html_part.content.decode()
+        assert f'dir="{direction}"' in html
         if step.cadence.marketing:
-            assert word in page
+            assert word in html
+
+
+def test_the_previews_html_part_keeps_the_emails_inline_styles_and_runs_nothing(client, manager):
+    # Given a manager and a default step's preview
+    client.force_login(manager)
+    step = CadenceStep.objects.exclude(template="").filter(channel="email").first()
+    # When the frame loads the HTML part
+    response = client.get(f"/admin/touchpoints/cadence/step/{step.pk}/preview/html/?locale=en")
+    # Then the email's inline styles apply (an email has no stylesheet of its own) and nothing else may: no
+    # script, no request out, and only the preview page (same origin) may frame it
+    policy = dict(d.strip().split(" ", 1) if " " in d.strip() else (d.strip(), "")
+                  for d in response["Content-Security-Policy"].split(";"))
+    assert policy["style-src"] == "'unsafe-inline'" and 'style="' in response.content.decode()
+    assert policy["default-src"] == "'none'" and "script-src" not in policy
+    assert policy["frame-ancestors"] == "'self'" and "sandbox" in policy
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+    # While the preview page itself keeps the site's strict policy
+    page = client.get(f"/admin/touchpoints/cadence/step/{step.pk}/preview/?locale=en")
+    assert "'unsafe-inline'" not in page["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
 
 
 def test_the_cadence_page_lists_the_steps_with_preview_links(client, manager):
@@ -34,6 +60,7 @@ def test_agents_cannot_see_cadences_or_previews(client, agent):
     client.force_login(agent)
     step = CadenceStep.objects.exclude(template="").first()
     assert client.get(f"/admin/touchpoints/cadence/step/{step.pk}/preview/").status_code == 302  # to the login
+    assert client.get(f"/admin/touchpoints/cadence/step/{step.pk}/preview/html/").status_code == 302
     assert client.get("/admin/touchpoints/cadence/").status_code == 302
 
 
