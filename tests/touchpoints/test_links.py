@@ -179,6 +179,23 @@ def test_after_unsubscribing_a_scheduled_marketing_touchpoint_is_suppressed_as_o
     assert smtp.messages == []
 
 
+def test_the_list_unsubscribe_header_of_a_sent_email_asks_on_get_and_unsubscribes_on_the_one_click_post(browser, smtp):
+    # Given a marketing email as it left the server, with its RFC 8058 headers
+    customer = at_risk(make_customer())
+    assert touchpoint_send(touchpoint_id=make_touchpoint(customer).pk, now=NOW) == "sent"
+    message = smtp.messages[0]
+    assert message["List-Unsubscribe-Post"] == ONE_CLICK
+    path = path_of(str(message["List-Unsubscribe"]).strip().strip("<>"))
+    # When a scanner opens the URL, nothing changes
+    assert browser.get(path).status_code == 200
+    customer.refresh_from_db()
+    assert customer.email_consent == "granted"
+    # When the mail client posts the one-click body there, with no cookie and no CSRF token, it is done
+    assert browser.post(path, ONE_CLICK, content_type=FORM).status_code == 200
+    customer.refresh_from_db()
+    assert customer.email_consent == "withdrawn"
+
+
 # --- Survey score links ------------------------------------------------------------------------------
 
 
