@@ -23,6 +23,14 @@ class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
         self.sink = sink
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.sink.lock:
+            if self.sink.down_reply:
+                return self.sink.down_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.sink.lock:
             if self.sink.reply_to_rcpt:
@@ -41,12 +49,14 @@ class _Handler:
 
 class SmtpSink:
     """Start it, point EMAIL_URL / EMAIL_HOST at ``port``, read ``messages``. ``reply_to_rcpt`` holds
-    replies to give to the next RCPT commands instead of accepting them (e.g. "451 4.3.0 Try again later")."""
+    replies to give to the next RCPT commands instead of accepting them (e.g. "451 4.3.0 Try again later");
+    while ``down_reply`` is set, every MAIL command gets it (e.g. "421 4.3.2 Service not available"): an outage."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
         self.reply_to_rcpt: list[str] = []
+        self.down_reply: str | None = None
         self.delay = 0.0  # seconds before accepting each message, like a real server's latency
         self.lock = threading.Lock()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)

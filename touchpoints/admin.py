@@ -7,7 +7,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
@@ -15,7 +17,7 @@ from crm.models import Customer
 from touchpoints.models import Cadence, CadenceStep, Touchpoint, TouchpointSettings
 from touchpoints.selectors import settings_problems
 from touchpoints.services.rendering import Rendered, touchpoint_context, touchpoint_render
-from touchpoints.services.sending import touchpoint_retry
+from touchpoints.services.sending import RETRY_REASONS, touchpoint_retry
 from winback.admin import SettingsProblemsAdminMixin
 from winback.models import Coupon
 from winback.services.queue import coupon_expires_at
@@ -120,16 +122,42 @@ class TouchpointStatusFilter(admin.SimpleListFilter):
         return queryset.filter(reason=self.value()) if self.value() else queryset
 
 
+class TouchpointRetryFilter(admin.SimpleListFilter):
+    title = _("temporary errors")
+    parameter_name = "retrying"
+
+    def lookups(self, request, model_admin):
+        return [("mail_server", _("Waiting for the mail server")), ("any", _("Retrying after any temporary error"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "mail_server":
+            return queryset.filter(status=Touchpoint.Status.SCHEDULED, reason=Touchpoint.Reason.MAIL_SERVER)
+        if self.value() == "any":
+            return queryset.filter(status=Touchpoint.Status.SCHEDULED, reason__in=RETRY_REASONS)
+        return queryset
+
+
 @admin.register(Touchpoint)
 class TouchpointAdmin(SettingsProblemsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     settings_problems = staticmethod(settings_problems)
-    list_display = ("id", "customer", "step", "channel", "due_at", "status", "reason", "attempts", "sent_at", "short_error")
-    list_filter = ("status", TouchpointStatusFilter, "channel", "step__cadence")
+    list_display = ("id", "customer", "step", "channel", "due_at", "state", "reason", "attempts", "sent_at", "short_error")
+    list_filter = ("status", TouchpointRetryFilter, TouchpointStatusFilter, "channel", "step__cadence")
     search_fields = ("customer__external_id", "customer__email", "idempotency_key", "provider_message_id")
     date_hierarchy = "due_at"
     list_select_related = ("customer", "step__cadence")
     show_full_result_count = False
     actions = ["retry"]
+
+    @admin.display(description=_("status"), ordering="status")
+    def state(self, tp: Touchpoint) -> str:
+        """The status, and for one that waits after a temporary error: for what, and until when."""
+        if tp.status != Touchpoint.Status.SCHEDULED or tp.reason not in RETRY_REASONS:
+            return tp.get_status_display()
+        label = (_("Waiting for the mail server") if tp.reason == Touchpoint.Reason.MAIL_SERVER
+                 else _("Retrying after a temporary error"))
+        if tp.retry_at is None or tp.retry_at <= timezone.now():
+            return format_html("{}<br>{}", label, _("next attempt: now"))
+        return format_html("{}<br>{} {}", label, _("next attempt:"), date_format(timezone.localtime(tp.retry_at), "SHORT_DATETIME_FORMAT"))
 
     @admin.display(description="last error")
     def short_error(self, tp: Touchpoint) -> str:
@@ -157,4 +185,4 @@ class TouchpointAdmin(SettingsProblemsAdminMixin, ReadOnlyAdminMixin, admin.Mode
 @admin.register(TouchpointSettings)
 class TouchpointSettingsAdmin(SettingsProblemsAdminMixin, SingletonAdminMixin, admin.ModelAdmin):
     settings_problems = staticmethod(settings_problems)
-    list_display = ("__str__", "cap_count", "cap_days", "transactional_exempt", "quiet_start", "quiet_end", "max_attempts", "updated_at")
+    list_display = ("__str__", "cap_count", "cap_days", "transactional_exempt", "quiet_start", "quiet_end", "retry_base_seconds", "updated_at")

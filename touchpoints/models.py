@@ -23,12 +23,14 @@ STEP_BOUNDS = {
     "offset_days": (0, MAX_SETTING_DAYS),
     "offset_hours": (0, MAX_SETTING_HOURS),
 }
-# A retry never waits longer than this, whatever the base and the attempt (sending.py).
+# The first retry's delay is at most this (a setting); later ones are capped by TOUCHPOINT_RETRY_MAX_DELAY_SECONDS.
 MAX_RETRY_DELAY_SECONDS = 6 * 3600
+# The environment's retry settings (config/settings/base.py, README), checked by touchpoints.checks.
+RETRY_WINDOW_HOURS_BOUNDS = (1, 14 * 24)
+RETRY_MAX_DELAY_SECONDS_BOUNDS = (60, MAX_RETRY_DELAY_SECONDS)
 SETTINGS_BOUNDS = {
     "cap_count": (1, 100),
     "cap_days": (1, 366),
-    "max_attempts": (1, 50),
     "retry_base_seconds": (1, MAX_RETRY_DELAY_SECONDS),
     "stale_after_hours": (1, MAX_SETTING_HOURS),
 }
@@ -194,6 +196,8 @@ class Touchpoint(models.Model):
         NO_LONGER_APPLIES = "no_longer_applies", "No longer applies"
         DISABLED = "disabled", "Cadence or step disabled"
         EXPIRED = "expired", "Too late to send"
+        MAIL_SERVER = "mail_server", "Waiting for the mail server"
+        TEMPORARY_ERROR = "temporary_error", "Temporary error (retrying)"
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="touchpoints", db_index=False)
     step = models.ForeignKey(CadenceStep, on_delete=models.PROTECT, related_name="touchpoints")
@@ -210,6 +214,10 @@ class Touchpoint(models.Model):
     # A worker holds it for sending until then (a killed worker's touchpoint is sent after it).
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # After a temporary error: when it is tried next (it waits until then though due), and when the errors
+    # began (the retry window, TOUCHPOINT_RETRY_WINDOW_HOURS, counts from there). Both empty otherwise.
+    retry_at = models.DateTimeField(null=True, blank=True)
+    retry_since = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     reason = models.CharField(max_length=20, choices=Reason.choices, blank=True,
                               help_text="Why it was suppressed, cancelled or last deferred.")
@@ -232,6 +240,12 @@ class Touchpoint(models.Model):
             models.Index(fields=["lease_until"], name="touchpoint_sending", condition=Q(status="sending")),
             models.Index(fields=["customer", "sent_at"], name="touchpoint_customer_sent", condition=Q(status="sent")),
             models.Index(fields=["status", "updated_at"], name="touchpoint_status_time"),
+            # Those waiting for the mail server: the tick's recovery check and /health/ read only these.
+            models.Index(fields=["retry_at"], name="touchpoint_waiting_server",
+                         condition=Q(status="scheduled", reason="mail_server")),
+            # "Is an older message to this customer waiting?" (dispatch.py, sending.py)
+            models.Index(fields=["customer", "channel", "due_at"], name="touchpoint_customer_retrying",
+                         condition=Q(retry_since__isnull=False, status__in=["scheduled", "sending"])),
         ]
 
     def __str__(self) -> str:
@@ -249,10 +263,9 @@ class TouchpointSettings(models.Model):
         default=True, help_text="Transactional messages (the order thank-you) neither wait for nor count towards the cap.")
     quiet_start = models.TimeField(default=dt.time(21, 0), help_text="No sends from this local time...")
     quiet_end = models.TimeField(default=dt.time(8, 0), help_text="...until this local time (the customer's zone).")
-    max_attempts = models.PositiveSmallIntegerField(default=5, validators=bounded(SETTINGS_BOUNDS, "max_attempts"),
-                                                    help_text="Sending attempts on temporary errors before a touchpoint fails.")
     retry_base_seconds = models.PositiveIntegerField(default=60, validators=bounded(SETTINGS_BOUNDS, "retry_base_seconds"),
-                                                     help_text="The first retry waits this long; each next one twice as long.")
+                                                     help_text="After a temporary error the first retry waits this long, each next one twice as long, "
+                  "up to TOUCHPOINT_RETRY_MAX_DELAY_SECONDS; retries go on for TOUCHPOINT_RETRY_WINDOW_HOURS.")
     stale_after_hours = models.PositiveIntegerField(default=48, validators=bounded(SETTINGS_BOUNDS, "stale_after_hours"),
                                                     help_text="A touchpoint this late (e.g. after an outage) is not sent any more.")
     updated_at = models.DateTimeField(auto_now=True)

@@ -3,17 +3,20 @@ from django.db import OperationalError, transaction
 
 from touchpoints.services.dispatch import touchpoints_dispatch, touchpoints_repair, touchpoints_unqueue
 from touchpoints.services.materialize import touchpoints_materialize
+from touchpoints.services.outage import touchpoints_release_waiting
 from touchpoints.services.sending import touchpoint_send
-from touchpoints.services.transports import EmailTransport
+from touchpoints.services.transports import EmailTransport, mail_server_probe
 
 
 @shared_task(name="touchpoints.tick", ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=5, max_retries=3)
 def tick_task() -> str:
     """Every minute (beat): materialise what happened, queue what has come due."""
     materialized = touchpoints_materialize()
+    released = touchpoints_release_waiting(probe=mail_server_probe)
     queued = touchpoints_queue_due()
     repaired = touchpoints_repair()
-    return (f"{materialized.total} touchpoints created, {queued} queued, {repaired} contacts repaired"
+    return (f"{materialized.total} touchpoints created, {released} released after a mail server outage, "
+            f"{queued} queued, {repaired} contacts repaired"
             + (f", {len(materialized.skipped)} cadences or steps skipped (see the log)" if materialized.skipped else ""))
 
 

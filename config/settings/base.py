@@ -179,6 +179,10 @@ TOUCHPOINT_SEND_LEASE_SECONDS = env.int("TOUCHPOINT_SEND_LEASE_SECONDS", default
 TOUCHPOINT_QUEUE_LEASE_SECONDS = env.int("TOUCHPOINT_QUEUE_LEASE_SECONDS", default=600)
 TOUCHPOINT_BATCH_SIZE = env.int("TOUCHPOINT_BATCH_SIZE", default=50)
 TOUCHPOINT_DISPATCH_LIMIT = env.int("TOUCHPOINT_DISPATCH_LIMIT", default=5000)
+# Temporary sending errors (the mail server down, 4xx replies) are retried this long, then the touchpoint
+# fails; the wait between attempts doubles up to the cap. Bounds: 1-336 hours, 60-21600 s (touchpoints.checks).
+TOUCHPOINT_RETRY_WINDOW_HOURS = env.int("TOUCHPOINT_RETRY_WINDOW_HOURS", default=48)
+TOUCHPOINT_RETRY_MAX_DELAY_SECONDS = env.int("TOUCHPOINT_RETRY_MAX_DELAY_SECONDS", default=1800)
 
 # --- Business defaults ------------------------------------------------------------------------------
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")

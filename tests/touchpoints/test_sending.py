@@ -4,7 +4,7 @@ import pytest
 
 from crm.models import AuditEntry, Contact
 from tests.touchpoints.conftest import NOW, make_customer, make_step, make_touchpoint
-from touchpoints.models import Touchpoint
+from touchpoints.models import Touchpoint, TouchpointSettings
 from touchpoints.services.sending import touchpoint_send
 
 pytestmark = pytest.mark.django_db
@@ -112,26 +112,34 @@ def test_a_sent_touchpoint_is_never_sent_again(smtp):
     assert len(smtp.messages) == 1
 
 
-def test_a_temporary_smtp_error_retries_with_backoff_then_fails_at_the_cap(smtp):
-    from touchpoints.models import TouchpointSettings
-
-    TouchpointSettings.objects.update_or_create(pk=1, defaults={"max_attempts": 3, "retry_base_seconds": 60})
+def test_a_temporary_smtp_error_retries_with_doubling_waits_up_to_the_cap_then_fails_after_the_window(smtp, settings):
+    # Given a two-hour retry window, waits capped at 30 minutes, and a server that keeps refusing the mailbox
+    settings.TOUCHPOINT_RETRY_WINDOW_HOURS, settings.TOUCHPOINT_RETRY_MAX_DELAY_SECONDS = 2, 1800
+    TouchpointSettings.objects.update_or_create(pk=1, defaults={"retry_base_seconds": 60})
     customer = at_risk(make_customer())
     tp = make_touchpoint(customer)
-    smtp.reply_to_rcpt = ["451 4.3.0 Try again later"] * 3
-    # First attempt: temporary error, retried a minute later
+    smtp.reply_to_rcpt = ["451 4.2.0 Mailbox busy, try again later"] * 100
+    # First attempt: temporary error, retried a minute later; it keeps its due time
     assert touchpoint_send(touchpoint_id=tp.pk, now=NOW) == "retry"
     tp.refresh_from_db()
-    assert tp.status == "scheduled" and tp.attempts == 1 and "451" in tp.last_error
-    first_retry = tp.due_at
-    # Not yet due: nothing happens
-    assert touchpoint_send(touchpoint_id=tp.pk, now=NOW) == "skipped"
-    assert touchpoint_send(touchpoint_id=tp.pk, now=first_retry + dt.timedelta(seconds=1)) == "retry"
-    tp.refresh_from_db()
-    assert tp.due_at - first_retry >= dt.timedelta(seconds=110)  # the wait doubled
-    assert touchpoint_send(touchpoint_id=tp.pk, now=tp.due_at + dt.timedelta(seconds=1)) == "failed"
-    tp.refresh_from_db()
-    assert tp.status == "failed" and tp.attempts == 3 and "Gave up after 3 attempts" in tp.last_error
+    assert (tp.status, tp.attempts, tp.reason, tp.due_at) == ("scheduled", 1, "temporary_error", NOW)
+    assert "451" in tp.last_error and tp.retry_since == NOW and tp.retry_at == NOW + dt.timedelta(seconds=60)
+    # Not yet time for the next attempt: nothing happens
+    assert touchpoint_send(touchpoint_id=tp.pk, now=NOW + dt.timedelta(seconds=59)) == "skipped"
+    # When each next attempt fails too
+    waits = []
+    while True:
+        before = tp.retry_at
+        outcome = touchpoint_send(touchpoint_id=tp.pk, now=before)
+        tp.refresh_from_db()
+        if outcome != "retry":
+            break
+        waits.append(int((tp.retry_at - before).total_seconds()))
+    # Then the waits doubled up to the cap, the last attempt came at the end of the window, and it failed
+    assert waits == [120, 240, 480, 960, 1800, 1800, 1740]
+    assert outcome == "failed" and tp.status == "failed" and tp.attempts == 9
+    assert tp.last_error.startswith("Gave up: temporary errors for 2 hours (since 2026-03-10 12:00 UTC, 9 attempts)")
+    assert "451" in tp.last_error
     assert smtp.messages == [] and not Contact.objects.filter(customer=customer).exists()
 
 

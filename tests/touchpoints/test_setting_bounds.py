@@ -40,7 +40,6 @@ def sending_settings(**fields):
     (sending_settings, "cap_count", 0),
     (sending_settings, "cap_count", 101),
     (sending_settings, "cap_days", 30_000),
-    (sending_settings, "max_attempts", 51),
     (sending_settings, "retry_base_seconds", 21_601),
     (sending_settings, "stale_after_hours", 2_147_483_647),
 ])
@@ -64,7 +63,7 @@ def test_the_admin_refuses_an_out_of_range_setting_and_keeps_the_row(client, man
     client.force_login(manager)
     row = TouchpointSettings.objects.get(pk=1)
     form = {"cap_count": row.cap_count, "cap_days": 30_000, "transactional_exempt": "on", "quiet_start": "21:00",
-            "quiet_end": "08:00", "max_attempts": row.max_attempts, "retry_base_seconds": row.retry_base_seconds,
+            "quiet_end": "08:00", "retry_base_seconds": row.retry_base_seconds,
             "stale_after_hours": row.stale_after_hours}
     # When they save a frequency-cap window of 30000 days
     response = client.post("/admin/touchpoints/touchpointsettings/1/change/", form)
@@ -128,8 +127,7 @@ def test_the_migration_brings_old_rows_into_range_before_it_adds_the_checks():
     late = CadenceStep.objects.get(pk=late.pk)
     assert (late.offset_days, late.offset_hours) == (3650, 744)
     row = TouchpointSettings.objects.get(pk=1)
-    assert (row.cap_count, row.cap_days, row.max_attempts, row.retry_base_seconds, row.stale_after_hours) == (
-        1, 366, 50, 21_600, 744)
+    assert (row.cap_count, row.cap_days, row.retry_base_seconds, row.stale_after_hours) == (1, 366, 21_600, 744)
     # and the checks are in place
     assert_refused(CadenceStep(cadence=far, offset_days=3651, template="milestone"), "offset_days")
 

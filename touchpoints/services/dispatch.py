@@ -10,11 +10,11 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from touchpoints.models import Touchpoint
-from touchpoints.services.sending import touchpoint_after_sent
+from touchpoints.services.sending import not_waiting, older_retrying, touchpoint_after_sent
 
 Status = Touchpoint.Status
 
@@ -30,9 +30,14 @@ def touchpoints_dispatch(*, now: dt.datetime | None = None, batch_size: int | No
     not_queued = Q(queued_until__isnull=True) | Q(queued_until__lt=now)
     skip = {"skip_locked": True} if connection.features.has_select_for_update_skip_locked else {}
     ids: list[int] = []
-    # Due ones first (oldest first), then ones a killed worker left half-sent.
+    # Due ones first (oldest first: after an outage the longest-waiting go first), but none behind an older
+    # one to the same customer that waits for its next attempt (one due now goes first in this same walk;
+    # the claim checks again); then ones a killed worker left half-sent.
+    behind_older = Exists(older_retrying(customer_id=OuterRef("customer_id"), channel=OuterRef("channel"),
+                                         due_at=OuterRef("due_at"), touchpoint_id=OuterRef("pk")).filter(retry_at__gt=now))
     for query in (
-        Touchpoint.objects.filter(not_queued, status=Status.SCHEDULED, due_at__lte=now).order_by("due_at", "id"),
+        Touchpoint.objects.filter(not_queued, not_waiting(now), ~behind_older, status=Status.SCHEDULED, due_at__lte=now)
+        .order_by("due_at", "id"),
         Touchpoint.objects.filter(not_queued, status=Status.SENDING, lease_until__lt=now).order_by("lease_until", "id"),
     ):
         if len(ids) >= limit:

@@ -8,6 +8,10 @@ Three short steps, each its own transaction where it writes:
 2. send, outside any transaction (the SMTP conversation, the SMS provider);
 3. mark it sent, with its Contact on the customer's timeline, if we still hold it.
 
+A temporary error (the mail server down, a 4xx reply) puts it back with a retry_at, for the retry window
+(_retry_or_fail); until it has gone, newer touchpoints to the same customer on the same channel wait behind
+it (older_retrying), so that after an outage a customer's messages arrive in order.
+
 A second dispatcher, a redelivered task or ten concurrent calls find nothing to claim. The one window for a
 duplicate is a worker killed after the server accepted the message and before step 3 commits: the lease
 expires and it is sent again. The Message-ID stays the same across attempts, so duplicates can be
@@ -23,14 +27,16 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from core.cache import Recent
 from crm.models import Complaint, Contact, Customer, Order
 from crm.services.audit import Actor
 from crm.services.records import contact_create
-from touchpoints.models import MAX_RETRY_DELAY_SECONDS, Cadence, Touchpoint, TouchpointSettings
+from touchpoints.models import (
+    RETRY_MAX_DELAY_SECONDS_BOUNDS, RETRY_WINDOW_HOURS_BOUNDS, Cadence, Touchpoint, TouchpointSettings,
+)
 from touchpoints.services.rendering import touchpoint_context, touchpoint_render
 from touchpoints.services.rules import Decision, Facts, Limits, counts_to_cap, touchpoint_decide
 from touchpoints.services.transports import EmailTransport, PermanentSendError, TransientSendError, sms_backend
@@ -41,6 +47,7 @@ from winback.services.queue import coupon_issue
 log = logging.getLogger(__name__)
 SENDER = Actor(user=None, label="touchpoints")
 Status = Touchpoint.Status
+RETRY_REASONS = (Touchpoint.Reason.MAIL_SERVER, Touchpoint.Reason.TEMPORARY_ERROR)
 
 def _limits_load() -> Limits:
     row = TouchpointSettings.objects.get_or_create(pk=1)[0]
@@ -58,13 +65,49 @@ def touchpoint_limits(*, fresh: bool = False) -> Limits:
     return _limits.get(fresh=fresh)
 
 
-def _retry_policy() -> tuple[int, int]:
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: dt.timedelta  # the first retry's delay; each next one doubles...
+    cap: dt.timedelta  # ...up to this
+    window: dt.timedelta  # retries go on this long after the first temporary error, then it fails
+
+
+def retry_policy() -> RetryPolicy:
     row = TouchpointSettings.objects.get_or_create(pk=1)[0]
-    return row.max_attempts, row.retry_base_seconds
+    return RetryPolicy(
+        base=dt.timedelta(seconds=row.retry_base_seconds),
+        cap=dt.timedelta(seconds=clamp(settings.TOUCHPOINT_RETRY_MAX_DELAY_SECONDS, RETRY_MAX_DELAY_SECONDS_BOUNDS)),
+        window=dt.timedelta(hours=clamp(settings.TOUCHPOINT_RETRY_WINDOW_HOURS, RETRY_WINDOW_HOURS_BOUNDS)),
+    )
+
+
+def retry_delay(*, attempt: int, policy: RetryPolicy) -> dt.timedelta:
+    """The wait after the ``attempt``-th attempt failed: base, twice base, four times... capped."""
+    if attempt > 40:  # long past any cap; keeps the power small
+        return policy.cap
+    return min(policy.base * 2 ** max(attempt - 1, 0), policy.cap)
+
+
+def clamp(value: int, bounds: tuple[int, int]) -> int:
+    # touchpoints.checks reports an out-of-range environment value; until it is fixed, the nearest bound.
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def not_waiting(now: dt.datetime) -> Q:
+    return Q(retry_at__isnull=True) | Q(retry_at__lte=now)
 
 
 def claimable(now: dt.datetime) -> Q:
-    return Q(status=Status.SCHEDULED, due_at__lte=now) | Q(status=Status.SENDING, lease_until__lt=now)
+    return Q(not_waiting(now), status=Status.SCHEDULED, due_at__lte=now) | Q(status=Status.SENDING, lease_until__lt=now)
+
+
+def older_retrying(*, customer_id, channel, due_at, touchpoint_id) -> QuerySet:
+    """Older touchpoints to the same customer on the same channel that met a temporary error and are not
+    settled yet: a message waits behind them, so that a customer's messages arrive in order after an
+    outage. The arguments may be OuterRef()s (dispatch.py)."""
+    return Touchpoint.objects.filter(
+        Q(due_at__lt=due_at) | Q(due_at=due_at, pk__lt=touchpoint_id),
+        customer_id=customer_id, channel=channel, retry_since__isnull=False, status__in=[Status.SCHEDULED, Status.SENDING])
 
 
 def touches_recent(*, customer_id: int, since: dt.datetime, limits: Limits, exclude_touchpoint: int | None = None) -> int:
@@ -84,7 +127,9 @@ def _facts(tp: Touchpoint, customer: Customer, now: dt.datetime, limits: Limits)
     cases = list(WinbackCase.objects.filter(customer=customer, status=WinbackCase.Status.OPEN, kind=WinbackCase.Kind.WINBACK))
     return Facts(
         channel=tp.channel, trigger=cadence.trigger, marketing=cadence.marketing, discount=step.is_discount,
-        enabled=cadence.enabled and step.enabled, anchor_at=tp.anchor_at, due_at=tp.due_at,
+        # "Too late" counts from the last attempt the retries scheduled: lateness from waiting for the mail
+        # server is the retry window's business (_retry_or_fail), not the stale rule's.
+        enabled=cadence.enabled and step.enabled, anchor_at=tp.anchor_at, due_at=max(tp.due_at, tp.retry_at or tp.due_at),
         email=customer.email, phone=customer.phone, consent=customer.email_consent,
         do_not_call=customer.do_not_call_since is not None, status=customer.status,
         last_order_at=customer.last_order_at, order_count=customer.order_count, total_spent=customer.total_spent,
@@ -135,10 +180,14 @@ def touchpoint_send(*, touchpoint_id: int, now: dt.datetime | None = None, trans
 
 @transaction.atomic
 def _claim(*, touchpoint_id: int, now: dt.datetime) -> tuple[str, Outgoing | None]:
-    tp = Touchpoint.objects.filter(pk=touchpoint_id).only("customer_id", "status").first()
+    tp = Touchpoint.objects.filter(pk=touchpoint_id).only("customer_id", "status", "channel", "due_at").first()
     if tp is None or tp.status not in (Status.SCHEDULED, Status.SENDING):
         return "skipped", None
     customer = Customer.objects.select_for_update().get(pk=tp.customer_id)
+    if older_retrying(customer_id=tp.customer_id, channel=tp.channel, due_at=tp.due_at, touchpoint_id=tp.pk).exists():
+        # Queued with an older one that has not gone yet: the next tick hands it out again, after that one.
+        Touchpoint.objects.filter(pk=tp.pk).update(queued_until=None)
+        return "skipped", None
     lease = dt.timedelta(seconds=settings.TOUCHPOINT_SEND_LEASE_SECONDS)
     claimed = Touchpoint.objects.filter(claimable(now), pk=touchpoint_id).update(
         status=Status.SENDING, lease_until=now + lease, attempts=F("attempts") + 1, queued_until=None, updated_at=now)
@@ -214,7 +263,7 @@ def _deliver(out: Outgoing, transport: EmailTransport, *, started: float) -> str
             message_id = sms_backend().send(to=customer.phone, text=rendered.sms, reference=f"touchpoint-{tp.pk}")
             summary = rendered.sms
     except TransientSendError as exc:
-        return _retry_or_fail(tp, str(exc), now=out.now)
+        return _retry_or_fail(tp, exc, now=out.now)
     except PermanentSendError as exc:
         return _fail(tp, str(exc))
     except Exception as exc:  # a template or data error: retrying will not help; the admin shows it
@@ -230,7 +279,8 @@ def _mark_sent(tp: Touchpoint, *, customer: Customer, message_id: str, summary: 
     # record, the smaller the chance that a crash in between sends the message again.
     held = Touchpoint.objects.filter(pk=tp.pk, status=Status.SENDING, attempts=tp.attempts).update(
         status=Status.SENT, sent_at=sent_at, provider_message_id=message_id[:200], subject=summary[:300],
-        lease_until=None, last_error="", updated_at=sent_at)
+        lease_until=None, retry_at=None, last_error="", updated_at=sent_at,
+        reason=Case(When(reason__in=RETRY_REASONS, then=Value("")), default=F("reason")))
     if not held:  # our lease ran out and another worker took it over; it records the send
         return "skipped"
     touchpoint_after_sent(touchpoint_id=tp.pk)
@@ -253,19 +303,28 @@ def touchpoint_after_sent(*, touchpoint_id: int) -> None:
     _schedule_next_checkin(tp, tp.sent_at)
 
 
-def _retry_or_fail(tp: Touchpoint, error: str, *, now: dt.datetime) -> str:
-    max_attempts, base = _retry_policy()
-    if tp.attempts >= max_attempts:
-        return _fail(tp, f"Gave up after {tp.attempts} attempts: {error}")
-    delay = dt.timedelta(seconds=min(base * 2 ** (tp.attempts - 1), MAX_RETRY_DELAY_SECONDS))
+def _retry_or_fail(tp: Touchpoint, exc: TransientSendError, *, now: dt.datetime) -> str:
+    """Wait and try again, for the retry window from the first temporary error; then fail with the reason.
+
+    The touchpoint keeps its due_at, so that after an outage the dispatcher sends the oldest first; retry_at
+    holds it back until its next attempt (or until the tick finds the mail server back, outage.py)."""
+    policy = retry_policy()
+    since = tp.retry_since or now
+    if now >= since + policy.window:
+        hours = round(policy.window.total_seconds() / 3600, 1)
+        return _fail(tp, f"Gave up: temporary errors for {hours:g} hours (since {since.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+                         f"{tp.attempts} attempts); the last: {exc}")
+    retry_at = min(now + retry_delay(attempt=tp.attempts, policy=policy), since + policy.window)
+    server = exc.server and tp.channel == "email"
     Touchpoint.objects.filter(pk=tp.pk, status=Status.SENDING, attempts=tp.attempts).update(
-        status=Status.SCHEDULED, due_at=now + delay, last_error=error[:2000], lease_until=None, updated_at=now)
+        status=Status.SCHEDULED, retry_at=retry_at, retry_since=since, last_error=str(exc)[:2000], lease_until=None,
+        reason=Touchpoint.Reason.MAIL_SERVER if server else Touchpoint.Reason.TEMPORARY_ERROR, updated_at=now)
     return "retry"
 
 
 def _fail(tp: Touchpoint, error: str) -> str:
     Touchpoint.objects.filter(pk=tp.pk, status=Status.SENDING, attempts=tp.attempts).update(
-        status=Status.FAILED, last_error=error[:2000], lease_until=None, updated_at=timezone.now())
+        status=Status.FAILED, last_error=error[:2000], lease_until=None, retry_at=None, updated_at=timezone.now())
     return "failed"
 
 
@@ -307,4 +366,5 @@ def touchpoint_retry(*, touchpoint_ids: list[int], now: dt.datetime | None = Non
     """The admin's retry: failed touchpoints go back to the outbox, due now, with fresh attempts."""
     now = now or timezone.now()
     return Touchpoint.objects.filter(pk__in=touchpoint_ids, status=Status.FAILED).update(
-        status=Status.SCHEDULED, due_at=now, attempts=0, lease_until=None, queued_until=None, updated_at=now)
+        status=Status.SCHEDULED, due_at=now, attempts=0, lease_until=None, queued_until=None, retry_at=None,
+        retry_since=None, updated_at=now)
