@@ -39,7 +39,7 @@ from winback.services.cases import case_care_call_request
 from winback.services.queue import coupon_issue
 
 log = logging.getLogger(__name__)
-SENDER = Actor(user=None, label="touchpoints")
+SENDER = Actor(user=None, label="task:touchpoints.send_batch")
 Status = Touchpoint.Status
 
 def _limits_load() -> Limits:
@@ -98,6 +98,7 @@ def _facts(tp: Touchpoint, customer: Customer, now: dt.datetime, limits: Limits)
                                        limits=limits, exclude_touchpoint=tp.pk)
                         if counts_to_cap(marketing=cadence.marketing, limits=limits) else 0),
         min_orders=cadence.min_orders, min_total_spent=cadence.min_total_spent,
+        suppressed=customer.suppressed_at is not None,
     )
 
 
