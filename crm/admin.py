@@ -120,7 +120,7 @@ class CustomerAdmin(admin.ModelAdmin):
     def history_links(self, obj: Customer) -> str:
         if not obj.pk:
             return "-"
-        events = reverse("admin:winback_caseevent_changelist") + "?" + urlencode({"case__customer__id__exact": obj.pk})
+        events = reverse("admin:winback_caseevent_changelist") + "?" + urlencode({"customer": obj.pk})
         return format_html('<a href="{}" id="audit-trail-link">{}</a> &middot; <a href="{}">{}</a>',
                            audit_trail_url(customer_id=obj.pk), gettext("Audit trail of this customer"),
                            events, gettext("Case events of this customer"))
@@ -245,10 +245,15 @@ class FeedbackAdmin(ServiceAdmin):
 
 
 class CustomerIdFilter(admin.SimpleListFilter):
-    """The customer whose trail is shown (the customer page links here); their external id is searchable."""
+    """The one customer whose rows are shown, by raw id (the customer page links here; their external id is
+    searchable). ``path`` is the lookup from the listed model to the customer's id."""
 
     title = _("customer")
-    parameter_name = "customer__id__exact"
+    path = "customer_id"
+
+    @classmethod
+    def on(cls, path: str, parameter: str) -> type["CustomerIdFilter"]:
+        return type(f"CustomerIdFilter_{parameter}", (cls,), {"path": path, "parameter_name": parameter})
 
     def lookups(self, request, model_admin):
         value = self.value()
@@ -259,7 +264,7 @@ class CustomerIdFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        return queryset.filter(customer_id=int(value)) if value.isdigit() else queryset.none()
+        return queryset.filter(**{self.path: int(value)}) if value.isdigit() else queryset.none()
 
 
 @admin.register(AuditEntry)
@@ -270,7 +275,7 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ?at__gte=...&at__lt=... in the address)."""
 
     list_display = ("at", "actor_label", "action", "entity", "entity_id", "customer")
-    list_filter = (CustomerIdFilter, ("actor", admin.RelatedOnlyFieldListFilter), "action", "entity")
+    list_filter = (CustomerIdFilter.on("customer_id", "customer__id__exact"), ("actor", admin.RelatedOnlyFieldListFilter), "action", "entity")
     search_fields = ("actor_label", "customer__external_id")
     date_hierarchy = "at"
     list_select_related = ("customer",)

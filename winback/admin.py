@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
+from crm.admin import CustomerIdFilter
 from crm.models import Customer
 from winback.models import (
     CallSettings, CaseEvent, Coupon, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, LifecycleScanState, Offer,
@@ -100,7 +101,8 @@ class CaseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     written with the change; managers browse it by case, agent, kind, actor and period. Nobody edits it."""
 
     list_display = ("at", "case", "kind", "from_status", "to_status", "agent", "actor", "reason")
-    list_filter = ("kind", "actor", ("agent", admin.RelatedOnlyFieldListFilter), "to_status")
+    list_filter = (CustomerIdFilter.on("case__customer_id", "customer"), "kind", "actor",
+                   ("agent", admin.RelatedOnlyFieldListFilter), "to_status")
     search_fields = ("=case__id", "case__customer__external_id")
     date_hierarchy = "at"
     list_select_related = ("case", "agent")
