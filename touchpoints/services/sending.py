@@ -27,8 +27,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.cache import Recent
-from crm.models import Complaint, Contact, Customer, Order
-from crm.services.audit import Actor
+from crm.models import AuditEntry, Complaint, Contact, Customer, Order
+from crm.services.audit import Actor, audit_bulk
 from crm.services.records import contact_create
 from touchpoints.models import MAX_RETRY_DELAY_SECONDS, Cadence, Touchpoint, TouchpointSettings
 from touchpoints.services.rendering import touchpoint_context, touchpoint_render
@@ -304,8 +304,14 @@ def _schedule_next_checkin(tp: Touchpoint, now: dt.datetime) -> None:
 
 
 @transaction.atomic
-def touchpoint_retry(*, touchpoint_ids: list[int], now: dt.datetime | None = None) -> int:
-    """The admin's retry: failed touchpoints go back to the outbox, due now, with fresh attempts."""
+def touchpoint_retry(*, touchpoint_ids: list[int], now: dt.datetime | None = None, actor: Actor = SENDER) -> int:
+    """The admin's retry: failed touchpoints go back to the outbox, due now, with fresh attempts; each with an
+    audit row naming who asked."""
     now = now or timezone.now()
-    return Touchpoint.objects.filter(pk__in=touchpoint_ids, status=Status.FAILED).update(
+    failed = list(Touchpoint.objects.select_for_update().filter(pk__in=touchpoint_ids, status=Status.FAILED)
+                  .values_list("pk", "customer_id"))
+    Touchpoint.objects.filter(pk__in=[pk for pk, _ in failed]).update(
         status=Status.SCHEDULED, due_at=now, attempts=0, lease_until=None, queued_until=None, updated_at=now)
+    audit_bulk(actor=actor, action=AuditEntry.Action.UPDATE, entity=Touchpoint._meta.label_lower,
+               rows=[(pk, customer_id, {"status": [Status.FAILED, Status.SCHEDULED]}) for pk, customer_id in failed])
+    return len(failed)
