@@ -13,8 +13,9 @@ refused enqueue left, so the pipeline loses nothing when the broker is down.
     dormancy policy changed          winback.signals.policy_changed
       -> full lifecycle rebuild      winback.receivers.lifecycle_rebuild_after_policy_change
 
-Personal-data requests (crm.services.privacy) ask every app for what it holds, synchronously: an export
-collects the sections, an erasure runs inside its own transaction (an error in any app rolls it all back).
+Personal-data requests (crm.services.privacy) ask every app for what it holds, synchronously (PERSONAL_DATA):
+an export collects the sections, an erasure runs inside its own transaction (an error in any app rolls it all
+back).
 
     customer export                  crm.signals.customer_exporting
       -> cases, events, coupons      winback.services.privacy.winback_export
@@ -37,6 +38,10 @@ PIPELINE: tuple[tuple[Signal, object], ...] = (
     (history_changed, lifecycle_refresh_after_history_change),
     (lifecycle_scanned, refresh_after_scan),
     (policy_changed, lifecycle_rebuild_after_policy_change),
+)
+
+# Not follow-ups after a commit: each app's part of one personal-data request, run inside it.
+PERSONAL_DATA: tuple[tuple[Signal, object], ...] = (
     (customer_exporting, winback_export),
     (customer_exporting, touchpoints_export),
     (customer_erasing, winback_erase),
@@ -45,5 +50,5 @@ PIPELINE: tuple[tuple[Signal, object], ...] = (
 
 
 def pipeline_connect() -> None:
-    for signal, receiver in PIPELINE:
+    for signal, receiver in PIPELINE + PERSONAL_DATA:
         signal.connect(receiver, dispatch_uid=f"pipeline.{receiver.__module__}.{receiver.__qualname__}")

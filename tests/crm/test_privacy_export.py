@@ -6,9 +6,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
+from config.pipeline import PERSONAL_DATA
 from crm.models import AuditEntry, Customer
 from crm.services.audit import SYSTEM, Actor
 from crm.services.privacy import SCHEMA_VERSION, customer_export
+from crm.signals import customer_erasing, customer_exporting
 from tests.crm.privacy import EMAIL, KEY, NAME, customer_with_everything
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +77,11 @@ def test_an_unknown_customer_or_a_missing_reason_is_a_clear_error_that_changes_n
     # Then nothing was written
     assert AuditEntry.objects.count() == before and not (tmp_path / "x.json").exists()
     assert Customer.objects.count() == 1
+
+
+def test_every_app_that_holds_customer_data_answers_the_requests():
+    # The export and the erasure reach winback and touchpoints through config/pipeline.py
+    for signal, receiver in PERSONAL_DATA:
+        live, _ = signal._live_receivers(sender=Customer)
+        assert receiver in live, receiver
+    assert {signal for signal, _ in PERSONAL_DATA} == {customer_exporting, customer_erasing}
