@@ -12,13 +12,26 @@ refused enqueue left, so the pipeline loses nothing when the broker is down.
       -> KPI snapshot refresh        metrics.tasks.refresh_after_scan (the months the change reached)
     dormancy policy changed          winback.signals.policy_changed
       -> full lifecycle rebuild      winback.receivers.lifecycle_rebuild_after_policy_change
+
+Personal-data requests (crm.services.privacy) ask every app for what it holds, synchronously (PERSONAL_DATA):
+an export collects the sections, an erasure runs inside its own transaction (an error in any app rolls it all
+back).
+
+    customer export                  crm.signals.customer_exporting
+      -> cases, events, coupons      winback.services.privacy.winback_export
+      -> outbox rows                 touchpoints.services.privacy.touchpoints_export
+    customer erasure                 crm.signals.customer_erasing
+      -> open cases closed, notes    winback.services.privacy.winback_erase
+      -> pending sends cancelled     touchpoints.services.privacy.touchpoints_erase
 """
 
 from django.dispatch import Signal
 
-from crm.signals import history_changed
+from crm.signals import customer_erasing, customer_exporting, history_changed
 from metrics.tasks import refresh_after_scan
+from touchpoints.services.privacy import touchpoints_erase, touchpoints_export
 from winback.receivers import lifecycle_rebuild_after_policy_change, lifecycle_refresh_after_history_change
+from winback.services.privacy import winback_erase, winback_export
 from winback.signals import lifecycle_scanned, policy_changed
 
 PIPELINE: tuple[tuple[Signal, object], ...] = (
@@ -27,7 +40,15 @@ PIPELINE: tuple[tuple[Signal, object], ...] = (
     (policy_changed, lifecycle_rebuild_after_policy_change),
 )
 
+# Not follow-ups after a commit: each app's part of one personal-data request, run inside it.
+PERSONAL_DATA: tuple[tuple[Signal, object], ...] = (
+    (customer_exporting, winback_export),
+    (customer_exporting, touchpoints_export),
+    (customer_erasing, winback_erase),
+    (customer_erasing, touchpoints_erase),
+)
+
 
 def pipeline_connect() -> None:
-    for signal, receiver in PIPELINE:
+    for signal, receiver in PIPELINE + PERSONAL_DATA:
         signal.connect(receiver, dispatch_uid=f"pipeline.{receiver.__module__}.{receiver.__qualname__}")

@@ -17,7 +17,7 @@ INTEGRATIONS = "Integrations"
 MANAGED_APPS = ("crm", "winback", "touchpoints", "metrics", "django_celery_beat")
 INTEGRATION_MODELS = ("customer", "order", "contact", "complaint", "feedback")
 # Permissions of the integration models that stay a person's (a manager's) decision.
-MANAGER_ONLY_CODENAMES = ("clear_do_not_call",)
+MANAGER_ONLY_CODENAMES = ("clear_do_not_call", "export_customer", "erase_customer")
 # Managers unlock locked-out logins (deleting axes' attempt rows) and revoke API tokens (deleting knox's rows).
 MANAGER_SECURITY_PERMISSIONS = {
     "axes": ("view_accessattempt", "delete_accessattempt", "view_accesslog", "view_accessfailurelog"),

@@ -1,13 +1,21 @@
+import json
+
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext_lazy as _
+from django.utils.http import urlencode
+from django.utils.translation import gettext, gettext_lazy as _
 
 from core.admin_mixins import ReadOnlyAdminMixin
-from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order
+from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order, SuppressionEntry
 from crm.selectors import customer_audit, customer_timeline
 from crm.services.audit import Actor
+from crm.services.privacy import MAX_REASON, customer_erase, customer_export
 from crm.services.customers import (
     CUSTOMER_INPUT_FIELDS, customer_create, customer_do_not_call_clear, customer_protected_changes, customer_update,
 )
@@ -53,21 +61,33 @@ class CustomerForm(forms.ModelForm):
         return data
 
 
+class PrivacyReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"), max_length=MAX_REASON, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Why (e.g. the request's ticket number). Kept in the audit trail; do not write the person's "
+                    "name or address here."))
+
+
+def audit_trail_url(*, customer_id: int) -> str:
+    return reverse("admin:crm_auditentry_changelist") + "?" + urlencode({"customer__id__exact": customer_id})
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     form = CustomerForm
+    actions = ["export_personal_data", "erase_personal_data"]
     list_display = ("external_id", "name", "email", "status", "order_count", "total_spent", "last_order_at", "do_not_call_flag")
     list_filter = ("status", "email_consent", "locale", ("do_not_call_since", admin.EmptyFieldListFilter), ("cancelled_at", admin.EmptyFieldListFilter))
     search_fields = ("external_id", "name", "email", "phone")
     date_hierarchy = "acquired_at"
     list_per_page = 50
     show_full_result_count = False
-    readonly_fields = ("status", "cancelled_at", "do_not_call_since", "last_order_at", "order_count", "total_spent", "created_at", "updated_at", "timeline", "audit_trail")
+    readonly_fields = ("status", "cancelled_at", "do_not_call_since", "last_order_at", "order_count", "total_spent", "created_at", "updated_at", "timeline", "audit_trail", "history_links", "suppressed_at", "erased_at")
     fieldsets = (
-        (None, {"fields": ("external_id", "name", "email", "phone", "timezone", "locale")}),
+        (None, {"fields": ("external_id", "name", "email", "phone", "timezone", "locale", "history_links")}),
         ("Lifecycle", {"fields": ("status", "acquired_at", "cancelled_at", "last_order_at", "order_count", "total_spent")}),
         ("Consent", {"fields": ("email_consent", "email_consent_at", "email_consent_source", "do_not_call_since",
-                                "clear_do_not_call_reason")}),
+                                "clear_do_not_call_reason", "suppressed_at", "erased_at")}),
         ("Timeline", {"fields": ("timeline",)}),
         ("Audit trail", {"classes": ("collapse",), "fields": ("audit_trail", "created_at", "updated_at")}),
     )
@@ -95,6 +115,68 @@ class CustomerAdmin(admin.ModelAdmin):
             ((f"{a.at:%Y-%m-%d %H:%M}", a.actor_label, a.action, a.entity, a.changes) for a in customer_audit(customer=obj)),
         )
         return format_html("<table><tbody>{}</tbody></table>", rows)
+
+    @admin.display(description=_("History"))
+    def history_links(self, obj: Customer) -> str:
+        if not obj.pk:
+            return "-"
+        events = reverse("admin:winback_caseevent_changelist") + "?" + urlencode({"customer": obj.pk})
+        return format_html('<a href="{}" id="audit-trail-link">{}</a> &middot; <a href="{}">{}</a>',
+                           audit_trail_url(customer_id=obj.pk), gettext("Audit trail of this customer"),
+                           events, gettext("Case events of this customer"))
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crm.export_customer")
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crm.erase_customer")
+
+    def _privacy_page(self, request: HttpRequest, queryset, *, form: PrivacyReasonForm, action: str, title: str,
+                      explanation: str, submit_label: str, dangerous: bool) -> TemplateResponse:
+        return TemplateResponse(request, "admin/crm/privacy_request.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": title, "form": form,
+            "customers": list(queryset), "action": action, "explanation": explanation, "submit_label": submit_label,
+            "dangerous": dangerous, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME})
+
+    @admin.action(description=_("Export personal data"), permissions=["export"])
+    def export_personal_data(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        customers = list(queryset[:2])
+        if len(customers) != 1:
+            self.message_user(request, gettext("Select exactly one customer to export."), messages.ERROR)
+            return None
+        form = PrivacyReasonForm(request.POST if request.POST.get("post") else None)
+        if not form.is_valid():
+            return self._privacy_page(
+                request, queryset, form=form, action="export_personal_data", title=gettext("Export personal data"),
+                explanation=gettext("One JSON file of everything held about this customer. The export is recorded "
+                                    "in the audit trail with your reason."),
+                submit_label=gettext("Export"), dangerous=False)
+        data = customer_export(actor=Actor.of(request.user, via="admin"), customer=customers[0],
+                               reason=form.cleaned_data["reason"])
+        response = HttpResponse(json.dumps(data, ensure_ascii=False, indent=2), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="customer-{customers[0].pk}-personal-data.json"'
+        return response
+
+    @admin.action(description=_("Erase personal data"), permissions=["erase"])
+    def erase_personal_data(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        form = PrivacyReasonForm(request.POST if request.POST.get("post") else None)
+        if not form.is_valid():
+            return self._privacy_page(
+                request, queryset, form=form, action="erase_personal_data", title=gettext("Erase personal data"),
+                explanation=gettext(
+                    "The name, email, phone, notes, comments and messages of these customers are erased for good, "
+                    "and their email, phone and key go on the suppression list: they are never contacted again. "
+                    "Orders, cases and their history stay, anonymised, so past KPIs do not change."),
+                submit_label=gettext("Erase for good"), dangerous=True)
+        actor = Actor.of(request.user, via="admin")
+        for customer in queryset:
+            try:
+                result = customer_erase(actor=actor, customer=customer, reason=form.cleaned_data["reason"])
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                continue
+            self.message_user(request, result.summary(), messages.INFO if result.already else messages.SUCCESS)
+        return None
 
     def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -162,10 +244,50 @@ class FeedbackAdmin(ServiceAdmin):
     exclude = ("external_id",)
 
 
+class CustomerIdFilter(admin.SimpleListFilter):
+    """The one customer whose rows are shown, by raw id (the customer page links here; their external id is
+    searchable). ``path`` is the lookup from the listed model to the customer's id."""
+
+    title = _("customer")
+    path = "customer_id"
+
+    @classmethod
+    def on(cls, path: str, parameter: str) -> type["CustomerIdFilter"]:
+        return type(f"CustomerIdFilter_{parameter}", (cls,), {"path": path, "parameter_name": parameter})
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        customer = Customer.objects.filter(pk=value).first() if value and value.isdigit() else None
+        return [(str(customer.pk), str(customer))] if customer else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.filter(**{self.path: int(value)}) if value.isdigit() else queryset.none()
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit trail: read-only for everyone, superusers included (no add, change or delete; no delete
+    action). Filter by customer (from their page, or search their external id), by actor (the user; or search
+    the label, e.g. "import_csv" or "task:"), action, entity and period (the date hierarchy, or
+    ?at__gte=...&at__lt=... in the address)."""
+
     list_display = ("at", "actor_label", "action", "entity", "entity_id", "customer")
-    list_filter = ("action", "entity")
+    list_filter = (CustomerIdFilter.on("customer_id", "customer__id__exact"), ("actor", admin.RelatedOnlyFieldListFilter), "action", "entity")
     search_fields = ("actor_label", "customer__external_id")
+    date_hierarchy = "at"
     list_select_related = ("customer",)
+    show_full_result_count = False
+    fields = ("at", "actor", "actor_label", "action", "entity", "entity_id", "customer", "changes")
+
+
+@admin.register(SuppressionEntry)
+class SuppressionEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Keyed hashes only: nothing here names a person. Entries are made by erasures and never removed here."""
+
+    list_display = ("created_at", "kind", "digest", "key_id", "source")
+    list_filter = ("kind", "source")
+    search_fields = ("digest",)
     show_full_result_count = False

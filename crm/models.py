@@ -73,6 +73,11 @@ class Customer(models.Model):
     email_consent_at = models.DateTimeField(null=True, blank=True, validators=[validate_business_datetime])
     email_consent_source = models.CharField(max_length=100, blank=True)
     do_not_call_since = models.DateTimeField(null=True, blank=True)
+    # Set when the person's email, phone or shop key is on the suppression list (an erasure asked for it):
+    # consent stays off and do-not-call on for good, and the senders check it again (touchpoints rules).
+    suppressed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set once the personal data was erased (crm.services.privacy); the row stays for the KPIs.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Kept right by the order services (one UPDATE per order or per import batch).
     last_order_at = models.DateTimeField(null=True, blank=True, db_index=True)
     order_count = models.PositiveIntegerField(default=0)
@@ -89,7 +94,11 @@ class Customer(models.Model):
     class Meta:
         ordering = ["id"]
         # Managers only (core.roles): integrations and imports never take a customer off do-not-call.
-        permissions = [("clear_do_not_call", "Can clear a customer's do-not-call, with a reason")]
+        permissions = [
+            ("clear_do_not_call", "Can clear a customer's do-not-call, with a reason"),
+            ("export_customer", "Can export a customer's personal data, with a reason"),
+            ("erase_customer", "Can erase a customer's personal data, with a reason"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="customer_external_id_unique"),
             models.CheckConstraint(condition=Q(order_count__gte=0), name="customer_order_count_gte_0"),
@@ -298,6 +307,8 @@ class AuditEntry(models.Model):
         CREATE = "create", "Created"
         UPDATE = "update", "Updated"
         CANCEL = "cancel", "Cancelled"
+        EXPORT = "export", "Personal data exported"
+        ERASE = "erase", "Personal data erased"
 
     at = models.DateTimeField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -318,7 +329,37 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["entity", "entity_id"], name="audit_entity"),
             models.Index(fields=["customer", "at"], name="audit_customer_time"),
+            # The admin's period filter and date hierarchy over millions of rows.
+            models.Index(fields=["at"], name="audit_time"),
         ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.entity}#{self.entity_id}"
+
+
+class SuppressionEntry(models.Model):
+    """A person who must never be contacted again (they asked for erasure), kept only as keyed hashes of
+    their email, phone and shop key: crm.services.suppression checks every created or changed customer
+    against it. No plain value is stored, so the list itself holds no personal data to erase."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email address"
+        PHONE = "phone", "Phone number"
+        EXTERNAL_ID = "external_id", "Shop customer key"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    # HMAC-SHA256 (hex) of "kind:normalised value" under the suppression key.
+    digest = models.CharField(max_length=64)
+    # Which key made the digest (a fingerprint, not the key): after a rotation, entries of a key no longer
+    # configured would silently stop matching; /health/ reports them (crm.health).
+    key_id = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=40, help_text="Why it was listed, e.g. 'erasure'.")
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "suppression entries"
+        constraints = [models.UniqueConstraint(fields=["digest"], name="suppression_digest_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.digest[:12]}…"

@@ -245,3 +245,13 @@ LifecycleScanStateFactory = _singleton("winback.LifecycleScanState")
 TouchpointSettingsFactory = _singleton("touchpoints.TouchpointSettings")
 TouchpointScanStateFactory = _singleton("touchpoints.TouchpointScanState")
 BusinessSettingsFactory = _singleton("metrics.BusinessSettings")
+
+
+class SuppressionEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "crm.SuppressionEntry"
+
+    kind = "email"
+    digest = factory.Sequence(lambda n: f"{n:064x}")
+    key_id = "0123456789abcdef"
+    source = "erasure"

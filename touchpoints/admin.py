@@ -14,6 +14,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
 from crm.models import Customer
+from crm.services.audit import Actor
 from touchpoints.models import Cadence, CadenceStep, Touchpoint, TouchpointSettings
 from touchpoints.selectors import settings_problems
 from touchpoints.services.rendering import Rendered, touchpoint_context, touchpoint_render
@@ -165,7 +166,8 @@ class TouchpointAdmin(SettingsProblemsAdminMixin, ReadOnlyAdminMixin, admin.Mode
 
     @admin.action(description="Retry the selected failed touchpoints now")
     def retry(self, request: HttpRequest, queryset) -> None:
-        count = touchpoint_retry(touchpoint_ids=list(queryset.values_list("pk", flat=True)))
+        count = touchpoint_retry(touchpoint_ids=list(queryset.values_list("pk", flat=True)),
+                                 actor=Actor.of(request.user, via="admin"))
         skipped = queryset.count() - count
         self.message_user(request, f"{count} touchpoint(s) back in the outbox, due now."
                           + (f" {skipped} skipped: only failed ones can be retried." if skipped else ""),

@@ -6,9 +6,10 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
+from crm.admin import CustomerIdFilter
 from crm.models import Customer
 from winback.models import (
-    CallSettings, Coupon, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, LifecycleScanState, Offer,
+    CallSettings, CaseEvent, Coupon, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, LifecycleScanState, Offer,
     WinbackCase,
 )
 from winback.selectors import settings_problems
@@ -79,7 +80,10 @@ class AgeFilter(admin.SimpleListFilter):
 
 
 @admin.register(WinbackCase)
-class WinbackCaseAdmin(admin.ModelAdmin):
+class WinbackCaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: a case changes only through winback/services/cases.py, each change with its CaseEvent (an
+    edit here would leave none). Its history: Case events, filtered by case."""
+
     list_display = ("id", "customer", "kind", "status", "lapsed_at", "opened_at", "holdout", "is_recovery", "priority", "closed_at")
     list_filter = ("kind", "status", "holdout", "is_recovery", AgeFilter)
     search_fields = ("customer__external_id", "customer__name")
@@ -90,11 +94,20 @@ class WinbackCaseAdmin(admin.ModelAdmin):
     readonly_fields = ("customer", "kind", "lapse_event", "lapsed_at", "opened_at", "holdout", "is_recovery", "revenue_12m",
                        "priority", "status", "closed_at", "close_reason", "reactivation_order")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+@admin.register(CaseEvent)
+class CaseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit trail of cases: every change of a case is one event (who or what, when, from, to, why),
+    written with the change; managers browse it by case, agent, kind, actor and period. Nobody edits it."""
+
+    list_display = ("at", "case", "kind", "from_status", "to_status", "agent", "actor", "reason")
+    list_filter = (CustomerIdFilter.on("case__customer_id", "customer"), "kind", "actor",
+                   ("agent", admin.RelatedOnlyFieldListFilter), "to_status")
+    search_fields = ("=case__id", "case__customer__external_id")
+    date_hierarchy = "at"
+    list_select_related = ("case", "agent")
+    raw_id_fields = ("case",)
+    show_full_result_count = False
 
 
 @admin.register(LifecycleEvent)

@@ -188,6 +188,11 @@ TOUCHPOINT_RETRY_MAX_DELAY_SECONDS = env.int("TOUCHPOINT_RETRY_MAX_DELAY_SECONDS
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")
 # Region used to read phone numbers written without a +country prefix; blank means "+ required".
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None
+# The suppression list's HMAC key (crm/services/suppression.py); blank: derived from SECRET_KEY (and the old
+# keys from SECRET_KEY_FALLBACKS). Set it in production so rotating SECRET_KEY never touches the list; on a
+# rotation of this key, keep the old one in SUPPRESSION_HASH_OLD_KEYS (entries cannot be re-hashed).
+SUPPRESSION_HASH_KEY = env.str("SUPPRESSION_HASH_KEY", default="")
+SUPPRESSION_HASH_OLD_KEYS = env.list("SUPPRESSION_HASH_OLD_KEYS", default=[])
 
 # --- REST API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -293,7 +298,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 HEALTH_TICK_STALE_SECONDS = env.int("HEALTH_TICK_STALE_SECONDS", default=300)  # the outbox tick runs every minute
 HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=900)
 # Each returns (name, ok, detail) for /health/ (core.selectors.health_status).
-HEALTH_CHECKS = ["touchpoints.health.outbox_health", "touchpoints.health.settings_health"]
+HEALTH_CHECKS = ["touchpoints.health.outbox_health", "touchpoints.health.settings_health",
+                 "crm.health.suppression_health"]
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOGGING = {

@@ -64,21 +64,21 @@ def audit_record(
 
 
 def audit_bulk_create(*, actor: Actor, instances: list[models.Model], fields: list[str]) -> None:
+    """The create rows of new records of one model."""
+    if not instances:
+        return
+    audit_bulk(actor=actor, action=AuditEntry.Action.CREATE, entity=instances[0]._meta.label_lower, rows=[
+        (obj.pk, obj.pk if isinstance(obj, Customer) else getattr(obj, "customer_id", None),
+         fields_snapshot(obj, fields)) for obj in instances])
+
+
+def audit_bulk(*, actor: Actor, action: str, entity: str, rows: list[tuple[int, int | None, dict[str, Any]]]) -> None:
+    """One audit row per (entity id, customer id, changes), in one INSERT per 2,000: for set-based writes."""
     now = timezone.now()
     AuditEntry.objects.bulk_create(
-        [
-            AuditEntry(
-                at=now,
-                actor=actor.user,
-                actor_label=actor.label,
-                action=AuditEntry.Action.CREATE,
-                entity=obj._meta.label_lower,
-                entity_id=obj.pk,
-                customer_id=obj.pk if isinstance(obj, Customer) else getattr(obj, "customer_id", None),
-                changes=fields_snapshot(obj, fields),
-            )
-            for obj in instances
-        ],
+        [AuditEntry(at=now, actor=actor.user, actor_label=actor.label, action=action, entity=entity,
+                    entity_id=entity_id, customer_id=customer_id, changes=changes)
+         for entity_id, customer_id, changes in rows],
         batch_size=2000,
     )
 

@@ -5,11 +5,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.dialect import id_list_param
 from crm.models import AuditEntry, Cancellation, Customer
 from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot, jsonable
 from crm.services.errors import ConflictError, ProtectedChange
+from crm.services.suppression import suppression_matches
 from crm.signals import history_changed
 from crm.sql import set_lifecycle_statement
 from crm.validators import call_zones_key, phone_normalize, phone_time_zones
@@ -53,6 +55,34 @@ def _normalize(data: dict[str, Any], *, current: Customer | None) -> dict[str, A
         data["call_zones"] = call_zones_key(timezone=final_tz, phone=phone)
     if "email_consent" in data and (current is None or data["email_consent"] != current.email_consent):
         data.setdefault("email_consent_at", timezone.now())
+    return _suppression_marks(data, current=current)
+
+
+# What an erasure blanks; an erased record never gets it back (a returning person is a new customer).
+ERASED_FIELDS = ("name", "email", "phone", "timezone")
+
+# The values a suppressed customer keeps whatever a caller sends: every existing gate (consent for email,
+# do-not-call for calls and SMS) then applies, and the senders check suppressed_at again at send time.
+SUPPRESSED_CONSENT_SOURCE = "suppression list"
+
+
+def _suppression_marks(data: dict[str, Any], *, current: Customer | None) -> dict[str, Any]:
+    if current is not None and current.suppressed_at is not None:
+        suppressed_at = current.suppressed_at
+    else:
+        keys = ("email", "phone", "external_id")
+        if current is not None and not any(k in data for k in keys):
+            return data  # nothing that could match changed: no lookup on every update
+        final = {k: data.get(k, getattr(current, k) if current else "") or "" for k in keys}
+        if not suppression_matches(**final):
+            return data
+        suppressed_at = timezone.now()
+    now = timezone.now()
+    if data.get("email_consent", current.email_consent if current else None) != Customer.Consent.WITHDRAWN:
+        data |= {"email_consent": Customer.Consent.WITHDRAWN, "email_consent_at": now,
+                 "email_consent_source": SUPPRESSED_CONSENT_SOURCE}
+    data["do_not_call_since"] = (current.do_not_call_since if current else None) or data.get("do_not_call_since") or now
+    data["suppressed_at"] = suppressed_at
     return data
 
 
@@ -66,6 +96,23 @@ def customer_protected_changes(*, data: dict[str, Any], current: Customer) -> di
     """
     refused: dict[str, str] = {}
     wanted = data.get("email_consent", current.email_consent)
+    clears_dnc = ("do_not_call" in data and not data["do_not_call"]) or (
+        "do_not_call_since" in data and data["do_not_call_since"] is None)
+    if current.erased_at is not None:
+        for field in ERASED_FIELDS:
+            if field in data and data[field] != getattr(current, field):
+                refused[field] = _("This customer's personal data was erased; it cannot be filled in again.")
+    if current.suppressed_at is not None:
+        # An erased person asked never to be contacted again: no later consent in a feed replaces that.
+        if wanted != Customer.Consent.WITHDRAWN:
+            refused["email_consent"] = _(
+                "This person asked for their data to be erased and is on the suppression list: email consent "
+                "cannot be turned back on.")
+        if clears_dnc:
+            refused["do_not_call"] = _(
+                "This person asked for their data to be erased and is on the suppression list: do-not-call "
+                "cannot be cleared.")
+        return refused
     if current.email_consent == Customer.Consent.WITHDRAWN and wanted != Customer.Consent.WITHDRAWN:
         opted_out_at = current.email_consent_at or current.updated_at
         given_at = data.get("email_consent_at")
@@ -74,8 +121,6 @@ def customer_protected_changes(*, data: dict[str, Any], current: Customer) -> di
                 f"The customer opted out on {opted_out_at:%Y-%m-%d %H:%M} UTC; only a consent recorded after "
                 f"that (with a later email_consent_at) can replace the opt-out."
             )
-    clears_dnc = ("do_not_call" in data and not data["do_not_call"]) or (
-        "do_not_call_since" in data and data["do_not_call_since"] is None)
     if current.do_not_call_since is not None and clears_dnc:
         refused["do_not_call"] = (
             f"The customer is on do-not-call since {current.do_not_call_since:%Y-%m-%d}; only a manager can "
@@ -104,11 +149,12 @@ def customer_create(*, actor: Actor, data: dict[str, Any]) -> tuple[Customer, bo
     try:
         with transaction.atomic():
             customer.save()
+            fields = CUSTOMER_INPUT_FIELDS + (["suppressed_at"] if customer.suppressed_at else [])
             audit_record(
                 actor=actor,
                 action=AuditEntry.Action.CREATE,
                 instance=customer,
-                changes=fields_snapshot(customer, CUSTOMER_INPUT_FIELDS),
+                changes=fields_snapshot(customer, fields),
                 customer=customer,
             )
     except IntegrityError:
@@ -216,6 +262,9 @@ def customer_do_not_call_clear(*, actor: Actor, customer: Customer, reason: str)
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.do_not_call_since is None:
         return customer
+    if customer.suppressed_at is not None:
+        raise ValidationError({"reason": _(
+            "This person asked for their data to be erased and is on the suppression list: do-not-call stays.")})
     changes = {"do_not_call_since": [jsonable(customer.do_not_call_since), None], "reason": reason[:500]}
     customer.do_not_call_since = None
     customer.save(update_fields=["do_not_call_since", "updated_at"])

@@ -2,6 +2,7 @@
 
 The rules, in the order they are checked (the first that says no decides):
 
+0. the person is on the suppression list (crm.services.suppression) -> suppressed as opted out;
 1. the cadence or step was disabled -> cancelled;
 2. it is more than ``stale_after_hours`` late (an outage, a long pause) -> cancelled (expired);
 3. it no longer applies: an at-risk message once the customer ordered again or lapsed; a win-back message
@@ -65,6 +66,8 @@ class Facts:
     # Audience of the cadence (check-ins are re-checked at send time).
     min_orders: int = 0
     min_total_spent: Decimal = Decimal("0")
+    # On the suppression list (erased, or re-imported after an erasure): nothing at all, transactional too.
+    suppressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ SEND = Decision("send")
 
 def touchpoint_decide(*, facts: Facts, limits: Limits, now: dt.datetime) -> Decision:
     f = facts
+    if f.suppressed:
+        return Decision("suppress", "opted_out")
     if not f.enabled:
         return Decision("cancel", "disabled")
     if now - f.due_at > limits.stale_after:

@@ -31,8 +31,8 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from core.cache import Recent
-from crm.models import Complaint, Contact, Customer, Order
-from crm.services.audit import Actor
+from crm.models import AuditEntry, Complaint, Contact, Customer, Order
+from crm.services.audit import Actor, audit_bulk
 from crm.services.records import contact_create
 from touchpoints.models import (
     RETRY_MAX_DELAY_SECONDS_BOUNDS, RETRY_WINDOW_HOURS_BOUNDS, Cadence, Touchpoint, TouchpointSettings,
@@ -45,7 +45,7 @@ from winback.services.cases import case_care_call_request
 from winback.services.queue import coupon_issue
 
 log = logging.getLogger(__name__)
-SENDER = Actor(user=None, label="touchpoints")
+SENDER = Actor(user=None, label="task:touchpoints.send_batch")
 Status = Touchpoint.Status
 RETRY_REASONS = (Touchpoint.Reason.MAIL_SERVER, Touchpoint.Reason.TEMPORARY_ERROR)
 
@@ -143,6 +143,7 @@ def _facts(tp: Touchpoint, customer: Customer, now: dt.datetime, limits: Limits)
                                        limits=limits, exclude_touchpoint=tp.pk)
                         if counts_to_cap(marketing=cadence.marketing, limits=limits) else 0),
         min_orders=cadence.min_orders, min_total_spent=cadence.min_total_spent,
+        suppressed=customer.suppressed_at is not None,
     )
 
 
@@ -362,9 +363,15 @@ def _schedule_next_checkin(tp: Touchpoint, now: dt.datetime) -> None:
 
 
 @transaction.atomic
-def touchpoint_retry(*, touchpoint_ids: list[int], now: dt.datetime | None = None) -> int:
-    """The admin's retry: failed touchpoints go back to the outbox, due now, with fresh attempts."""
+def touchpoint_retry(*, touchpoint_ids: list[int], now: dt.datetime | None = None, actor: Actor = SENDER) -> int:
+    """The admin's retry: failed touchpoints go back to the outbox, due now, with fresh attempts; each with an
+    audit row naming who asked."""
     now = now or timezone.now()
-    return Touchpoint.objects.filter(pk__in=touchpoint_ids, status=Status.FAILED).update(
+    failed = list(Touchpoint.objects.select_for_update().filter(pk__in=touchpoint_ids, status=Status.FAILED)
+                  .values_list("pk", "customer_id"))
+    Touchpoint.objects.filter(pk__in=[pk for pk, _ in failed]).update(
         status=Status.SCHEDULED, due_at=now, attempts=0, lease_until=None, queued_until=None, retry_at=None,
         retry_since=None, updated_at=now)
+    audit_bulk(actor=actor, action=AuditEntry.Action.UPDATE, entity=Touchpoint._meta.label_lower,
+               rows=[(pk, customer_id, {"status": [Status.FAILED, Status.SCHEDULED]}) for pk, customer_id in failed])
+    return len(failed)

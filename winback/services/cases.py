@@ -36,7 +36,7 @@ from core.db import fetch_all, instances
 from core.dialect import id_list_condition, id_list_param, is_postgresql
 from core.sql import compose, render
 from crm.models import Complaint, Contact, Customer, Order
-from winback.models import CaseEvent, Coupon, LifecycleEvent, WinbackCase
+from winback.models import CaseEvent, Coupon, Disposition, LifecycleEvent, WinbackCase
 
 Status = WinbackCase.Status
 Kind = CaseEvent.Kind
@@ -257,8 +257,10 @@ _WAKE_SET = "ready = true, next_call_at = NULL, claimed_by_id = NULL, lease_unti
 # Index: case_wakeup (open, not ready, next_call_at set), in next_call_at order.
 _WAKE_PICK = ("SELECT id, claimed_by_id AS was FROM {case} WHERE status = 'open' AND NOT ready AND NOT holdout"
               " AND next_call_at <= %(now)s ORDER BY next_call_at LIMIT 500")
+# suppressed_at: an erased or suppressed person also has do-not-call set; checked again at no cost (the
+# customer row is read anyway) in case a future path sets one without the other.
 _CALLABLE = ("c.status = 'open' AND c.ready AND NOT c.holdout AND c.attempts < %(max_attempts)s"
-             " AND cu.do_not_call_since IS NULL AND cu.phone <> ''")
+             " AND cu.do_not_call_since IS NULL AND cu.suppressed_at IS NULL AND cu.phone <> ''")
 # Index: case_callbacks (open, callback_at set), in callback order.
 _CALLBACKS = ("SELECT {pick} FROM {case} c JOIN {customer} cu ON cu.id = c.customer_id"
               " WHERE " + _CALLABLE + " AND c.callback_at IS NOT NULL AND c.callback_at <= %(now)s"
@@ -499,6 +501,29 @@ def case_care_call_request(*, customer: Customer, now: dt.datetime) -> WinbackCa
             return case
     except IntegrityError:  # opened by a concurrent request: the one open care case serves both
         return WinbackCase.objects.get(customer=customer, status=Status.OPEN, kind=WinbackCase.Kind.CARE)
+
+
+# --- Personal-data erasure -----------------------------------------------------------------------------------
+
+# Index: case_customer_time. A win-back case ends as lost (it keeps counting as opened in its period: a void
+# one would not, and past KPIs must not move); a care case as done, as when its call cannot be made.
+_CLOSE_FOR_ERASURE = _render(
+    "UPDATE {case} SET status = CASE WHEN kind = 'care' THEN 'done' ELSE 'lost' END, closed_at = %(now)s,"
+    " updated_at = %(now)s, close_reason = %(reason)s, callback_agent_id = NULL, " + _CLOSED_QUEUE_SQL +
+    " WHERE customer_id = %(customer)s AND status = 'open'")
+
+
+def cases_close_for_erasure(*, customer: Customer, now: dt.datetime) -> int:
+    """The erased customer's open cases close at once, each with its event; returns how many."""
+    params = {"now": connection.ops.adapt_datetimefield_value(now), "customer": customer.pk,
+              "reason": "The customer's personal data was erased."}
+    with connection.cursor() as cur:
+        return _apply(cur, _CLOSE_FOR_ERASURE, params, kind=Kind.CLOSED, from_status=Status.OPEN, actor="erasure")
+
+
+def case_notes_erase(*, customer: Customer) -> int:
+    """The agents' free-text notes on the customer's calls are blanked; outcomes, reasons and times stay."""
+    return Disposition.objects.filter(case__customer=customer).exclude(note="").update(note="")
 
 
 # --- Replay --------------------------------------------------------------------------------------------------
