@@ -777,8 +777,8 @@ def main() -> None:
             failures.insert(0, f"{total_errors} unexpected answers")
     finally:
         stop.set()
-        for name, proc in reversed(list(roots.items())):
-            if name.startswith("celery"):
+        for role, proc in reversed(list(roots.items())):
+            if role.startswith("celery"):
                 worker_stop(proc, timeout=30)
             else:
                 proc.terminate()
