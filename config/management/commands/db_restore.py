@@ -2,7 +2,6 @@ import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 from config.backup import BackupError, Database, restore
 
@@ -25,8 +24,6 @@ class Command(BaseCommand):
             raise CommandError("Which backup? Give BACKUP_FILE=var/backups/... (or --file).")
         url = os.environ.get("RESTORE_DATABASE_URL") or None
         db = Database.from_url(url) if url else Database(dict(connection.settings_dict))
-        # The command's own connection is not needed, and a FORCE restore into it must not wait on it.
-        connection.close()
         try:
             result = restore(path=Path(file), db=db, url=url, force=force)
         except BackupError as exc:
