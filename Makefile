@@ -15,7 +15,7 @@ LOCK_VENV := var/lock-tools-$(subst ==,-,$(LOCK_TOOL))
 LOCK := $(LOCK_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" $(LOCK_ARGS)
 
-.PHONY: install lock demo test bench-import clean
+.PHONY: install lock demo test backup restore bench-import clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ demo: $(STAMP)
 ## Install and run the whole test suite (SQLite + filesystem broker unless DATABASE_URL / REDIS_URL are set).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Back up DATABASE_URL: pg_dump -Fc into var/backups/<db>-<UTC time>.dump (or BACKUP_FILE=...); prints file and size.
+backup: $(STAMP)
+	$(BIN)/python manage.py db_backup
+
+## Restore BACKUP_FILE into RESTORE_DATABASE_URL (default DATABASE_URL; created when missing; FORCE=1 to replace a
+## database that has tables), then migrate --check. Make passes these variables in the environment, not on a command line.
+restore: $(STAMP)
+	$(BIN)/python manage.py db_restore
 
 bench-import: $(STAMP)
 	$(BIN)/python bench/import_orders.py
