@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PORT ?= 8000
+# Test processes (pytest-xdist); a file's tests stay together in one. PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
 
 # `make lock` runs uv from a virtualenv of its own: the compiler is not a dependency of the project.
 LOCK_TOOL := uv==0.13.9
@@ -36,7 +38,7 @@ demo: $(STAMP)
 
 ## Install and run the whole test suite (SQLite + filesystem broker unless DATABASE_URL / REDIS_URL are set).
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 ## Back up DATABASE_URL: pg_dump -Fc into var/backups/<db>-<UTC time>.dump (or BACKUP_FILE=...); prints file and size.
 backup: $(STAMP)

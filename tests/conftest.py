@@ -105,6 +105,15 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _per_test_process(file_name: str) -> str:
+    """A file of this test process's own: under pytest-xdist two processes run at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return file_name
+    stem, dot, suffix = file_name.rpartition(".")
+    return f"{stem}-{worker}{dot}{suffix}" if dot else f"{file_name}-{worker}"
+
+
 def worker_start(*, name: str = "", concurrency: int = 1, env: dict[str, str] | None = None,
                  log_name: str = "test-worker.log", timeout: float = 60, new_session: bool = False) -> subprocess.Popen:
     """Start a real Celery worker process on the test settings and wait until it is ready (its log says so)."""
@@ -113,7 +122,7 @@ def worker_start(*, name: str = "", concurrency: int = 1, env: dict[str, str] | 
     return worker_spawn(
         argv=[sys.executable, "-m", "celery", "-A", "config", "worker", *WORKER_OPTIONS, "--concurrency", str(concurrency),
               "-n", f"{name or 'test'}-{os.getpid()}@%h"],
-        env=subprocess_env(**(env or {})), cwd=ROOT, log_path=settings.VAR_DIR / log_name, timeout=timeout,
+        env=subprocess_env(**(env or {})), cwd=ROOT, log_path=settings.VAR_DIR / _per_test_process(log_name), timeout=timeout,
         new_session=new_session,
     )
 
