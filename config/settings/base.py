@@ -149,6 +149,8 @@ AXES_VERBOSE = False
 
 # --- Second step for managers (django-otp, TOTP) ----------------------------------------------------
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Win-back")
+# The admin never shows an authenticator's secret or QR code again: only its owner saw it, once, at set-up.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- I18n -------------------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")

@@ -305,7 +305,7 @@ def _url(route: Route, world) -> str:
     for arg in route.kwargs:
         if arg in named:
             kwargs[arg] = named[arg]
-        elif arg == "object_id" and route.name != "admin:view_on_site":
+        elif arg in ("object_id", "pk") and route.name.startswith("admin:") and route.name != "admin:view_on_site":
             kwargs[arg] = _admin_object_id(route)
         elif arg in ("pk", "object_id"):
             kwargs[arg] = world["case"].pk
