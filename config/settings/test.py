@@ -19,12 +19,15 @@ XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... or
 # Redis databases 10 and up belong to the test processes (0-9 are left to whoever runs a demo or a bench).
 XDIST_REDIS_FIRST_DB = 10
 
-if XDIST_WORKER and REDIS_URL and not os.environ.get("WINBACK_TEST_REDIS_MOVED"):
-    moved = urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{XDIST_REDIS_FIRST_DB + int(XDIST_WORKER[2:])}"))
-    if CACHES["default"].get("LOCATION") == REDIS_URL:
-        CACHES = {"default": {**CACHES["default"], "LOCATION": moved}}
-    REDIS_URL = CELERY_BROKER_URL = moved
-    os.environ.update(REDIS_URL=moved, WINBACK_TEST_REDIS_MOVED="1")
+# Decided once, by the test process: its subprocesses (which inherit the mark) take REDIS_URL as given.
+if XDIST_WORKER and not os.environ.get("WINBACK_TEST_REDIS_MOVED"):
+    os.environ["WINBACK_TEST_REDIS_MOVED"] = "1"
+    if REDIS_URL:
+        moved = urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{XDIST_REDIS_FIRST_DB + int(XDIST_WORKER[2:])}"))
+        if CACHES["default"].get("LOCATION") == REDIS_URL:
+            CACHES = {"default": {**CACHES["default"], "LOCATION": moved}}
+        REDIS_URL = CELERY_BROKER_URL = moved
+        os.environ["REDIS_URL"] = moved
 
 if not REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(
