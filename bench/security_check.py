@@ -1,4 +1,4 @@
-"""The login, throttle, token and header checks of issue 13 (docs/design.md, "Hardening"), printed.
+"""The login, throttle, token and header checks (README, "Security" and "Security headers"), printed.
 
     python bench/security_check.py
 
