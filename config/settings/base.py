@@ -155,6 +155,8 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # --- I18n -------------------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", "English"), ("ar", "Arabic")]
+# The project's catalogues (apps with a locale/ of their own, like touchpoints, keep theirs).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 # The business time zone: docs/metrics.md counts days and periods in it.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
