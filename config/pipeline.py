@@ -8,6 +8,7 @@ refused enqueue left, so the pipeline loses nothing when the broker is down.
     order or cancellation recorded   crm.signals.history_changed
       -> customer lifecycle refresh  winback.receivers.lifecycle_refresh_after_history_change
          (events, status, case sync: opened, won, closed; winback.services.lifecycle)
+      -> their predictions rescored  predictions.receivers.predictions_refresh_after_history_change
     lifecycle scanned or refreshed   winback.signals.lifecycle_scanned
       -> KPI snapshot refresh        metrics.tasks.refresh_after_scan (the months the change reached)
     dormancy policy changed          winback.signals.policy_changed
@@ -29,6 +30,7 @@ from django.dispatch import Signal
 
 from crm.signals import customer_erasing, customer_exporting, history_changed
 from metrics.tasks import refresh_after_scan
+from predictions.receivers import predictions_refresh_after_history_change
 from touchpoints.services.privacy import touchpoints_erase, touchpoints_export
 from winback.receivers import lifecycle_rebuild_after_policy_change, lifecycle_refresh_after_history_change
 from winback.services.privacy import winback_erase, winback_export
@@ -36,6 +38,7 @@ from winback.signals import lifecycle_scanned, policy_changed
 
 PIPELINE: tuple[tuple[Signal, object], ...] = (
     (history_changed, lifecycle_refresh_after_history_change),
+    (history_changed, predictions_refresh_after_history_change),
     (lifecycle_scanned, refresh_after_scan),
     (policy_changed, lifecycle_rebuild_after_policy_change),
 )

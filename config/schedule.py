@@ -28,6 +28,10 @@ BEAT_SCHEDULE = (
               description="New orders, events, complaints and answers become touchpoints; due ones go to the workers."),
     BeatEntry("Lifecycle scan (incremental)", "winback.lifecycle_scan", every=(1, "hours"), kwargs={"full": False},
               description="Customers with new orders or a crossing that came due: events, statuses, cases."),
+    BeatEntry("Predictions: nightly model fit", "predictions.fit",
+              crontab={"minute": "40", "hour": "1", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+              description="BG/NBD, MBG/NBD and Gamma-Gamma refitted on the whole history, every customer rescored; "
+                          "before the KPI refresh, which shows the predicted CLV."),
     BeatEntry("KPIs: nightly snapshot refresh", "metrics.refresh", kwargs={"months": 36},
               crontab={"minute": "30", "hour": "2", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
               description="Every KPI for the last 36 months into snapshots (re-runnable: a month is replaced, never added)."),

@@ -7,9 +7,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from knox.models import AuthToken
 
-from core.admin_mixins import ReadOnlyAdminMixin
-from core.models import EnqueueFailure, Heartbeat
+from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
+from core.models import BusinessSettings, EnqueueFailure, Heartbeat
 from core.services import api_token_revoke, login_lockout_clear
+
+
+@admin.register(BusinessSettings)
+class BusinessSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
+    list_display = ("__str__", "gross_margin", "monthly_discount_rate", "currency", "updated_at")
 
 
 @admin.register(Heartbeat)

@@ -1,4 +1,9 @@
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Heartbeat(models.Model):
@@ -23,3 +28,44 @@ class EnqueueFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}: {self.count} refused, last {self.last_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The bounds of the business figures, shared by the model, the admin and the database.
+BUSINESS_BOUNDS = {
+    "gross_margin": (Decimal("0"), Decimal("1")),
+    # 20% a month is already a ruinous cost of capital; beyond it a 12-month CLV means nothing.
+    "monthly_discount_rate": (Decimal("0"), Decimal("0.2")),
+}
+
+
+class BusinessSettings(models.Model):
+    """Business figures that the data does not hold (one row, managers edit it): the KPIs and the purchase
+    predictions both read them, so they live in the lowest app. The table keeps its first name
+    (metrics_businesssettings): it moved here without a copy (core 0006, metrics 0002)."""
+
+    gross_margin = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.3000"),
+        validators=[MinValueValidator(BUSINESS_BOUNDS["gross_margin"][0]), MaxValueValidator(BUSINESS_BOUNDS["gross_margin"][1])],
+        help_text=_("Gross margin as a fraction of revenue (0.30 = 30%), used by historical and predicted CLV and lost profit."),
+    )
+    monthly_discount_rate = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.0100"),
+        validators=[MinValueValidator(BUSINESS_BOUNDS["monthly_discount_rate"][0]),
+                    MaxValueValidator(BUSINESS_BOUNDS["monthly_discount_rate"][1])],
+        help_text=_("Monthly discount rate of the predicted 12-month CLV (0.01 = 1% a month)."),
+    )
+    currency = models.CharField(max_length=3, default="EUR", help_text=_("Shown beside revenue figures."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "metrics_businesssettings"
+        verbose_name = verbose_name_plural = _("business settings")
+        constraints = [
+            models.CheckConstraint(condition=Q(**{f"{field}__gte": low, f"{field}__lte": high}),
+                                   name=f"businesssettings_{field}_in_range")
+            for field, (low, high) in BUSINESS_BOUNDS.items()
+        ]
+
+    def __str__(self) -> str:
+        return f"Margin {self.gross_margin:.0%}"
+

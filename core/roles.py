@@ -22,6 +22,8 @@ MANAGER_ONLY_CODENAMES = ("clear_do_not_call", "export_customer", "erase_custome
 MANAGER_SECURITY_PERMISSIONS = {
     "axes": ("view_accessattempt", "delete_accessattempt", "view_accesslog", "view_accessfailurelog"),
     "knox": ("view_authtoken", "delete_authtoken"),
+    # The business figures (margin, discount rate, currency) are core's; the rest of core is the system's.
+    "core": ("view_businesssettings", "change_businesssettings"),
 }
 
 

@@ -19,6 +19,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from core.models import BusinessSettings
+
 from core.models import EnqueueFailure, Heartbeat
 
 HEARTBEAT_STALE_SECONDS = 120
@@ -109,3 +111,8 @@ def user_second_step_missing(*, user: AbstractBaseUser | AnonymousUser) -> bool:
     if not user.is_authenticated or getattr(user, "is_verified", lambda: False)():
         return False
     return totp_device_confirmed(user=user) is not None
+
+
+def business_settings() -> BusinessSettings:
+    """The business figures (one row, created with its defaults when missing)."""
+    return BusinessSettings.objects.get_or_create(pk=1)[0]

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
-from metrics.models import BusinessSettings, MetricSnapshot
+from metrics.models import MetricSnapshot
 from metrics.services.charts import format_value, svg_line_chart
 from metrics.services.cohorts import cohort_retention
 from metrics.services.definitions import ALL, CONVENTIONS, COUNTS, HEADLINE
@@ -32,11 +32,6 @@ def csv_safe(value) -> str:
     if _FORMULA_START.match(text) and not _NUMBER.match(text):
         return "'" + text
     return text
-
-
-@admin.register(BusinessSettings)
-class BusinessSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
-    list_display = ("__str__", "gross_margin", "currency", "updated_at")
 
 
 @admin.register(MetricSnapshot)

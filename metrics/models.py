@@ -1,25 +1,4 @@
-from decimal import Decimal
-
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-
-
-class BusinessSettings(models.Model):
-    """Business figures the KPIs need that the data does not hold (one row, managers edit it)."""
-
-    gross_margin = models.DecimalField(
-        max_digits=5, decimal_places=4, default=Decimal("0.3000"),
-        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
-        help_text="Gross margin as a fraction of revenue (0.30 = 30%), used by historical CLV and lost profit.",
-    )
-    currency = models.CharField(max_length=3, default="EUR", help_text="Shown beside revenue figures.")
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = verbose_name_plural = "business settings"
-
-    def __str__(self) -> str:
-        return f"Margin {self.gross_margin:.0%}"
 
 
 class MetricSnapshot(models.Model):

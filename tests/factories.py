@@ -244,7 +244,7 @@ CallSettingsFactory = _singleton("winback.CallSettings")
 LifecycleScanStateFactory = _singleton("winback.LifecycleScanState")
 TouchpointSettingsFactory = _singleton("touchpoints.TouchpointSettings")
 TouchpointScanStateFactory = _singleton("touchpoints.TouchpointScanState")
-BusinessSettingsFactory = _singleton("metrics.BusinessSettings")
+BusinessSettingsFactory = _singleton("core.BusinessSettings")
 
 
 class SuppressionEntryFactory(factory.django.DjangoModelFactory):

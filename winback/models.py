@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from core.bounds import MAX_SETTING_DAYS, MAX_SETTING_MINUTES
 from crm.models import Customer, Order
+from predictions.models import ModelFit
 
 # The bounds of the numbers managers set, (lowest, highest) per field: each model takes its validators (so
 # the admin and the API refuse a value) and its CHECK constraints (so the database does) from one place.
@@ -25,6 +26,8 @@ POLICY_BOUNDS = {
     "max_days": (1, MAX_SETTING_DAYS),
     "holdout_share": (Decimal("0"), Decimal("0.5")),
     "attribution_window_days": (1, MAX_SETTING_DAYS),
+    # A lapse when the chance of still buying falls below this: 1% .. 99% (0 and 1 would never, or at once).
+    "p_alive_min": (Decimal("0.01"), Decimal("0.99")),
 }
 CALL_BOUNDS = {
     "max_attempts": (1, 100),
@@ -51,7 +54,28 @@ def range_constraints(model: str, bounds: dict) -> list[models.CheckConstraint]:
 
 class DormancyPolicy(models.Model):
     """One version of the dormancy policy (docs/metrics.md section 1). Rows are never edited: a change is a new
-    version, recorded with who made it and when; the engine uses the latest."""
+    version, recorded with who made it and when; the engine uses the latest.
+
+    The lapse rule is one of three: the customer's own rhythm (k missed cycles), one window for everyone
+    (default_days), or the BG/NBD model (P(alive) below p_alive_min). A model policy names the fit whose
+    parameters it uses, so the lifecycle stays a pure function of the history and the policy: a nightly refit
+    changes no lapse until a manager adopts a policy with the new fit."""
+
+    class Rule(models.TextChoices):
+        RHYTHM = "rhythm", "Rhythm: k missed purchase cycles (default_days before min_orders)"
+        WINDOW = "window", "Window: no order for default_days, for everyone"
+        MODEL = "model", "Model: BG/NBD P(alive) below p_alive_min (default_days before a repeat purchase)"
+
+    rule = models.CharField(max_length=8, choices=Rule.choices, default=Rule.RHYTHM)
+    p_alive_min = models.DecimalField(
+        max_digits=3, decimal_places=2, default=Decimal("0.30"), validators=bounded(POLICY_BOUNDS, "p_alive_min"),
+        help_text="Model rule: a customer with a repeat purchase lapses when P(alive) falls below this.",
+    )
+    model_fit = models.ForeignKey(
+        ModelFit, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        limit_choices_to={"model": ModelFit.Model.BGNBD, "usable": True},
+        help_text="Model rule: the BG/NBD fit whose parameters date the lapses.",
+    )
 
     k = models.DecimalField(
         max_digits=5, decimal_places=2, default=Decimal("3.00"), validators=bounded(POLICY_BOUNDS, "k"),
@@ -86,9 +110,16 @@ class DormancyPolicy(models.Model):
         constraints = [
             *range_constraints("dormancypolicy", POLICY_BOUNDS),
             models.CheckConstraint(condition=Q(min_days__lte=models.F("max_days")), name="dormancypolicy_min_days_lte_max_days"),
+            models.CheckConstraint(condition=Q(rule__in=["rhythm", "window", "model"]), name="dormancypolicy_rule_known"),
+            models.CheckConstraint(condition=~Q(rule="model") | Q(model_fit__isnull=False),
+                                   name="dormancypolicy_model_rule_has_fit"),
         ]
 
     def __str__(self) -> str:
+        if self.rule == self.Rule.WINDOW:
+            return f"Policy v{self.pk}: window {self.default_days} days"
+        if self.rule == self.Rule.MODEL:
+            return f"Policy v{self.pk}: P(alive) < {self.p_alive_min} (fit {self.model_fit_id})"
         return f"Policy v{self.pk}: k={self.k}, at risk {self.at_risk_k}"
 
     def clean(self) -> None:
@@ -97,6 +128,12 @@ class DormancyPolicy(models.Model):
             errors["min_days"] = "min_days cannot exceed max_days."
         if self.at_risk_k is not None and self.k is not None and self.at_risk_k >= self.k:
             errors["at_risk_k"] = "at_risk_k must be smaller than k: at risk comes before the lapse."
+        if self.rule == self.Rule.MODEL:
+            fit = self.model_fit
+            if fit is None:
+                errors["model_fit"] = "The model rule needs a fit: run fit_models, then choose its BG/NBD fit."
+            elif fit.model != ModelFit.Model.BGNBD or not fit.usable:
+                errors["model_fit"] = "The model rule needs a usable BG/NBD fit (converged on enough data)."
         if errors:
             raise ValidationError(errors)
 

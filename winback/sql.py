@@ -18,7 +18,7 @@ from core.sql import render
 from crm.models import Cancellation, Customer, Order
 from winback.models import Coupon, LifecycleEvent
 from winback.services.lifecycle_rules import PRECEDENCE
-from winback.services.lifecycle_sql import EVENTS_SQL
+from winback.services.lifecycle_sql import EVENTS_SQL, MODEL_RULE_PARTS, RHYTHM_RULE_PARTS
 
 # The status a customer's last event gives (docs/metrics.md s.1).
 STATUS_SQL = ("CASE last_kind WHEN 'acquired' THEN 'active' WHEN 'reactivated' THEN 'active'"
@@ -44,7 +44,7 @@ class BatchStatements:
 
 
 @functools.cache
-def statements(*, by_ids: bool) -> BatchStatements:
+def statements(*, by_ids: bool, model_rule: bool = False) -> BatchStatements:
     def scope(column: str) -> sql.Composable:
         return batch_scope(column, by_ids=by_ids)
 
@@ -55,7 +55,8 @@ def statements(*, by_ids: bool) -> BatchStatements:
         # Index: order_customer_time serves the window without a sort.
         raw_events=render("INSERT INTO lc_raw (customer_id, kind, occurred_at) " + EVENTS_SQL,
                           order=Order, cancellation=Cancellation, customer=Customer,
-                          order_scope=scope("o.customer_id"), customer_scope=scope("cu.id")),
+                          order_scope=scope("o.customer_id"), customer_scope=scope("cu.id"),
+                          **(MODEL_RULE_PARTS if model_rule else RHYTHM_RULE_PARTS)),
         # Index: lifecycle_event_unique (customer, kind, occurred_at).
         gone=render("CREATE TEMP TABLE lc_gone AS"
                     " SELECT e.id FROM {event} e JOIN lc_customers b ON b.customer_id = e.customer_id"

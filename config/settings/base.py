@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "core",
     "crm",
+    "predictions",
     "winback",
     "touchpoints",
     "metrics",
@@ -174,6 +175,13 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds; a hung SMTP server must not hold a worker
 
 # --- Touchpoints (the outbox) ------------------------------------------------------------------------
+# --- Purchase predictions (predictions/services/fitting.py) ----------------------------------------
+# Repeat buyers a fit needs before the product uses it: BG/NBD learns dropout from them alone.
+PREDICTIONS_MIN_REPEAT_BUYERS = bounded(
+    "PREDICTIONS_MIN_REPEAT_BUYERS", env.int("PREDICTIONS_MIN_REPEAT_BUYERS", default=300), low=20, high=1_000_000)
+PREDICTIONS_MAX_ITERATIONS = bounded(
+    "PREDICTIONS_MAX_ITERATIONS", env.int("PREDICTIONS_MAX_ITERATIONS", default=2000), low=1, high=100_000)
+
 WINBACK_BRAND_NAME = env.str("WINBACK_BRAND_NAME", default="Our shop")
 WINBACK_SHOP_URL = env.str("WINBACK_SHOP_URL", default=SITE_URL)
 TOUCHPOINT_SMS_BACKEND = env.str("TOUCHPOINT_SMS_BACKEND", default="touchpoints.services.transports.LoggingSmsBackend")

@@ -27,9 +27,9 @@ from django.db import connection, transaction
 from psycopg import sql
 
 from core.dialect import is_postgresql
+from core.selectors import business_settings
 from core.sql import render
 from crm.models import Customer, Order
-from metrics.models import BusinessSettings
 from metrics.services.definitions import ALL
 from metrics.services.periods import Period
 from metrics.sql import (
@@ -350,7 +350,7 @@ def metrics_compute(*, periods: Iterable[Period], cur=None) -> dict[Period, dict
     if cur is None:
         with state_changes() as cur:
             return metrics_compute(periods=periods, cur=cur)
-    margin = float(BusinessSettings.objects.get_or_create(pk=1)[0].gross_margin)
+    margin = float(business_settings().gross_margin)
     out: dict[Period, dict[str, Figure]] = {}
     # Several months: one pass over the orders for all of them (the same sums, grouped by month).
     by_month = len(periods) > 1 and all(p.is_month() for p in periods)

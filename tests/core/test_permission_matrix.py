@@ -139,7 +139,7 @@ ADMIN_REFUSED_TO_MANAGERS = [
     (re.compile(rf"^admin:({WRITTEN_BY_THE_SERVICE}|winback_dormancypolicy|winback_winbackcase)_change$"),
      MANAGER, NOBODY),
     # Cases are opened by the lifecycle; settings are one row each, made by a migration.
-    (re.compile(r"^admin:(winback_winbackcase|metrics_businesssettings|touchpoints_touchpointsettings"
+    (re.compile(r"^admin:(winback_winbackcase|core_businesssettings|touchpoints_touchpointsettings"
                 r"|winback_callsettings)_add$"), NOBODY, NOBODY),
     # No model here has a page on a public site.
     (re.compile(r"^admin:view_on_site$"), NOBODY, NOBODY),

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from metrics.models import BusinessSettings
+from core.models import BusinessSettings
 from metrics.services.calculators import metrics_for_period
 from metrics.services.periods import Period, month_of
 from tests.factories import CustomerFactory, FeedbackFactory, OrderFactory

@@ -77,7 +77,7 @@ def test_an_sms_step_goes_through_the_pluggable_backend_and_is_on_the_timeline()
     assert tp.contact.channel == "sms" and tp.provider_message_id == f"log-touchpoint-{tp.pk}"
 
 
-@pytest.mark.parametrize("url", ["/admin/touchpoints/touchpointsettings/", "/admin/metrics/businesssettings/",
+@pytest.mark.parametrize("url", ["/admin/touchpoints/touchpointsettings/", "/admin/core/businesssettings/",
                                  "/admin/winback/callsettings/"])
 def test_settings_are_one_row_a_manager_edits_but_cannot_add_twice_or_delete(client, manager, url):
     client.force_login(manager)

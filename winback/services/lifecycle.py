@@ -88,8 +88,8 @@ class Scope:
     hi: int | None = None
     ids: tuple[int, ...] = ()
 
-    def statements(self) -> BatchStatements:
-        return statements(by_ids=bool(self.ids))
+    def statements(self, *, model_rule: bool = False) -> BatchStatements:
+        return statements(by_ids=bool(self.ids), model_rule=model_rule)
 
     def params(self) -> dict[str, Any]:
         return {"ids": id_list_param(self.ids)} if self.ids else {"lo": self.lo, "hi": self.hi}
@@ -160,7 +160,7 @@ def lifecycle_refresh(*, customer_ids: list[int], now: dt.datetime | None = None
 
 def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str, int]:
     pg = is_postgresql()
-    named = scope.statements()
+    named = scope.statements(model_rule=p.model_rule)
     adapt = connection.ops.adapt_datetimefield_value
     q: dict[str, Any] = {**scope.params(), "now": adapt(now)}
     counts: dict[str, int] = {}

@@ -2,6 +2,7 @@
 (SQLite). PostgreSQL computes the same events with window functions (lifecycle_sql.py)."""
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Sequence
 
 from winback.services.policy import PolicyParams
@@ -52,9 +53,13 @@ def lifecycle_compute(
             events.append(("reactivated", first_order))
 
     t1 = first_order
+    zone = zoneinfo.ZoneInfo(policy.tz)
+    days: set[dt.date] = set()
     for i, t in enumerate(orders, start=1):
         nxt = orders[i] if i < len(orders) else None
-        lapse_us, risk_us = policy.thresholds(i=i, span_us=(t - t1) // US)
+        if policy.model_rule:
+            days.add(t.astimezone(zone).date())
+        lapse_us, risk_us = policy.thresholds(i=i, span_us=(t - t1) // US, x=len(days) - 1)
         lapse_at, risk_at = t + lapse_us * US, t + risk_us * US
         c = first_cancellation(t, nxt)
         lost = False

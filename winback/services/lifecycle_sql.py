@@ -8,12 +8,15 @@ Each row is an event (kind acquired, at_risk, lapsed, cancelled, reactivated) or
 
 # %(K)s etc. are the PolicyParams fields; {order_scope} and {customer_scope} restrict the batch's orders "o"
 # and customers "cu"; {order}, {cancellation}, {customer} are the tables (winback/sql.py composes it).
+# {model_rule}, {repeat_days} and {model_us} are MODEL_RULE_PARTS or RHYTHM_RULE_PARTS: the model rule's
+# purchase days cost a second sort of the orders, which the other rules do not pay.
 EVENTS_SQL = """
 WITH ord AS (
     SELECT o.customer_id, o.ordered_at AS t,
            row_number() OVER w AS i,
            first_value(o.ordered_at) OVER w AS t1,
-           lead(o.ordered_at) OVER w AS nxt
+           lead(o.ordered_at) OVER w AS nxt,
+           {repeat_days} AS x
     FROM {order} o
     WHERE {order_scope}
     -- Orders at the same instant are interchangeable here, so the index order (customer_id, ordered_at)
@@ -33,16 +36,21 @@ canc AS (
                                   (SELECT min(o3.ordered_at) FROM {order} o3 WHERE o3.customer_id = k.customer_id))
     GROUP BY 1, 2
 ),
-span AS (
+span0 AS (
     SELECT ord.*, ((extract(epoch FROM t) - extract(epoch FROM t1)) * 1000000)::bigint AS span_us
     FROM ord
 ),
+span AS (
+    SELECT span0.*, {model_us} AS model_us FROM span0
+),
 thr AS (
     SELECT span.customer_id, span.t, span.nxt, canc.c,
-           CASE WHEN i >= %(min_orders)s
+           CASE WHEN {model_rule} THEN model_us
+                WHEN i >= %(min_orders)s
                 THEN LEAST(GREATEST(%(K)s * span_us / (100 * (i - 1)), %(min_us)s), %(max_us)s)
                 ELSE %(default_us)s END AS lapse_us,
-           CASE WHEN i >= %(min_orders)s
+           CASE WHEN {model_rule} THEN model_us * %(AK)s / %(K)s
+                WHEN i >= %(min_orders)s
                 THEN LEAST(GREATEST(%(AK)s * span_us / (100 * (i - 1)), %(min_us)s), %(max_us)s)
                 ELSE %(default_us)s * %(AK)s / %(K)s END AS risk_us
     FROM span
@@ -92,3 +100,20 @@ CROSS JOIN LATERAL (VALUES
 ) AS v(kind, at)
 WHERE canc.seg = 0 AND v.at IS NOT NULL
 """
+
+
+# The model rule: x = purchase days among orders 1..i, less one (a day of the business time zone); the
+# lapse threshold is PolicyParams.model_threshold_us, with its floating-point operations in the same order
+# (so both paths give the same microsecond); before a repeat purchase, default_days.
+MODEL_RULE_PARTS = {
+    "model_rule": "true",
+    "repeat_days": "dense_rank() OVER (PARTITION BY o.customer_id ORDER BY (o.ordered_at AT TIME ZONE %(tz)s)::date) - 1",
+    "model_us": (
+        "CASE WHEN x >= 1 THEN floor(LEAST(GREATEST("
+        "((%(alpha)s + span_us / 604800000000.0::float8)"
+        " * power((1.0::float8 / %(p_alive_min)s - 1.0::float8) * (%(b)s + x - 1) / %(a)s, 1.0::float8 / (%(r)s + x))"
+        " - %(alpha)s - span_us / 604800000000.0::float8) * 604800000000.0::float8,"
+        " %(min_us)s::float8), %(max_us)s::float8))::bigint ELSE %(default_us)s END"
+    ),
+}
+RHYTHM_RULE_PARTS = {"model_rule": "false", "repeat_days": "0", "model_us": "0"}
