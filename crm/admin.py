@@ -82,15 +82,36 @@ class CustomerAdmin(admin.ModelAdmin):
     date_hierarchy = "acquired_at"
     list_per_page = 50
     show_full_result_count = False
-    readonly_fields = ("status", "cancelled_at", "do_not_call_since", "last_order_at", "order_count", "total_spent", "created_at", "updated_at", "timeline", "audit_trail", "history_links", "suppressed_at", "erased_at")
+    readonly_fields = ("status", "cancelled_at", "do_not_call_since", "last_order_at", "order_count", "total_spent", "created_at", "updated_at", "timeline", "audit_trail", "history_links", "suppressed_at", "erased_at", "predictions")
     fieldsets = (
         (None, {"fields": ("external_id", "name", "email", "phone", "timezone", "locale", "history_links")}),
         ("Lifecycle", {"fields": ("status", "acquired_at", "cancelled_at", "last_order_at", "order_count", "total_spent")}),
+        (_("Predictions"), {"fields": ("predictions",)}),
         ("Consent", {"fields": ("email_consent", "email_consent_at", "email_consent_source", "do_not_call_since",
                                 "clear_do_not_call_reason", "suppressed_at", "erased_at")}),
         ("Timeline", {"fields": ("timeline",)}),
         ("Audit trail", {"classes": ("collapse",), "fields": ("audit_trail", "created_at", "updated_at")}),
     )
+
+    @admin.display(description=_("As of the last fit"))
+    def predictions(self, obj: Customer) -> str:
+        # The predictions app's row, by its related name (crm imports nothing of predictions).
+        prediction = getattr(obj, "prediction", None) if obj.pk else None
+        if prediction is None:
+            return gettext("No prediction: no usable model fit yet, or no repeat purchase and no MBG/NBD fit "
+                           "(the rhythm rule's default applies).")
+        rows = [
+            (gettext("Likely still buying (P(alive))"), f"{prediction.p_alive:.0%} ({prediction.get_p_alive_model_display()})"),
+            (gettext("Expected purchases in the next 90 days"), f"{prediction.expected_purchases_90d:.2f}"),
+            (gettext("Expected order value"), "-" if prediction.expected_order_value is None else str(prediction.expected_order_value)),
+            (gettext("Predicted 12-month CLV (discounted margin)"), "-" if prediction.predicted_clv_12m is None else str(prediction.predicted_clv_12m)),
+            (gettext("Scored at"), f"{prediction.scored_at:%Y-%m-%d %H:%M}"),
+        ]
+        table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        return format_html('<table id="predictions">{}</table><p class="help">{}</p>', table, gettext(
+            "BG/NBD for customers with a repeat purchase, MBG/NBD for the others; Gamma-Gamma for the order value; "
+            "CLV = the next 12 months' expected purchases x expected order value x gross margin, discounted monthly "
+            "(docs/metrics.md section 7)."))
 
     @admin.display(boolean=True, description="DNC")
     def do_not_call_flag(self, obj: Customer) -> bool:

@@ -31,6 +31,9 @@ class ModelFit(models.Model):
     usable = models.BooleanField(default=False, help_text=_("Converged on enough data: the product uses it."))
     reason = models.CharField(max_length=300, blank=True, help_text=_("Why it is not usable, or the optimiser's message."))
     duration_ms = models.PositiveIntegerField(default=0)
+    # BG/NBD family: repeat purchases per week, actual and expected, from the first order to the fit
+    # (and on, for a fit as of a past instant): {"weeks": [ISO dates], "actual": [...], "expected": [...]}.
+    tracking = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]

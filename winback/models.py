@@ -194,6 +194,10 @@ class WinbackCase(models.Model):
     is_recovery = models.BooleanField(default=False, help_text="The customer has an unresolved complaint.")
     revenue_12m = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"),
                                       help_text="Revenue in the 365 days before the lapse.")
+    predicted_value = models.DecimalField(
+        max_digits=16, decimal_places=2, null=True, blank=True,
+        help_text="Predicted recoverable value: P(alive) x the 12-month CLV of a customer still buying (the model's "
+                  "predicted_clv_12m), from the latest fit; empty without a prediction.")
     priority = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"), db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=200, blank=True)

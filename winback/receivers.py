@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from winback.tasks import lifecycle_refresh_task, lifecycle_scan_task
+from winback.tasks import lifecycle_refresh_task, lifecycle_scan_task, refresh_priorities_task
 
 # Beyond this many customers (a bulk import) the next scheduled scan picks them up instead.
 REFRESH_AT_ONCE_LIMIT = 500
@@ -18,3 +18,8 @@ def lifecycle_refresh_after_history_change(*, customer_ids: list[int], **kwargs:
 
 def lifecycle_rebuild_after_policy_change(**kwargs: Any) -> None:
     lifecycle_scan_task.delay(full=True)
+
+
+def priorities_refresh_after_predictions(*, customer_ids: list[int] | None, **kwargs: Any) -> None:
+    """The queue ranks by the predicted recoverable value: after a fit or a rescore, the open cases follow."""
+    refresh_priorities_task.delay(customer_ids)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from core.db import fetch_all, field_value, instances
 from core.sql import column_list, render
 from crm.models import Complaint, Contact, Customer, Order
+from predictions.models import CustomerPrediction
 from winback.models import (
     CallSettings, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, Offer, WinbackCase,
 )
@@ -49,6 +50,8 @@ _CARD_REASONS_GIVEN = render(
     " WHERE c.customer_id = %(customer)s ORDER BY d.created_at DESC, d.id DESC LIMIT 5",
     dispositions=column_list(Disposition, "d"), reasons=column_list(LeaveReason, "r"), disposition=Disposition,
     case=WinbackCase, reason=LeaveReason)
+_CARD_PREDICTION = render("SELECT {columns} FROM {prediction} WHERE customer_id = %(customer)s",
+                          columns=column_list(CustomerPrediction), prediction=CustomerPrediction)
 _ACTIVE_REASONS = render("SELECT {columns} FROM {reason} WHERE active = %(yes)s ORDER BY position, name",
                          columns=column_list(LeaveReason), reason=LeaveReason)
 _ACTIVE_OFFERS = render("SELECT {columns} FROM {offer} WHERE active = %(yes)s ORDER BY name",
@@ -79,6 +82,9 @@ def case_card(*, case: WinbackCase, now: dt.datetime | None = None) -> dict:
     earlier = instances(Disposition, rows)
     for disposition, reason in zip(earlier, instances(LeaveReason, rows, start=len(Disposition._meta.concrete_fields))):
         disposition.reason = reason
+    prediction = next(iter(instances(CustomerPrediction, fetch_all(_CARD_PREDICTION, me))), None)
+    if prediction is not None:
+        prediction.p_alive_percent = round(prediction.p_alive * 100)
     return {
         "case": case,
         "customer": customer,
@@ -89,6 +95,7 @@ def case_card(*, case: WinbackCase, now: dt.datetime | None = None) -> dict:
         "lifetime_value": customer.total_spent,
         "order_count": customer.order_count,
         "rhythm_days": rhythm,
+        "prediction": prediction,
         "days_since_last_order": (now - customer.last_order_at).days if customer.last_order_at else None,
         "recent_orders": orders,
         "open_complaints": [c for c in complaints if c.status != Complaint.Status.RESOLVED],

@@ -1,6 +1,9 @@
 from celery import shared_task
 from django.db import OperationalError
 
+from django.utils import timezone
+
+from winback.services.cases import cases_refresh_predicted_value
 from winback.services.lifecycle import lifecycle_refresh, lifecycle_scan
 
 
@@ -19,3 +22,12 @@ def lifecycle_scan_task(full: bool = False) -> str:
 )
 def lifecycle_refresh_task(customer_ids: list[int]) -> None:
     lifecycle_refresh(customer_ids=customer_ids)
+
+
+@shared_task(
+    name="winback.refresh_priorities", ignore_result=True, autoretry_for=(OperationalError,),
+    retry_backoff=5, max_retries=3,
+)
+def refresh_priorities_task(customer_ids: list[int] | None = None) -> int:
+    # Safe to run twice: it sets the open cases' predicted value to what the predictions say.
+    return cases_refresh_predicted_value(now=timezone.now(), customer_ids=customer_ids)

@@ -46,7 +46,7 @@ class CustomerViewSet(
     """Customers by their external_id. POST with a known external_id and the same data answers 200 with
     the existing customer; different data is a 409."""
 
-    queryset = Customer.objects.all().order_by("id")
+    queryset = Customer.objects.select_related("prediction").order_by("id")
     serializer_class = CustomerSerializer
     permission_classes = [ModelPermissions]
     lookup_field = "external_id"

@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from predictions import btyd
 from predictions.models import ModelFit
 from predictions.services.scoring import predictions_score
 from predictions.services.summary import PurchaseSummary, purchase_summary
-from predictions.signals import predictions_refreshed
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +126,5 @@ def models_fit(*, as_of: dt.datetime | None = None, trigger: str = "command") ->
     began = time.monotonic()
     report.scored = predictions_score(summary=summary, timings=report.seconds)
     report.seconds["score"] = time.monotonic() - began
-    transaction.on_commit(lambda: predictions_refreshed.send(sender=ModelFit, customer_ids=None))
     return report
 

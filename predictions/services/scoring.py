@@ -30,6 +30,7 @@ from predictions import btyd
 from predictions.models import CustomerPrediction, ModelFit
 from predictions.selectors import fit_latest_usable
 from predictions.services.summary import PurchaseSummary, purchase_summary
+from predictions.signals import predictions_refreshed
 
 Model = ModelFit.Model
 HORIZON_WEEKS_90D = 90 / 7
@@ -90,8 +91,10 @@ def predictions_score(*, summary: PurchaseSummary, customer_ids: Collection[int]
     now = timezone.now()
     rows = _rows(summary=summary, scored=scored, fit_id=fit_id, p_alive=p_alive, source=source, expected=expected,
                  value=value, clv=clv, now=now)
+    scope = None if customer_ids is None else summary_ids(summary, customer_ids)
     with transaction.atomic():
-        _write(rows=rows, customer_ids=None if customer_ids is None else summary_ids(summary, customer_ids))
+        _write(rows=rows, customer_ids=scope)
+        transaction.on_commit(lambda: predictions_refreshed.send(sender=CustomerPrediction, customer_ids=scope))
     return int(scored.sum())
 
 

@@ -54,7 +54,7 @@ class PurchaseSummary:
 _PACK = 10**13
 _SUMMARY_PG_TEMPLATE = (
     "COPY (SELECT customer_id, count(*) - 1, max(day) - min(day), min(day) - DATE '1970-01-01',"
-    " (sum(cents) - min((day - DATE '1970-01-01')::bigint * {pack} + cents) % {pack})"
+    " (sum(cents) - min((day - DATE '1970-01-01')::bigint * {pack} + cents) %% {pack})"
     " FROM (SELECT customer_id, (ordered_at AT TIME ZONE %(tz)s)::date AS day, (sum(amount) * 100)::bigint AS cents"
     "       FROM {order} WHERE ordered_at < %(as_of)s {scope} GROUP BY 1, 2) d"
     " GROUP BY customer_id ORDER BY customer_id) TO STDOUT")

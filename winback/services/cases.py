@@ -10,8 +10,11 @@ status before and after, why. Replaying a case's events gives its state (``case_
     open --void--> void (no longer lapsed: a backfilled order or a new policy)
 
 The rules that live here once:
-- priority: the revenue of the 12 months before the lapse, doubled while the customer has an open
-  complaint (a recovery call); ``PRIORITY_SQL`` and ``case_priority``;
+- priority: the predicted recoverable value (``predicted_value``: P(alive) x the 12-month CLV of a customer
+  still buying, i.e. the model's predicted_clv_12m, docs/metrics.md s.7) or, without a prediction, the
+  revenue of the 12 months before the lapse (the rule before any fit); doubled while the customer has an
+  open complaint (a recovery call); ``PRIORITY_SQL`` and ``case_priority``. A case's basis is refreshed for
+  every open case after each fit (``cases_refresh_predicted_value``);
 - what a closed case clears (its queue fields) and what a released one clears (the claim).
 
 Statements are named constants composed with ``psycopg.sql`` (tables from the models' ``db_table``); each
@@ -36,13 +39,15 @@ from core.db import fetch_all, instances
 from core.dialect import id_list_condition, id_list_param, is_postgresql
 from core.sql import compose, render
 from crm.models import Complaint, Contact, Customer, Order
+from predictions.models import CustomerPrediction
 from winback.models import CaseEvent, Coupon, Disposition, LifecycleEvent, WinbackCase
 
 Status = WinbackCase.Status
 Kind = CaseEvent.Kind
 
 _TABLES = {"case": WinbackCase, "event": CaseEvent, "customer": Customer, "lifecycle_event": LifecycleEvent,
-           "coupon": Coupon, "contact": Contact, "order": Order, "complaint": Complaint}
+           "coupon": Coupon, "contact": Contact, "order": Order, "complaint": Complaint,
+           "prediction": CustomerPrediction}
 _CASE_COLUMNS = sql.SQL(", ").join(sql.Identifier(f.column) for f in WinbackCase._meta.concrete_fields)
 
 
@@ -57,11 +62,11 @@ def _compose(template: str, **parts: Any) -> sql.Composed:
 # --- The rules that live once --------------------------------------------------------------------------------
 
 # An open complaint doubles a case's priority (a recovery call goes before a plain win-back call).
-PRIORITY_SQL = "revenue_12m * CASE WHEN is_recovery THEN 2 ELSE 1 END"
+PRIORITY_SQL = "COALESCE(predicted_value, revenue_12m) * CASE WHEN is_recovery THEN 2 ELSE 1 END"
 
 
-def case_priority(*, revenue_12m: Decimal, is_recovery: bool) -> Decimal:
-    return revenue_12m * (2 if is_recovery else 1)
+def case_priority(*, revenue_12m: Decimal, is_recovery: bool, predicted_value: Decimal | None = None) -> Decimal:
+    return (revenue_12m if predicted_value is None else predicted_value) * (2 if is_recovery else 1)
 
 
 # A closed case leaves the queue: nothing ready, held or booked.
@@ -191,17 +196,18 @@ def cases_close_reactivated(*, cur, params: dict[str, Any], window_days: int) ->
 
 _OPEN_FOR_LAPSES = (
     "INSERT INTO {case} (customer_id, kind, lapse_event_id, lapsed_at, opened_at, status, holdout, ready,"
-    "                    attempts, awaiting_return, is_recovery, revenue_12m, priority, close_reason,"
-    "                    created_at, updated_at)"
+    "                    attempts, awaiting_return, is_recovery, revenue_12m, predicted_value, priority,"
+    "                    close_reason, created_at, updated_at)"
     " SELECT customer_id, 'winback', event_id, lapsed_at, %(now)s, 'open', holdout, NOT holdout, 0, false,"
-    "        is_recovery, revenue_12m, " + PRIORITY_SQL + ", '', %(now)s, %(now)s"
+    "        is_recovery, revenue_12m, predicted_value, " + PRIORITY_SQL + ", '', %(now)s, %(now)s"
     " FROM (SELECT lost.*, {holdout} AS holdout FROM ("
     "   SELECT e.customer_id, e.id AS event_id, e.occurred_at AS lapsed_at,"
     "          EXISTS (SELECT 1 FROM {complaint} k"
     "                  WHERE k.customer_id = e.customer_id AND k.status <> 'resolved') AS is_recovery,"
     "          (SELECT COALESCE(sum(o.amount), 0) FROM {order} o"
     "           WHERE o.customer_id = e.customer_id AND o.ordered_at > {year_before}"
-    "             AND o.ordered_at <= e.occurred_at) AS revenue_12m"
+    "             AND o.ordered_at <= e.occurred_at) AS revenue_12m,"
+    "          (SELECT p.predicted_clv_12m FROM {prediction} p WHERE p.customer_id = e.customer_id) AS predicted_value"
     "   FROM lc_customers b"
     "   JOIN {lifecycle_event} e"
     "     ON e.customer_id = b.customer_id AND e.kind = b.last_kind AND e.occurred_at = b.last_at"
@@ -226,7 +232,7 @@ def cases_open_for_lapses(*, cur, params: dict[str, Any], holdout_share: float) 
 # Index: case_customer_time; complaint_customer_status for the EXISTS.
 _REFRESH_RECOVERY = (
     "UPDATE {case} SET is_recovery = NOT is_recovery, updated_at = %(now)s,"
-    "  priority = revenue_12m * CASE WHEN is_recovery THEN 1 ELSE 2 END"  # PRIORITY_SQL of the flipped flag
+    "  priority = COALESCE(predicted_value, revenue_12m) * CASE WHEN is_recovery THEN 1 ELSE 2 END"  # of the flipped flag
     " WHERE status = 'open' {scope} AND is_recovery <> EXISTS ("
     "   SELECT 1 FROM {complaint} k WHERE k.customer_id = {case}.customer_id AND k.status <> 'resolved')"
 )
@@ -249,6 +255,30 @@ def cases_refresh_recovery(*, now: dt.datetime, since: dt.datetime | None = None
     with connection.cursor() as cur:
         return _apply(cur, _render(_REFRESH_RECOVERY, scope=scope), params, kind=Kind.RECOVERY,
                       actor="complaints", reason="An open complaint changed.")
+
+
+# Index: the prediction's primary key per case; open cases are a small share of all.
+_REFRESH_PREDICTED_VALUE = (
+    "UPDATE {case} SET predicted_value = p.v, updated_at = %(now)s,"
+    "  priority = COALESCE(p.v, {case}.revenue_12m) * CASE WHEN {case}.is_recovery THEN 2 ELSE 1 END"
+    " FROM (SELECT c.id, (SELECT pr.predicted_clv_12m FROM {prediction} pr WHERE pr.customer_id = c.customer_id) AS v"
+    "       FROM {case} c WHERE c.status = 'open' {scope}) p"
+    " WHERE {case}.id = p.id"
+    "   AND ({case}.predicted_value <> p.v OR ({case}.predicted_value IS NULL) <> (p.v IS NULL))"
+)
+
+
+def cases_refresh_predicted_value(*, now: dt.datetime, customer_ids: list[int] | None = None) -> int:
+    """After a fit (everyone) or a rescore (``customer_ids``): the open cases' predicted value, and so their
+    priority, from the customers' current predictions. Not a change of the case's state (no CaseEvent): the
+    queue's order follows the prediction, as it follows a complaint."""
+    params: dict[str, Any] = {"now": connection.ops.adapt_datetimefield_value(now)}
+    scope = sql.SQL("")
+    if customer_ids is not None:
+        scope, params["ids"] = sql.SQL("AND {ids}").format(ids=id_list_condition("c.customer_id")), id_list_param(customer_ids)
+    with connection.cursor() as cur:
+        cur.execute(_render(_REFRESH_PREDICTED_VALUE, scope=scope), params)
+        return cur.rowcount
 
 
 # --- The queue: wake, claim, release ---------------------------------------------------------------------------
@@ -439,7 +469,7 @@ def case_after_call(*, case: WinbackCase, agent: AbstractBaseUser, outcome: str,
     elif outcome == Contact.Outcome.DO_NOT_CALL:
         changes |= case_closed_fields(status=Status.LOST, reason="The customer asked not to be called.", now=now)
     elif outcome == Contact.Outcome.COMPLAINT_ESCALATED:
-        changes |= {"is_recovery": True, "priority": case_priority(revenue_12m=case.revenue_12m, is_recovery=True),
+        changes |= {"is_recovery": True, "priority": case_priority(revenue_12m=case.revenue_12m, is_recovery=True, predicted_value=case.predicted_value),
                     "next_call_at": now + dt.timedelta(minutes=escalated_gap_minutes)}
     if case.kind == WinbackCase.Kind.CARE:
         # A care call has nothing to win back: once the customer is reached (or cannot be), it is done.
@@ -481,7 +511,7 @@ def case_care_call_request(*, customer: Customer, now: dt.datetime) -> WinbackCa
             return None
         claimed = case.claimed_by_id is not None and case.lease_until and case.lease_until > now
         changes: dict[str, Any] = {"is_recovery": True, "updated_at": now,
-                                   "priority": case_priority(revenue_12m=case.revenue_12m, is_recovery=True)}
+                                   "priority": case_priority(revenue_12m=case.revenue_12m, is_recovery=True, predicted_value=case.predicted_value)}
         if not claimed and case.callback_at is None:
             changes |= {"ready": True, "next_call_at": None}
         WinbackCase.objects.filter(pk=case.pk).update(**changes)
@@ -490,11 +520,13 @@ def case_care_call_request(*, customer: Customer, now: dt.datetime) -> WinbackCa
         return case
     revenue = (customer.orders.filter(ordered_at__gt=now - dt.timedelta(days=365), ordered_at__lte=now)
                .aggregate(s=Sum("amount"))["s"]) or Decimal("0")
+    predicted = CustomerPrediction.objects.filter(customer=customer).values_list("predicted_clv_12m", flat=True).first()
     try:
         with transaction.atomic():
             case = WinbackCase.objects.create(
                 customer=customer, kind=WinbackCase.Kind.CARE, lapsed_at=now, opened_at=now, is_recovery=True,
-                revenue_12m=revenue, priority=case_priority(revenue_12m=revenue, is_recovery=True), ready=True,
+                revenue_12m=revenue, predicted_value=predicted, ready=True,
+                priority=case_priority(revenue_12m=revenue, is_recovery=True, predicted_value=predicted),
                 close_reason="", holdout=False, status=Status.OPEN,
             )
             _event(case, kind=Kind.OPENED, now=now, from_status="", actor="cadence", reason="A care call was asked for.")
