@@ -13,6 +13,7 @@ refused enqueue left, so the pipeline loses nothing when the broker is down.
       -> KPI snapshot refresh        metrics.tasks.refresh_after_scan (the months the change reached)
     predictions refitted or rescored predictions.signals.predictions_refreshed
       -> open cases' priorities      winback.receivers.priorities_refresh_after_predictions
+         (after a whole refit, also the lapse rules' backtest on our orders: winback.tune_lapse_rule)
     dormancy policy changed          winback.signals.policy_changed
       -> full lifecycle rebuild      winback.receivers.lifecycle_rebuild_after_policy_change
 

@@ -2,18 +2,24 @@ import datetime as dt
 from collections.abc import Callable
 
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
 from crm.admin import CustomerIdFilter
 from crm.models import Customer
 from winback.models import (
     CallSettings, CaseEvent, Coupon, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, LifecycleScanState, Offer,
-    WinbackCase,
+    RuleTuning, WinbackCase,
 )
-from winback.selectors import settings_problems
+from winback.selectors import settings_problems, tuning_latest
 from winback.services.policy import POLICY_FIELDS, policy_change
+from winback.services.rule_tuning import lapse_rule_adopt
 
 
 class SettingsProblemsAdminMixin:
@@ -41,8 +47,9 @@ class DormancyPolicyAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
     """Each save is a new version (who and when are kept); the lifecycles are then rebuilt."""
 
     settings_problems = staticmethod(settings_problems)
-    list_display = ("id", "k", "at_risk_k", "min_orders", "default_days", "min_days", "max_days", "holdout_share",
-                    "attribution_window_days", "created_at", "created_by", "note")
+    list_display = ("id", "rule", "k", "at_risk_k", "min_orders", "default_days", "min_days", "max_days", "p_alive_min",
+                    "model_fit", "holdout_share", "attribution_window_days", "created_at", "created_by", "note")
+    change_list_template = "admin/winback/dormancypolicy/change_list.html"
     readonly_fields = ("created_at", "created_by")
     fields = (*POLICY_FIELDS, "note", "created_at", "created_by")
 
@@ -55,6 +62,29 @@ class DormancyPolicyAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def get_urls(self):
+        adopt = self.admin_site.admin_view(require_POST(self.adopt_view))
+        return [path("adopt/<int:tuning_id>/<str:key>/", adopt, name="winback_dormancypolicy_adopt"), *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        tuning = tuning_latest()
+        return super().changelist_view(request, {**(extra_context or {}), "tuning": tuning,
+                                                 "can_adopt": self.has_add_permission(request)})
+
+    def adopt_view(self, request: HttpRequest, tuning_id: int, key: str) -> HttpResponse:
+        """One click: the candidate of a tuning run becomes the policy (a new version, by this manager)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        tuning = get_object_or_404(RuleTuning, pk=tuning_id)
+        try:
+            policy = lapse_rule_adopt(user=request.user, tuning=tuning, key=key)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Policy v%(version)s adopted: %(policy)s. The lifecycles are being rebuilt.")
+                             % {"version": policy.pk, "policy": policy})
+        return HttpResponseRedirect(reverse("admin:winback_dormancypolicy_changelist"))
 
     def save_model(self, request: HttpRequest, obj: DormancyPolicy, form, change: bool) -> None:
         created = policy_change(user=request.user, values={f: form.cleaned_data[f] for f in POLICY_FIELDS},
@@ -215,3 +245,10 @@ class DispositionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(RuleTuning)
+class RuleTuningAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every backtest of the lapse rules on our orders; the latest is shown on the dormancy policy page."""
+
+    list_display = ("ran_at", "calibration_end", "holdout_days", "customers", "policy", "best_key", "better", "reason")

@@ -138,6 +138,30 @@ class DormancyPolicy(models.Model):
             raise ValidationError(errors)
 
 
+class RuleTuning(models.Model):
+    """One backtest of candidate lapse rules on the business's own orders (winback/services/rule_tuning.py):
+    calibrate on the history before ``calibration_end``, score on the months after, and what each candidate
+    would flag today. The latest run is shown beside the dormancy policy, where a manager adopts a candidate."""
+
+    ran_at = models.DateTimeField()
+    calibration_end = models.DateField(null=True, blank=True)
+    holdout_days = models.PositiveIntegerField()
+    customers = models.PositiveIntegerField(default=0)
+    policy = models.ForeignKey(DormancyPolicy, null=True, on_delete=models.SET_NULL, related_name="+",
+                               help_text="The policy in use when it ran (its candidate is the first row).")
+    # [{"key", "label", "values": {policy fields}, "all": {...}, "repeat": {...}, "flagged_today"}], best first.
+    candidates = models.JSONField(default=list, blank=True)
+    best_key = models.CharField(max_length=40, blank=True)
+    better = models.BooleanField(default=False, help_text="Another rule beats the current one by the margin.")
+    reason = models.CharField(max_length=300, blank=True, help_text="Why it could not run, when it could not.")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Lapse rule tuning {self.ran_at:%Y-%m-%d %H:%M}"
+
+
 class LifecycleEvent(models.Model):
     class Kind(models.TextChoices):
         ACQUIRED = "acquired", "Acquired"

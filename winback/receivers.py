@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from winback.tasks import lifecycle_refresh_task, lifecycle_scan_task, refresh_priorities_task
+from winback.tasks import lifecycle_refresh_task, lifecycle_scan_task, refresh_priorities_task, tune_lapse_rule_task
 
 # Beyond this many customers (a bulk import) the next scheduled scan picks them up instead.
 REFRESH_AT_ONCE_LIMIT = 500
@@ -21,5 +21,9 @@ def lifecycle_rebuild_after_policy_change(**kwargs: Any) -> None:
 
 
 def priorities_refresh_after_predictions(*, customer_ids: list[int] | None, **kwargs: Any) -> None:
-    """The queue ranks by the predicted recoverable value: after a fit or a rescore, the open cases follow."""
+    """The queue ranks by the predicted recoverable value: after a fit or a rescore, the open cases follow.
+    After a fit (everyone rescored), the lapse rules are backtested again on the orders: the admin says when
+    another rule has become better than the current one."""
     refresh_priorities_task.delay(customer_ids)
+    if customer_ids is None:
+        tune_lapse_rule_task.delay()

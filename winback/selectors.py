@@ -13,7 +13,7 @@ from core.sql import column_list, render
 from crm.models import Complaint, Contact, Customer, Order
 from predictions.models import CustomerPrediction
 from winback.models import (
-    CallSettings, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, Offer, WinbackCase,
+    CallSettings, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, Offer, RuleTuning, WinbackCase,
 )
 from winback.services.calling_hours import zone_info, zone_keys
 
@@ -182,3 +182,8 @@ def _problem_line(row: models.Model, *, label: str, field: str, message: str) ->
         return _("%(label)s: %(message)s") % {"label": label, "message": message}
     return _("%(label)s: %(field)s is %(value)s. %(message)s") % {
         "label": label, "field": row._meta.get_field(field).verbose_name, "value": getattr(row, field), "message": message}
+
+
+def tuning_latest() -> RuleTuning | None:
+    """The latest backtest of the lapse rules on our own orders (winback/services/rule_tuning.py)."""
+    return RuleTuning.objects.order_by("-id").first()

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from winback.services.cases import cases_refresh_predicted_value
 from winback.services.lifecycle import lifecycle_refresh, lifecycle_scan
+from winback.services.rule_tuning import lapse_rule_tune
 
 
 @shared_task(
@@ -31,3 +32,11 @@ def lifecycle_refresh_task(customer_ids: list[int]) -> None:
 def refresh_priorities_task(customer_ids: list[int] | None = None) -> int:
     # Safe to run twice: it sets the open cases' predicted value to what the predictions say.
     return cases_refresh_predicted_value(now=timezone.now(), customer_ids=customer_ids)
+
+
+@shared_task(name="winback.tune_lapse_rule", ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=60,
+             max_retries=2)
+def tune_lapse_rule_task() -> str:
+    """After each nightly fit. Safe to run twice: each run adds a row; the admin shows the latest."""
+    tuning = lapse_rule_tune()
+    return tuning.reason or f"best {tuning.best_key}, better than the current rule: {tuning.better}"
