@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from winback.services.rule_evaluation import (
-    OWN, RATE, Evaluation, Transactions, best_cutoff, lapse_rules_evaluate, policy_default, rhythm_thresholds_us,
-    roc_auc, top_n, transactions_read,
+    OWN, RATE, Evaluation, Transactions, best_cutoff, f1_difference_interval, lapse_rules_evaluate, policy_default,
+    rhythm_thresholds_us, roc_auc, top_n, transactions_read,
 )
 from winback.services.policy import US_PER_DAY, PolicyParams
 
@@ -77,6 +77,10 @@ def test_cdnow_through_the_command(cdnow):
     assert winner.repeat_buyers.f1 == best
     best_window = max(r.repeat_buyers.f1 for r in rate_rows if r.rule.startswith("global_"))
     assert float(named[3]) == pytest.approx(best - best_window, abs=0.001)
+    # with the bootstrap interval of that margin: on CDNOW a handful of customers, a tie
+    low, high = cdnow.winner_margin_interval
+    assert low < best - best_window < high and low < 0 < high
+    assert f"interval of the margin {low:+.3f} .. {high:+.3f} (a tie" in winner_line
 
     # the MAE lines: BG/NBD, MBG/NBD and the naive baseline, finite; the models beat the baseline on CDNOW
     mae = {m.model: m for m in cdnow.mae}
@@ -244,3 +248,16 @@ def test_bad_input(tmp_path, content, options, message):
             "--holdout-end", args["holdout_end"], *(["--format", args["format"]] if "format" in args else []),
             stdout=StringIO(),
         )
+
+
+def test_the_bootstrap_interval_of_an_f1_difference():
+    # Given 400 customers, half gone, and three ways to flag them
+    label = np.arange(400) % 2 == 0
+    perfect, coin = label.copy(), np.arange(400) % 4 < 2
+    # Then a rule against itself differs by exactly nothing, and the same seed gives the same interval
+    assert f1_difference_interval(flag_a=coin, flag_b=coin, label=label) == (0.0, 0.0)
+    assert f1_difference_interval(flag_a=perfect, flag_b=coin, label=label) == f1_difference_interval(
+        flag_a=perfect, flag_b=coin, label=label)
+    # And a perfect flag beats a coin (F1 1.0 vs 0.5) by an interval around +0.5 that excludes 0
+    low, high = f1_difference_interval(flag_a=perfect, flag_b=coin, label=label)
+    assert 0.4 < low < 0.5 < high < 0.6

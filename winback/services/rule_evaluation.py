@@ -441,6 +441,29 @@ def top_n(*, score: np.ndarray, n: int, tiebreak: np.ndarray | None = None) -> n
     return flag
 
 
+def f1_difference_interval(*, flag_a: np.ndarray, flag_b: np.ndarray, label: np.ndarray, rounds: int = 2000,
+                           seed: int = 0) -> tuple[float, float]:
+    """95% paired bootstrap interval of F1(flag_a) - F1(flag_b): customers resampled with replacement, both
+    rules judged on the same resample (seeded: the same data gives the same interval)."""
+    label, flag_a, flag_b = (np.asarray(v, dtype=bool) for v in (label, flag_a, flag_b))
+    n = len(label)
+    if not n:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    diffs = []
+    chunk = max(1, 5_000_000 // n)  # bounded memory whatever the population
+    for start in range(0, rounds, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, rounds - start), n))
+        y, a, b = label[idx], flag_a[idx], flag_b[idx]
+        positives = y.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1_a = 2 * (a & y).sum(axis=1) / (a.sum(axis=1) + positives)
+            f1_b = 2 * (b & y).sum(axis=1) / (b.sum(axis=1) + positives)
+        diffs.append(f1_a - f1_b)
+    low, high = np.nanpercentile(np.concatenate(diffs), [2.5, 97.5])
+    return float(low), float(high)
+
+
 def best_cutoff(*, score: np.ndarray, label: np.ndarray) -> float:
     """The cutoff c maximising the F1 of "score > c" (c halfway between two distinct scores; -inf = flag all,
     the largest score = flag none). The first best, from the highest cutoff, wins ties."""
@@ -498,6 +521,9 @@ class Evaluation:
     rows: tuple[Row, ...]
     mae: tuple[Mae, ...]
     notes: tuple[str, ...] = ()
+    # The 95% bootstrap interval of the winner's F1 margin over the best global window (repeat buyers, at the
+    # rhythm rule's flag rate): is the margin more than the luck of which customers were in the sample?
+    winner_margin_interval: tuple[float, float] = (math.nan, math.nan)
 
     def row(self, rule: str, mode: str) -> Row:
         return next(r for r in self.rows if r.rule == rule and r.mode == mode)
@@ -505,12 +531,16 @@ class Evaluation:
     def winner(self) -> tuple[Row, Row]:
         """(the best rule by F1 among repeat buyers at the rhythm rule's flag rate, the best global window there);
         the first in row order wins a tie."""
-        rate = [r for r in self.rows if r.mode == RATE]
+        return _winner(self.rows)
 
-        def best(rows: list[Row]) -> Row:
-            return max(rows, key=lambda r: -1.0 if math.isnan(r.repeat_buyers.f1) else r.repeat_buyers.f1)
 
-        return best(rate), best([r for r in rate if r.rule.startswith("global_")])
+def _winner(rows: Sequence[Row]) -> tuple[Row, Row]:
+    rate = [r for r in rows if r.mode == RATE]
+
+    def best(candidates: list[Row]) -> Row:
+        return max(candidates, key=lambda r: -1.0 if math.isnan(r.repeat_buyers.f1) else r.repeat_buyers.f1)
+
+    return best(rate), best([r for r in rate if r.rule.startswith("global_")])
 
 
 @dataclass(frozen=True, eq=False)
@@ -654,6 +684,13 @@ def lapse_rules_evaluate(
                 repeat_buyers=classification_metrics(flag=flag_repeat, label=y_out[repeat], score=s.score[repeat]),
             ))
 
+    evaluation_rows = tuple(rows)
+    winner, best_window = _winner(evaluation_rows)
+    by_rule = {s.rule: s for s in scored}
+    interval = f1_difference_interval(
+        flag_a=top_n(score=by_rule[winner.rule].score[repeat], n=n_repeat),
+        flag_b=top_n(score=by_rule[best_window.rule].score[repeat], n=n_repeat), label=y_out[repeat])
+
     actual = outer.later.astype(float)
     T = x_out["T"]
     expected["naive"] = np.where(T > 0, x_out["x"] / np.where(T > 0, T, 1.0), 0.0) * t_holdout
@@ -667,7 +704,7 @@ def lapse_rules_evaluate(
         calibration_end=calibration_end, holdout_end=holdout_end, inner_cut=dt.date.fromordinal(inner_cut),
         customers=outer.size, positives=int(y_out.sum()), repeat_buyers=int(repeat.sum()),
         repeat_positives=int(y_out[repeat].sum()), inner_customers=inner.size, inner_positives=int(y_in.sum()),
-        policy=policy, tuned=tuned, rows=tuple(rows), mae=mae, notes=tuple(notes),
+        policy=policy, tuned=tuned, rows=evaluation_rows, mae=mae, notes=tuple(notes), winner_margin_interval=interval,
     )
 
 
@@ -726,7 +763,9 @@ def evaluation_table(*, evaluation: Evaluation) -> str:
     margin = best.repeat_buyers.f1 - best_window.repeat_buyers.f1
     lines.append(
         f"Winner among repeat buyers at the rhythm rule's flag rate (F1): {best.name}, F1 {best.repeat_buyers.f1:.3f}, "
-        f"{margin:+.3f} over the best global window ({best_window.name}, {best_window.repeat_buyers.f1:.3f})."
+        f"{margin:+.3f} over the best global window ({best_window.name}, {best_window.repeat_buyers.f1:.3f}); "
+        f"95% bootstrap interval of the margin {e.winner_margin_interval[0]:+.3f} .. {e.winner_margin_interval[1]:+.3f}"
+        + (" (a tie: the interval holds 0)." if e.winner_margin_interval[0] <= 0 <= e.winner_margin_interval[1] else ".")
     )
     lines.extend(f"Note: {n}" for n in e.notes)
     return "\n".join(lines)
