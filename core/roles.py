@@ -14,7 +14,7 @@ INTEGRATIONS = "Integrations"
 
 # Apps whose every model a manager may view, add and change (deleting business records is not a
 # manager's everyday action: history feeds the KPIs).
-MANAGED_APPS = ("crm", "winback", "touchpoints", "metrics", "django_celery_beat")
+MANAGED_APPS = ("crm", "predictions", "winback", "touchpoints", "metrics", "django_celery_beat")
 INTEGRATION_MODELS = ("customer", "order", "contact", "complaint", "feedback")
 # Permissions of the integration models that stay a person's (a manager's) decision.
 MANAGER_ONLY_CODENAMES = ("clear_do_not_call", "export_customer", "erase_customer")
