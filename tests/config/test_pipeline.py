@@ -9,6 +9,7 @@ from django_celery_beat.models import PeriodicTask
 from config.pipeline import PIPELINE
 from config.schedule import BEAT_SCHEDULE
 from crm.signals import history_changed
+from predictions.signals import predictions_refreshed
 from tests.factories import CustomerFactory
 from winback.services.policy import policy_change
 from winback.signals import lifecycle_scanned, policy_changed
@@ -21,7 +22,7 @@ def test_every_event_of_the_pipeline_has_its_follow_up_connected():
     for signal, receiver in PIPELINE:
         live, _ = signal._live_receivers(sender=None)
         assert receiver in live, receiver
-    assert {signal for signal, _ in PIPELINE} == {history_changed, lifecycle_scanned, policy_changed}
+    assert {signal for signal, _ in PIPELINE} == {history_changed, lifecycle_scanned, policy_changed, predictions_refreshed}
 
 
 def test_a_policy_change_asks_for_a_full_rebuild_once_it_commits(monkeypatch):

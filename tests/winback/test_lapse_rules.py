@@ -144,3 +144,19 @@ def test_the_window_rule_lapses_everyone_at_default_days_whatever_their_rhythm()
     lifecycle_refresh(customer_ids=[customer.pk], now=NOW)
     assert [at for kind, at in stored_events(customer) if kind == "lapsed"] == [orders[-1] + dt.timedelta(days=60)]
     assert policy_params(policy_current()).thresholds(i=6, span_us=35 * US_PER_DAY) == (60 * US_PER_DAY, 30 * US_PER_DAY)
+
+
+def test_a_fresh_install_starts_with_the_window_rule_and_an_install_with_orders_keeps_its_policy():
+    # Given a freshly migrated database (the test database is one), the policy is one window for everyone
+    policy = policy_current()
+    assert (policy.rule, policy.default_days) == ("window", 90) and "Fresh install" in policy.note
+    # And the migration leaves alone an install that has orders (or a policy a manager changed)
+    from django.apps import apps
+    from importlib import import_module
+
+    create = import_module("winback.migrations.0014_fresh_install_window").create
+    DormancyPolicy.objects.all().delete()
+    kept = DormancyPolicy.objects.create(note="docs/metrics.md defaults")
+    make_customer({"contract_start_before": None, "cancellations": []}, [NOW])
+    create(apps, None)
+    assert list(DormancyPolicy.objects.all()) == [kept]

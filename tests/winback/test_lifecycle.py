@@ -17,6 +17,12 @@ from winback.services.policy import policy_change, policy_current
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def rhythm_rule(db):
+    """These tests are about the rhythm rule (docs/metrics.md s.1); a fresh install starts with the window."""
+    policy_change(user=None, values={"rule": "rhythm"}, note="the rhythm rule under test")
+
+
 def events_of(customer: Customer) -> list[tuple[str, dt.datetime]]:
     return list(LifecycleEvent.objects.filter(customer=customer).order_by("occurred_at", "kind").values_list("kind", "occurred_at"))
 

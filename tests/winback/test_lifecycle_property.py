@@ -12,9 +12,15 @@ from crm.services.orders import OrderInput, orders_insert
 from tests.winback.reference import reference_events, thresholds
 from winback.models import LifecycleEvent
 from winback.services.lifecycle import lifecycle_refresh, lifecycle_scan
-from winback.services.policy import policy_current
+from winback.services.policy import policy_change, policy_current
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def rhythm_rule(db):
+    """These tests are about the rhythm rule (docs/metrics.md s.1); a fresh install starts with the window."""
+    policy_change(user=None, values={"rule": "rhythm"}, note="the rhythm rule under test")
 BASE = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
 NOW = BASE + dt.timedelta(days=1200)
 POLICY = {"k": Decimal("3.00"), "at_risk_k": Decimal("1.50"), "min_orders": 3, "default_days": 90, "min_days": 14, "max_days": 365}
