@@ -27,6 +27,7 @@ from predictions import btyd
 from predictions.models import ModelFit
 from predictions.services.scoring import predictions_score
 from predictions.services.summary import PurchaseSummary, purchase_summary
+from predictions.services.tracking import purchase_days_daily, purchases_tracking
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ def _refusal(*, model: str, summary: PurchaseSummary) -> str:
     minimum = settings.PREDICTIONS_MIN_REPEAT_BUYERS
     if summary.customers == 0:
         return "No order history yet."
+    if model != Model.GAMMA_GAMMA and not np.any(summary.T > 0):
+        return "Every customer's history is a single day: there is no time to learn from."
     if summary.repeat_buyers == 0:
         return f"All {summary.customers} customers bought once: nothing to learn repeat purchases from."
     if model == Model.GAMMA_GAMMA:
@@ -64,8 +67,6 @@ def _refusal(*, model: str, summary: PurchaseSummary) -> str:
         if np.ptp(summary.m[(summary.x > 0) & (summary.m > 0)]) == 0:
             return "Every repeat buyer spends the same amount: there is no spread to fit."
         return ""
-    if not np.any(summary.T > 0):
-        return "Every customer's history is a single day: there is no time to learn from."
     if summary.repeat_buyers < minimum:
         return f"Only {summary.repeat_buyers} repeat buyers; at least {minimum} are needed."
     return ""
@@ -98,6 +99,20 @@ def _unusable_because(result: btyd.FitResult) -> str:
     return ""
 
 
+def _tracking_store(fit: ModelFit, shared: dict) -> None:
+    """The fit's weekly repeat purchases, actual and expected, up to now (so beyond as_of for a past fit).
+    ``shared`` keeps the instant and the daily purchase days for the run's other fit (one pass over the orders)."""
+    try:
+        until = shared.setdefault("until", timezone.now())
+        if "daily" not in shared:
+            shared["daily"] = purchase_days_daily(until=until)
+        fit.tracking = purchases_tracking(fit=fit, until=until, daily=shared["daily"])
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:  # the fit stays usable without it
+        log.warning("tracking of fit %s failed: %s", fit.pk, exc)
+        return
+    fit.save(update_fields=["tracking"])
+
+
 def models_fit(*, as_of: dt.datetime | None = None, trigger: str = "command") -> FitReport:
     """Fit every model as of ``as_of`` (default now), record each attempt, then score the customers."""
     as_of = as_of or timezone.now()
@@ -105,6 +120,7 @@ def models_fit(*, as_of: dt.datetime | None = None, trigger: str = "command") ->
     started = time.monotonic()
     summary = purchase_summary(as_of=as_of)
     report.seconds["summary"] = time.monotonic() - started
+    tracking_shared: dict = {}
     for model in (Model.BGNBD, Model.MBGNBD, Model.GAMMA_GAMMA):
         began = time.monotonic()
         reason = _refusal(model=model, summary=summary)
@@ -115,14 +131,19 @@ def models_fit(*, as_of: dt.datetime | None = None, trigger: str = "command") ->
             reason = _unusable_because(result)
         elapsed = time.monotonic() - began
         report.seconds[f"fit {model}"] = elapsed
-        report.fits.append(ModelFit.objects.create(
+        fit = ModelFit.objects.create(
             model=model, fitted_at=timezone.now(), as_of=as_of, trigger=trigger[:20],
             customers=summary.customers, repeat_buyers=summary.repeat_buyers, purchase_days=summary.purchase_days,
             params={k: float(v) for k, v in result.params.items()} if result is not None else {},
             log_likelihood=result.log_likelihood if result is not None and math.isfinite(result.log_likelihood) else None,
             converged=bool(result is not None and result.converged), usable=result is not None and not reason,
             reason=reason[:300], duration_ms=min(int(elapsed * 1000), 2**31 - 1),
-        ))
+        )
+        report.fits.append(fit)
+        if fit.usable and model in (Model.BGNBD, Model.MBGNBD):
+            began = time.monotonic()
+            _tracking_store(fit, tracking_shared)
+            report.seconds["tracking"] = report.seconds.get("tracking", 0.0) + time.monotonic() - began
     began = time.monotonic()
     report.scored = predictions_score(summary=summary, timings=report.seconds)
     report.seconds["score"] = time.monotonic() - began

@@ -112,7 +112,7 @@ def test_the_summary_counts_same_day_orders_once_and_ages_in_weeks():
                 (dt.datetime(2025, 3, 1 + i % 28, tzinfo=UTC), Decimal("0"))] for i in range(400)},
      "gamma_gamma", "No repeat buyer has a positive spend."),
     ({f"C{i}": [(dt.datetime(2026, 1, 5, 8, tzinfo=UTC), Decimal("20")), (dt.datetime(2026, 1, 5, 9, tzinfo=UTC), Decimal("20"))]
-      for i in range(400)}, "bgnbd", "All 400 customers bought once"),
+      for i in range(400)}, "bgnbd", "Every customer's history is a single day"),
 ], ids=["empty history", "10 customers", "all one-time buyers", "zero spend", "one-day histories"])
 def test_unusable_data_is_recorded_and_the_last_good_fit_stays(history, model, reason):
     # Given an earlier run's usable fits
