@@ -11,14 +11,16 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
 from metrics.models import MetricSnapshot
-from metrics.services.charts import format_value, svg_line_chart
+from metrics.services.charts import format_value, svg_line_chart, svg_lines_chart
 from metrics.services.cohorts import cohort_retention
 from metrics.services.definitions import ALL, CONVENTIONS, COUNTS, HEADLINE
 from metrics.services.kpis import kpis_for_period, series_for
 from metrics.services.periods import Period, add_months, month_count, month_of, parse_month, parse_range
+from metrics.services.predictions import param_text, pool_labels, predicted_value
 from metrics.services.program import AGENT_COLUMNS, agent_table, reasons_table
 
 CHARTS = ["churn_rate", "retention_rate", "reactivation_rate", "new_customers", "case_win_rate", "nps"]
@@ -142,6 +144,35 @@ def _page_data(period: Period, chart_range: Period) -> dict:
         "reasons": reasons_table(period=period), "agents": agent_table(period=period), "agent_columns": AGENT_COLUMNS,
         "conventions": CONVENTIONS, "source": current.source, "computed_at": current.computed_at,
         "previous": period.previous(), "chart_range": chart_range, "chart_last": add_months(chart_range.end, -1),
+        "predicted": _predicted_section(period),
+    }
+
+
+def _predicted_section(period: Period) -> dict:
+    """The "Predicted customer value" section: stored predictions and the fit's stored tracking only."""
+    data = predicted_value(period=period)
+    pools, tracking = data["pools"], data["tracking"]
+    cards = []
+    for key, label in pool_labels().items():
+        p = pools[key]
+        cards.append({"key": key, "label": label, "definition": p["definition"], "count": p["count"],
+                      "sum": format_value(p["sum"], "money"), "mean": format_value(p["mean"], "money")})
+    chart = None
+    if tracking["weeks"]:
+        weeks = tracking["weeks"]
+        marker = weeks.index(tracking["as_of_week"]) if tracking["as_of_week"] in weeks else None
+        chart = mark_safe(svg_lines_chart(
+            title=_("Repeat purchases per week: expected vs actual"), labels=weeks, unit="count",
+            series=[("actual", _("Actual"), tracking["actual"]), ("expected", _("Expected"), tracking["expected"])],
+            marker=marker, marker_label=_("fit as of this week"), show_title=False))
+    fit = tracking["fit"]
+    return {
+        "available": pools["available"], "unavailable_reason": pools["unavailable_reason"], "cards": cards,
+        "count_definition": pools["count_definition"], "as_of": pools["as_of"], "scored_at": pools["scored_at"],
+        "tracking": tracking, "chart": chart,
+        "rows": [(w, a, f"{e:,.1f}") for w, a, e in zip(tracking["weeks"], tracking["actual"], tracking["expected"])],
+        "fit": fit, "params": param_text(fit["params"]) if fit else "",
+        "log_likelihood": "n/a" if not fit or fit["log_likelihood"] is None else f"{fit['log_likelihood']:,.2f}",
     }
 
 

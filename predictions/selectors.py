@@ -43,7 +43,7 @@ def predicted_clv_pools(*, period_start: dt.datetime, period_end: dt.datetime,
     - "base": every customer with a prediction.
 
     "available" is False, with "unavailable_reason", when no usable purchase model (BG/NBD or MBG/NBD) or
-    no usable Gamma-Gamma fit exists: the CLV needs both. One aggregate over the predictions table."""
+    no usable Gamma-Gamma fit exists: the CLV needs both. Reads the stored predictions only."""
     Model = ModelFit.Model
     fit = fit_for_tracking()
     spend_fit = fit_latest_usable(model=Model.GAMMA_GAMMA)
@@ -71,13 +71,14 @@ def predicted_clv_pools(*, period_start: dt.datetime, period_end: dt.datetime,
             " order history has enough repeat buyers.") % {"missing": missing}
     figures = {}
     if out["available"]:
-        aggregates = {"scored_at": Max("scored_at")}
+        # One aggregate per pool: the base needs no join, the lapsed pool joins only its customers (index on
+        # status), the won back ones are few; one statement with a join for all would read every customer.
+        scored = CustomerPrediction.objects.filter(predicted_clv_12m__isnull=False)
         for name, (condition, _definition) in pools.items():
-            has_value = condition & Q(predicted_clv_12m__isnull=False)
-            aggregates[f"{name}_sum"] = Sum("predicted_clv_12m", filter=has_value)
-            aggregates[f"{name}_count"] = Count("pk", filter=has_value)
-        figures = CustomerPrediction.objects.aggregate(**aggregates)
-        out["scored_at"] = figures["scored_at"]
+            extra = {"scored_at": Max("scored_at")} if name == "base" else {}
+            row = scored.filter(condition).aggregate(sum=Sum("predicted_clv_12m"), count=Count("pk"), **extra)
+            figures.update({f"{name}_sum": row["sum"], f"{name}_count": row["count"]})
+            out["scored_at"] = row.get("scored_at", out["scored_at"])
     for name, (_condition, definition) in pools.items():
         count = int(figures.get(f"{name}_count") or 0)
         total = figures.get(f"{name}_sum")

@@ -1,4 +1,5 @@
-"""KPIs out: GET /api/metrics/, /api/metrics/series/, /api/metrics/cohorts/ (managers only)."""
+"""KPIs out: GET /api/metrics/, /api/metrics/series/, /api/metrics/cohorts/, /api/metrics/predictions/
+(managers only)."""
 
 from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +14,7 @@ from metrics.services.cohorts import cohort_retention
 from metrics.services.definitions import ALL, CONVENTIONS, COUNTS
 from metrics.services.kpis import kpis_for_period, series_for
 from metrics.services.periods import Period, parse_month, parse_range
+from metrics.services.predictions import POOLS, money, predicted_value
 
 GRAINS = ("month",)
 # What one request may ask for: a series point and a cohort row each cost a pass over the month's data.
@@ -99,3 +101,32 @@ class CohortsView(APIView):
         if "start" in params or "end" in params:
             period = parse_range(params.get("start", ""), params.get("end", ""), max_months=MAX_COHORT_MONTHS)
         return Response(cohort_retention(period=period))
+
+
+class PredictedValueView(APIView):
+    permission_classes = [IsManager]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM"),
+        OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE, description="exclusive"),
+    ], responses=OpenApiTypes.OBJECT, description=(
+        "pools.lapsed / won_back / base: sum, count and mean of the predicted 12-month CLV (money as strings with"
+        " two decimals; null when n/a), each with its definition; available = false (with unavailable_reason)"
+        " without a usable fit. tracking: repeat purchase days per week, actual and expected by the latest usable"
+        " BG/NBD (else MBG/NBD) fit, with the fit's parameters and as-of."))
+    def get(self, request: Request) -> Response:
+        """Predicted customer value: the predicted CLV of the lapsed pool, of the customers won back in the period
+        and of the whole base, and how the purchase model tracks the weekly repeat purchases."""
+        period = period_from(request)
+        data = predicted_value(period=period)
+        pools, tracking = data["pools"], data["tracking"]
+        return Response({
+            "period": {"start": period.start, "end": period.end, "label": period.label()},
+            "available": pools["available"], "unavailable_reason": pools["unavailable_reason"],
+            "as_of": pools["as_of"], "scored_at": pools["scored_at"],
+            "pools": {k: {"sum": money(pools[k]["sum"]), "count": pools[k]["count"] if pools["available"] else None,
+                          "mean": money(pools[k]["mean"]), "definition": pools[k]["definition"]} for k in POOLS},
+            "count_definition": pools["count_definition"],
+            "tracking": {k: tracking[k] for k in ("fit", "weeks", "actual", "expected", "until", "as_of_week",
+                                                  "definition", "note", "empty_reason")},
+        })

@@ -57,3 +57,88 @@ def svg_line_chart(*, title: str, points: list[tuple[str, float | None]], unit: 
             parts.append(f'<text x="{left + i * step:.1f}" y="{height - 12}" font-size="10" text-anchor="middle">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+# Colour and dash of each line of svg_lines_chart, by the series' key (the legend shows the same).
+LINE_STYLES = {
+    "actual": ("#417690", ""),
+    "expected": ("#c0392b", "6 4"),
+}
+_DEFAULT_LINE = ("#555555", "")
+
+
+def svg_lines_chart(*, title: str, labels: list[str], series: list[tuple[str, str, list[float | None]]], unit: str,
+                    marker: int | None = None, marker_label: str = "", show_title: bool = True, width: int = 720,
+                    height: int = 240) -> str:
+    """Several lines over the same x labels, with a legend; ``series`` is [(key, legend text, values)], the key
+    choosing the line's colour and dash (LINE_STYLES). ``marker`` is the index of an x label to mark with a
+    vertical line and ``marker_label`` (e.g. the week of a model's fit). Points get a circle (with their value
+    as a tooltip) only when there are few of them; the numbers are in the page's table either way.
+    ``show_title=False`` when the page heads the chart itself (the title stays its accessible name)."""
+    left, right, top, bottom = 56, 12, 40 if show_title else 34, 34
+    legend_y = 28 if show_title else 12
+    values = [v for _, _, vs in series for v in vs if v is not None]
+    lo = min(values + [0.0])
+    hi = max(values + [lo + 1e-9])
+    if hi == lo:
+        hi = lo + 1
+    n = len(labels)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / max(n - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return left + i * step, top + plot_h - (v - lo) / (hi - lo) * plot_h
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="kpi-chart" direction="ltr">']
+    if show_title:
+        parts.append(f'<text x="{left}" y="14" font-size="12" font-weight="bold">{escape(title)}</text>')
+    # The legend: one short line and the series' text each, left to right under the title.
+    x = left
+    for key, legend, _ in series:
+        colour, dash = LINE_STYLES.get(key, _DEFAULT_LINE)
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(f'<line x1="{x}" x2="{x + 22}" y1="{legend_y}" y2="{legend_y}" stroke="{colour}" stroke-width="2"'
+                     f'{dashed}/>')
+        parts.append(f'<text x="{x + 27}" y="{legend_y + 4}" font-size="11">{escape(legend)}</text>')
+        x += 27 + 7 * len(legend) + 18
+    for frac in (0, 0.5, 1):
+        v = lo + (hi - lo) * frac
+        _, y = xy(0, v)
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{escape(format_value(v, unit))}</text>')
+    if marker is not None and 0 <= marker < n:
+        mx = left + marker * step
+        anchor = "end" if mx > left + plot_w / 2 else "start"
+        parts.append(f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#888" '
+                     f'stroke-dasharray="2 3" class="kpi-chart-marker"/>')
+        parts.append(f'<text x="{mx + (-4 if anchor == "end" else 4):.1f}" y="{top - 4}" font-size="10" '
+                     f'text-anchor="{anchor}">{escape(marker_label)}</text>')  # above the lines
+    dots = n <= 60
+    for key, legend, vs in series:
+        colour, dash = LINE_STYLES.get(key, _DEFAULT_LINE)
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        segment: list[str] = []
+        for i, v in enumerate([*vs, None]):  # the None closes the last segment
+            if v is None:
+                if len(segment) > 1:
+                    parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dashed} '
+                                 f'points="{" ".join(segment)}" data-series="{escape(key)}"/>')
+                elif len(segment) == 1 and not dots:  # a lone point: no line to draw it
+                    cx, cy = segment[0].split(",")
+                    parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
+                segment = []
+                continue
+            px, py = xy(i, v)
+            segment.append(f"{px:.1f},{py:.1f}")
+            if dots:
+                parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{colour}"><title>{escape(labels[i])}'
+                             f' {escape(legend)}: {escape(format_value(v, unit))}</title></circle>')
+    every = max(1, n // 6)
+    for i, label in enumerate(labels):
+        if i % every == 0 or (i == n - 1 and i % every >= every / 2):
+            lx = left + i * step
+            anchor = "end" if lx > width - right - 30 else "middle"  # the last label stays inside the box
+            parts.append(f'<text x="{lx:.1f}" y="{height - 12}" font-size="10" text-anchor="{anchor}">{escape(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

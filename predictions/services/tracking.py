@@ -150,16 +150,15 @@ def _daily_postgresql(*, until: dt.datetime) -> Daily:
     grain, longest = zone_grain(settings.TIME_ZONE, until.year)
     # grain as a float: the division and to_timestamp take double precision (no cast per row).
     params = {"tz": settings.TIME_ZONE, "until": until, "grain": float(grain), "longest": longest}
-    # set_config(..., true) lasts until the end of the transaction, which may be the caller's: put them back.
+    # set_config(..., true) lasts until the end of the transaction, which may be the caller's: put back after
+    # the statement; if it fails, rolling back to atomic()'s savepoint (or the transaction) undoes them.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_SETTINGS)
         jit, work_mem = cursor.fetchone()
         cursor.execute(_SET, {"jit": "off", "work_mem": "64MB"})
-        try:
-            cursor.execute(_DAILY_PG, params)
-            rows = cursor.fetchall()
-        finally:
-            cursor.execute(_SET, {"jit": jit, "work_mem": work_mem})
+        cursor.execute(_DAILY_PG, params)
+        rows = cursor.fetchall()
+        cursor.execute(_SET, {"jit": jit, "work_mem": work_mem})
     table = np.array(rows, dtype=np.int64).reshape(-1, 3)
     return table[:, 0], table[:, 1], table[:, 2]
 

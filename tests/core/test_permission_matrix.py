@@ -31,6 +31,7 @@ from tests.factories import (
     TouchpointFactory, WinbackCaseFactory,
 )
 from touchpoints.services.links import answer_token, score_links, unsubscribe_url
+from winback.models import RuleTuning
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +115,7 @@ POLICY: dict[str, Rule] = {
     "metrics": Rule(MANAGER, NOBODY),
     "metrics-series": Rule(MANAGER, NOBODY),
     "metrics-cohorts": Rule(MANAGER, NOBODY),
+    "metrics-predictions": Rule(MANAGER, NOBODY),
     # The admin's own door.
     "admin:login": Rule(EVERYONE, EVERYONE),
     "admin:logout": Rule(EVERYONE, EVERYONE),
@@ -123,6 +125,7 @@ WRITTEN_BY_THE_SERVICE = "|".join((
     "crm_auditentry", "crm_order", "crm_suppressionentry", "metrics_metricsnapshot", "touchpoints_touchpoint",
     "winback_coupon", "winback_disposition", "winback_lifecycleevent", "winback_lifecyclescanstate",
     "winback_caseevent", "axes_accessattempt", "axes_accesslog", "axes_accessfailurelog", "knox_authtoken",
+    "predictions_modelfit", "winback_ruletuning",
 ))
 # Every other admin route: managers only, and within the admin a manager is refused these (name patterns):
 ADMIN = Rule(MANAGER, MANAGER)
@@ -133,7 +136,8 @@ ADMIN_REFUSED_TO_MANAGERS = [
     (re.compile(r"_delete$"), NOBODY, NOBODY),
     # Users, API tokens and the service's own bookkeeping are the superuser's.
     # So are the authenticator devices (a lost phone: a superuser removes the device).
-    (re.compile(r"^admin:(auth|authtoken|core|otp_totp)_"), NOBODY, NOBODY),
+    # (The business settings are core's too, and a manager's: margin, discount rate, currency.)
+    (re.compile(r"^admin:(auth|authtoken|core(?!_businesssettings)|otp_totp)_"), NOBODY, NOBODY),
     # Written by the service only: a manager reads them.
     (re.compile(rf"^admin:({WRITTEN_BY_THE_SERVICE})_add$"), NOBODY, NOBODY),
     (re.compile(rf"^admin:({WRITTEN_BY_THE_SERVICE}|winback_dormancypolicy|winback_winbackcase)_change$"),
@@ -251,6 +255,7 @@ def world(agent, manager, integration, django_user_model):
     offer = OfferFactory()
     coupon = CouponFactory(customer=customer, offer=offer)
     touchpoint = TouchpointFactory(customer=customer)
+    tuning = RuleTuning.objects.create(ran_at=timezone.now(), holdout_days=180, reason="test")
     unsubscribe = urlsplit(unsubscribe_url(customer_id=customer.pk, touchpoint_id=touchpoint.pk)).path
     score = urlsplit(score_links(touchpoint_id=touchpoint.pk, kind="nps")[-1]["url"]).path
     values = {
@@ -270,6 +275,7 @@ def world(agent, manager, integration, django_user_model):
         "admin:touchpoints_cadencestep_preview": {"step_id": touchpoint.step_id},
         "admin:touchpoints_cadencestep_preview_html": {"step_id": touchpoint.step_id},
         "admin:metrics_kpis_csv": {"table": "agents"},
+        "admin:winback_dormancypolicy_adopt": {"tuning_id": tuning.pk, "key": "nonsense"},
     }
     paths = {"touchpoints:unsubscribe": unsubscribe, "touchpoints:score": score}
     # Forms whose token travels in the body (an empty body would only test the token check).

@@ -63,6 +63,9 @@ def test_a_manager_logs_in_reads_the_kpis_of_a_month_and_changes_the_period(page
     expect(page.locator("#kpi-cohorts tbody tr").first).to_be_visible()  # the demo shop has cohorts
     expect(page.locator("#kpi-agents")).to_be_visible()
     expect(page.locator("#kpi-agents thead th").first).to_have_text("agent")
+    # The predicted customer value: the demo has no fitted model, so n/a and how to get one.
+    expect(page.locator("#kpi-predicted h2")).to_have_text("Predicted customer value")
+    expect(page.locator("#kpi-predicted-na")).to_contain_text("manage.py fit_models")
 
     png = screenshot(page, "kpi-page")
 
