@@ -255,3 +255,47 @@ class SuppressionEntryFactory(factory.django.DjangoModelFactory):
     digest = factory.Sequence(lambda n: f"{n:064x}")
     key_id = "0123456789abcdef"
     source = "erasure"
+
+
+class ModelFitFactory(factory.django.DjangoModelFactory):
+    """A usable BG/NBD fit with CDNOW's published parameters (Fader, Hardie & Lee 2005)."""
+
+    class Meta:
+        model = "predictions.ModelFit"
+
+    model = "bgnbd"
+    fitted_at = factory.LazyFunction(timezone.now)
+    as_of = factory.LazyFunction(timezone.now)
+    trigger = "test"
+    customers = 2357
+    repeat_buyers = 946
+    purchase_days = 5400
+    params = factory.LazyFunction(lambda: {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    log_likelihood = -9582.4
+    converged = True
+    usable = True
+
+
+class CustomerPredictionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "predictions.CustomerPrediction"
+
+    customer = factory.SubFactory(CustomerFactory)
+    fit = factory.SubFactory(ModelFitFactory)
+    p_alive = 0.23
+    p_alive_model = "bgnbd"
+    expected_purchases_90d = 0.4
+    expected_order_value = Decimal("55.00")
+    predicted_clv_12m = Decimal("410.40")
+    scored_at = factory.LazyFunction(timezone.now)
+
+
+class RuleTuningFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.RuleTuning"
+
+    ran_at = factory.LazyFunction(timezone.now)
+    calibration_end = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=180))
+    holdout_days = 180
+    customers = 0
+    reason = "Only 0 customers bought before the calibration end."

@@ -7,7 +7,7 @@ from django.apps import apps
 from tests import factories
 
 pytestmark = pytest.mark.django_db
-PROJECT_APPS = ("core", "crm", "winback", "touchpoints", "metrics")
+PROJECT_APPS = ("core", "crm", "predictions", "winback", "touchpoints", "metrics")
 
 
 def _factory_for(model) -> type:

@@ -147,7 +147,7 @@ class RuleTuning(models.Model):
     calibration_end = models.DateField(null=True, blank=True)
     holdout_days = models.PositiveIntegerField()
     customers = models.PositiveIntegerField(default=0)
-    policy = models.ForeignKey(DormancyPolicy, null=True, on_delete=models.SET_NULL, related_name="+",
+    policy = models.ForeignKey(DormancyPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                help_text="The policy in use when it ran (its candidate is the first row).")
     # [{"key", "label", "values": {policy fields}, "all": {...}, "repeat": {...}, "flagged_today"}], best first.
     candidates = models.JSONField(default=list, blank=True)

@@ -11,8 +11,8 @@ from django.utils import timezone
 from crm.services.audit import SYSTEM
 from crm.services.orders import OrderInput, orders_insert
 from crm.services.privacy import customer_erase, customer_export_data
-from predictions.models import CustomerPrediction, ModelFit
-from tests.factories import CustomerFactory
+from predictions.models import CustomerPrediction
+from tests.factories import CustomerFactory, CustomerPredictionFactory
 from tests.winback.test_queue_access import case_now
 from winback.models import WinbackCase
 from winback.services.cases import case_priority, cases_refresh_predicted_value
@@ -23,13 +23,9 @@ pytestmark = pytest.mark.django_db
 
 
 def predict(customer, *, p_alive: float = 0.23, clv: str | None = "410.40", value: str | None = "55.00") -> CustomerPrediction:
-    now = timezone.now()
-    fit = ModelFit.objects.create(model="bgnbd", fitted_at=now, as_of=now, trigger="test", params={"r": 1, "alpha": 1, "a": 1, "b": 1},
-                                  converged=True, usable=True)
-    return CustomerPrediction.objects.update_or_create(customer=customer, defaults={
-        "fit": fit, "p_alive": p_alive, "p_alive_model": "bgnbd", "expected_purchases_90d": 0.4,
-        "expected_order_value": None if value is None else Decimal(value),
-        "predicted_clv_12m": None if clv is None else Decimal(clv), "scored_at": now})[0]
+    return CustomerPredictionFactory(customer=customer, p_alive=p_alive,
+                                     expected_order_value=None if value is None else Decimal(value),
+                                     predicted_clv_12m=None if clv is None else Decimal(clv))
 
 
 def test_the_api_shows_the_predictions_under_their_names_and_null_before_any_fit(api):

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('best_key', models.CharField(blank=True, max_length=40)),
                 ('better', models.BooleanField(default=False, help_text='Another rule beats the current one by the margin.')),
                 ('reason', models.CharField(blank=True, help_text='Why it could not run, when it could not.', max_length=300)),
-                ('policy', models.ForeignKey(help_text='The policy in use when it ran (its candidate is the first row).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='winback.dormancypolicy')),
+                ('policy', models.ForeignKey(blank=True, help_text='The policy in use when it ran (its candidate is the first row).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='winback.dormancypolicy')),
             ],
             options={
                 'ordering': ['-id'],
