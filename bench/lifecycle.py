@@ -52,6 +52,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from bench.scratch_db import database_urls  # noqa: E402
+from bench.seeding import customer_extra_columns, orders_without_indexes  # noqa: E402
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 INCREMENTAL_NOW = NOW + dt.timedelta(hours=1)
@@ -204,6 +205,13 @@ def main() -> None:
         with psycopg.connect(bench_url, autocommit=True) as conn:
             describe(conn)
 
+            # The rule the floor counts, and the engine's heaviest: the rhythm rule (a fresh install starts
+            # with the window rule, winback/defaults.py).
+            conn.execute("INSERT INTO winback_dormancypolicy (rule, k, at_risk_k, min_orders, default_days, min_days,"
+                         " max_days, p_alive_min, holdout_share, attribution_window_days, created_at, note)"
+                         " SELECT 'rhythm', k, at_risk_k, min_orders, default_days, min_days, max_days, p_alive_min,"
+                         " holdout_share, attribution_window_days, now(), 'bench: the rhythm rule'"
+                         " FROM (SELECT * FROM winback_dormancypolicy ORDER BY id DESC LIMIT 1) p WHERE p.rule <> 'rhythm'")
             # 2. The floor.
             policy = conn.execute("SELECT k, min_orders, default_days, min_days, max_days FROM winback_dormancypolicy"
                                   " ORDER BY id DESC LIMIT 1").fetchone()
@@ -345,34 +353,10 @@ def build(conn, customers: int, orders: int) -> None:
     step("plan2", PLAN2_SQL, {"x": extra, "wsum": max(int(wsum), 1), "h": SPAN_S,
                               "start": NOW - dt.timedelta(seconds=SPAN_S)})
     step("staging orders", ORDERS_SQL)
-    # Any other NOT NULL column without a database default (added by a later migration) gets its blank value.
-    more = conn.execute("""
-        SELECT column_name, data_type FROM information_schema.columns
-        WHERE table_schema = current_schema() AND table_name = 'crm_customer' AND is_nullable = 'NO'
-          AND column_default IS NULL AND column_name <> ALL(%s) ORDER BY ordinal_position""", [CUSTOMER_COLUMNS]).fetchall()
-    blank = {"boolean": "false", "integer": "0", "bigint": "0", "smallint": "0", "numeric": "0", "jsonb": "'{{}}'"}
-    step("customers", CUSTOMERS_SQL.format(
-        more_columns="".join(f", {name}" for name, _ in more),
-        more_values="".join(f", {blank.get(kind, chr(39) * 2)}" for _, kind in more)))
+    step("customers", CUSTOMERS_SQL.format(**customer_extra_columns(conn, known=CUSTOMER_COLUMNS)))
     step("map", "CREATE UNLOGGED TABLE bench_map AS SELECT id, substr(external_id, 2)::int AS g FROM crm_customer")
-    # Load the orders without their secondary indexes and constraints, then put them back, same names.
-    cons = conn.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-                        " WHERE conrelid = 'crm_order'::regclass AND contype IN ('u', 'f') ORDER BY contype DESC").fetchall()
-    idx = conn.execute("SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                       " WHERE i.indrelid = 'crm_order'::regclass AND NOT i.indisprimary"
-                       " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid"
-                       " AND k.conrelid = 'crm_order'::regclass)").fetchall()
-    for name, _ in cons:
-        conn.execute(f'ALTER TABLE crm_order DROP CONSTRAINT "{name}"')
-    for name, _ in idx:
-        conn.execute(f'DROP INDEX "{name}"')
-    step("orders", LOAD_ORDERS_SQL)
-    t0 = time.perf_counter()
-    for _, definition in idx:
-        conn.execute(definition)
-    for name, definition in cons:
-        conn.execute(f'ALTER TABLE crm_order ADD CONSTRAINT "{name}" {definition}')
-    steps.append(("order indexes", time.perf_counter() - t0))
+    with orders_without_indexes(conn, steps=steps, label="order indexes"):
+        step("orders", LOAD_ORDERS_SQL)
     segs = conn.execute("SELECT seg, count(*), sum(n) FROM bench_plan2 GROUP BY seg ORDER BY seg").fetchall()
     conn.execute("DROP TABLE bench_plan, bench_plan2, bench_orders, bench_map")
     conn.execute("CREATE TABLE bench_lifecycle_meta AS SELECT %s::int AS customers, %s::bigint AS orders, now() AS built_at",

@@ -56,6 +56,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.scratch_db import database_urls  # noqa: E402
+from bench.seeding import customer_extra_columns, orders_without_indexes  # noqa: E402
 
 AS_OF = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 SEED = 20260101
@@ -192,34 +193,10 @@ def build(conn, customers: int, orders_per_customer: float) -> dict:
         conn.execute(sql, params or {})
         steps.append((label, time.perf_counter() - t0))
 
-    # Any other NOT NULL column without a database default (added by a later migration) gets its blank value.
-    more = conn.execute("""
-        SELECT column_name, data_type FROM information_schema.columns
-        WHERE table_schema = current_schema() AND table_name = 'crm_customer' AND is_nullable = 'NO'
-          AND column_default IS NULL AND column_name <> ALL(%s) ORDER BY ordinal_position""", [CUSTOMER_COLUMNS]).fetchall()
-    blank = {"boolean": "false", "integer": "0", "bigint": "0", "smallint": "0", "numeric": "0", "jsonb": "'{{}}'"}
-    step("customers", CUSTOMERS_SQL.format(
-        more_columns="".join(f", {name}" for name, _ in more),
-        more_values="".join(f", {blank.get(kind, chr(39) * 2)}" for _, kind in more)))
+    step("customers", CUSTOMERS_SQL.format(**customer_extra_columns(conn, known=CUSTOMER_COLUMNS)))
     step("map", "CREATE UNLOGGED TABLE bench_map AS SELECT id, substr(external_id, 2)::int AS g FROM crm_customer")
-    # The orders without their secondary indexes and constraints, then put back under the same names.
-    cons = conn.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-                        " WHERE conrelid = 'crm_order'::regclass AND contype IN ('u', 'f') ORDER BY contype DESC").fetchall()
-    idx = conn.execute("SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                       " WHERE i.indrelid = 'crm_order'::regclass AND NOT i.indisprimary"
-                       " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid"
-                       " AND k.conrelid = 'crm_order'::regclass)").fetchall()
-    for name, _ in cons:
-        conn.execute(f'ALTER TABLE crm_order DROP CONSTRAINT "{name}"')
-    for name, _ in idx:
-        conn.execute(f'DROP INDEX "{name}"')
-    step("orders (in time order)", ORDERS_SQL)
-    t0 = time.perf_counter()
-    for _, definition in idx:
-        conn.execute(definition)
-    for name, definition in cons:
-        conn.execute(f'ALTER TABLE crm_order ADD CONSTRAINT "{name}" {definition}')
-    steps.append(("order indexes and constraints", time.perf_counter() - t0))
+    with orders_without_indexes(conn, steps=steps, label="order indexes and constraints"):
+        step("orders (in time order)", ORDERS_SQL)
     orders = conn.execute("SELECT count(*) FROM bench_stage").fetchone()[0]
     conn.execute("DROP TABLE bench_stage, bench_map")
     conn.execute("DROP TABLE IF EXISTS bench_models_meta")
