@@ -173,6 +173,8 @@ def test_demo_no_serve_sets_up_once_and_starts_nothing(tmp_path, demo_database_u
     assert all(username in out and password in out for username, password, _ in DEMO_LOGINS)
     assert customers() == 20
     assert (tmp_path / "var/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js").is_file()
+    # The purchase models were fitted once (20 customers are too few: the attempts say so)
+    assert "bgnbd" in out and "NOT USABLE: Only" in out
     # Run again (as every `make demo` does): nothing is re-seeded or duplicated.
     manage("demo", "--no-serve", "--port", "8123", "--customers", "20")
     assert customers() == 20

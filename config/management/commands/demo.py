@@ -8,6 +8,7 @@ from django.db import connections
 
 from config.demo import demo_banner, demo_base_url, demo_process_env, demo_supervisor_argv
 from crm.services.demo_data import DEMO_LOGINS, demo_logins_ensure
+from predictions.selectors import fits_exist
 
 
 class Command(BaseCommand):
@@ -24,6 +25,10 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=options["verbosity"])
         call_command("seed_demo", "--if-empty", "--customers", str(customers), "--no-progress")
         demo_logins_ensure()  # also when the data came from elsewhere (an import)
+        # The purchase models once, so the cards, the queue's order and the KPI page show predictions at once
+        # (then nightly); before the scan, so the cases it opens take their predicted value.
+        if not fits_exist():
+            call_command("fit_models")
         # Lifecycle events, statuses and the win-back queue from the history (a full build the first time).
         call_command("winback_scan", "--no-progress")
         call_command("collectstatic", interactive=False, verbosity=0)
