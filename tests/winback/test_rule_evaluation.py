@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from winback.services.rule_evaluation import (
     OWN, RATE, Evaluation, Transactions, best_cutoff, f1_difference_interval, lapse_rules_evaluate, policy_default,
-    rhythm_thresholds_us, roc_auc, top_n, transactions_read,
+    TransactionsError, rhythm_thresholds_us, roc_auc, top_n, transactions_read,
 )
 from winback.services.policy import US_PER_DAY, PolicyParams
 
@@ -261,3 +261,21 @@ def test_the_bootstrap_interval_of_an_f1_difference():
     # And a perfect flag beats a coin (F1 1.0 vs 0.5) by an interval around +0.5 that excludes 0
     low, high = f1_difference_interval(flag_a=perfect, flag_b=coin, label=label)
     assert 0.4 < low < 0.5 < high < 0.6
+
+
+def test_cdnow_master_files_four_columns_and_header_read_as_the_samples_five(tmp_path):
+    # Given the same purchases in the sample's layout and in the full file's (CDNOW_master.txt: a header, no sample id)
+    sample = tmp_path / "sample.txt"
+    sample.write_text(" 00004 0001 19970101  2   29.33\n 00004 0001 19970118  2   29.73\n 00018 0002 19970102  2   26.50\n")
+    master = tmp_path / "master.txt"
+    master.write_text(" customer_id  date number_of_cds  dollar_value\n 00004 19970101  2   29.33\n"
+                      " 00004 19970118  2   29.73\n 00018 19970102  2   26.50\n")
+    # When both are read, then they are the same transactions
+    a, b = transactions_read(path=sample), transactions_read(path=master)
+    assert list(a.customer) == list(b.customer) == ["00004", "00004", "00018"]
+    assert list(a.day) == list(b.day) and list(a.amount) == list(b.amount) == [29.33, 29.73, 26.5]
+    # And a file that mixes the layouts is refused with the line
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text(" 00004 19970101  2   29.33\n 00004 0001 19970118  2   29.73\n")
+    with pytest.raises(TransactionsError, match="line 2: expected 4 whitespace-separated|line 2: expected 5 whitespace-separated"):
+        transactions_read(path=mixed)

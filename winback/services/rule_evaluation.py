@@ -126,7 +126,8 @@ def transactions_read(*, path: Path, format: str = "auto", tz: dt.tzinfo | None 
     """Read CDNOW's format or the product's orders CSV.
 
     cdnow: whitespace-separated master customer id (the customer), sample id, date YYYYMMDD, number of CDs,
-    dollar value. orders: a CSV with the header external_id,customer,ordered_at,amount,currency,coupon_code
+    dollar value (the 1/10th sample, CDNOW_sample.txt), or customer id, date, number of CDs, dollar value
+    after a header line (the full file, CDNOW_master.txt). orders: a CSV with the header external_id,customer,ordered_at,amount,currency,coupon_code
     (customer = the customer's external id; ordered_at an ISO 8601 date or date-time; a date-time with an offset
     is converted to tz, default the business time zone, before its date is taken). auto: orders when the first
     line is that header, cdnow otherwise. Raises TransactionsError (missing file, unknown format, a bad row with
@@ -152,25 +153,31 @@ def _cdnow_read(handle: Any, *, path: Path) -> Transactions:
     customers: list[str] = []
     days: list[int] = []
     amounts: list[float] = []
+    width = None  # 5 (the sample: master id, sample id, ...) or 4 (the master file: id, ...), from the first row
     for number, line in enumerate(handle, start=1):
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != 5:
+        if width is None and len(fields) == 4 and fields[0] == "customer_id":
+            continue  # the master file's header
+        width = width or len(fields)
+        if len(fields) != width or width not in (4, 5):
             raise TransactionsError(
                 f"{path}, line {number}: expected 5 whitespace-separated fields (master id, sample id, date "
-                f"YYYYMMDD, CDs, dollars), found {len(fields)}: {line.strip()[:80]!r}"
+                f"YYYYMMDD, CDs, dollars) or 4 (id, date, CDs, dollars) on every line, found {len(fields)}: "
+                f"{line.strip()[:80]!r}"
             )
+        date_field, dollars = fields[width - 3], fields[width - 1]
         try:
-            day = dt.datetime.strptime(fields[2], "%Y%m%d").date().toordinal()
+            day = dt.datetime.strptime(date_field, "%Y%m%d").date().toordinal()
         except ValueError:
-            raise TransactionsError(f"{path}, line {number}: bad date {fields[2]!r} (expected YYYYMMDD).") from None
+            raise TransactionsError(f"{path}, line {number}: bad date {date_field!r} (expected YYYYMMDD).") from None
         try:
-            amount = float(fields[4])
+            amount = float(dollars)
         except ValueError:
-            raise TransactionsError(f"{path}, line {number}: bad dollar value {fields[4]!r}.") from None
+            raise TransactionsError(f"{path}, line {number}: bad dollar value {dollars!r}.") from None
         if not math.isfinite(amount):
-            raise TransactionsError(f"{path}, line {number}: bad dollar value {fields[4]!r}.")
+            raise TransactionsError(f"{path}, line {number}: bad dollar value {dollars!r}.")
         customers.append(fields[0])
         days.append(day)
         amounts.append(amount)
