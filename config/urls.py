@@ -3,9 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.auth_api import TokenLogoutAllView, TokenLogoutView
-from core.views import Login, health, liveness, totp_enrol
+from core.views import Login, health, home, liveness, totp_enrol
 
 urlpatterns = [
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
     path("health/live/", liveness, name="health-live"),

@@ -3,6 +3,7 @@ from base64 import b32encode
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_otp import login as otp_login
 
 from core.forms import LoginForm, TotpConfirmForm
-from core.roles import user_is_manager
+from core.roles import user_is_agent, user_is_manager
 from core.selectors import health_status, liveness_status, totp_device_confirmed
 from core.services import totp_enrolment_confirm, totp_enrolment_start
 
@@ -63,3 +64,16 @@ def totp_enrol(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "uri": uri, "secret": b32encode(pending.bin_key).decode(),
                "qr_svg": segno.make(uri, error="m").svg_inline(scale=4, title=_("QR code of the secret"))}
     return render(request, "registration/totp_enrol.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The site's root (and the admin's "View site"): a manager to the admin, an agent to the queue, anyone
+    else to the login page, which brings them back here once they are in."""
+    if user_is_manager(request.user):
+        return redirect("admin:index")
+    if user_is_agent(request.user):
+        return redirect("agent:home")
+    if request.user.is_authenticated:
+        raise PermissionDenied(_("This account has no role here: ask a manager to add it to Agents or Managers."))
+    return redirect_to_login(request.get_full_path())

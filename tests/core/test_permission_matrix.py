@@ -57,6 +57,8 @@ class Rule:
 
 # Route name -> who may call it. Names come from the URL configuration (namespace:name).
 POLICY: dict[str, Rule] = {
+    # The root sends each role where it works (anybody else to the login page).
+    "home": Rule(EVERYONE, NOBODY),
     "health": Rule(EVERYONE, NOBODY),
     "health-live": Rule(EVERYONE, NOBODY),
     # Django's own account pages: logging in and resetting a password are for anybody.
