@@ -33,6 +33,7 @@ def demo_banner(*, base_url: str, logins: list[tuple[str, str, str]], serving: b
         "Demo logins (demo only):",
         *(f"  {username:<12} {password:<22} {group}" for username, password, group in logins),
         "",
+        f"Emails the demo sends are files in {Path(settings.VAR_DIR).resolve() / 'mail'}/ (EMAIL_URL to change it).",
         "Web, worker and beat start below; press Ctrl-C to stop all three." if serving
         else "--no-serve: nothing started; `manage.py demo` without it serves the demo.",
         "",
@@ -50,6 +51,9 @@ def demo_process_env(*, host: str, port: int, base_url: str) -> dict[str, str]:
     env["VAR_DIR"] = str(Path(settings.VAR_DIR).resolve())
     env["PYTHONUNBUFFERED"] = "1"  # log lines reach honcho's merged output as they happen
     env.setdefault("SITE_URL", base_url)  # links in demo emails point at this server
+    # The demo's emails go to files under VAR_DIR/mail, one per message, not into the terminal (where the
+    # console backend printed every message whole, drowning the URL and the logins).
+    env.setdefault("EMAIL_URL", "filemail://")
     host_header = f"[{host}]" if ":" in host else host
     if "ALLOWED_HOSTS" not in env and host_header not in settings.ALLOWED_HOSTS:
         env["ALLOWED_HOSTS"] = "*" if host in WILDCARD_HOSTS else ",".join([*settings.ALLOWED_HOSTS, host_header])

@@ -250,3 +250,20 @@ def test_demo_serves_admin_docs_health_and_data_then_stops_everything_on_ctrl_c(
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
     finally:
         _stop(proc, known)
+
+
+def test_the_demos_emails_go_to_files_not_into_the_terminal(monkeypatch):
+    from config.demo import demo_banner, demo_process_env
+
+    # Given no EMAIL_URL, the demo's processes write each email to a file under VAR_DIR/mail
+    monkeypatch.delenv("EMAIL_URL", raising=False)
+    env = demo_process_env(host="127.0.0.1", port=8123, base_url="http://127.0.0.1:8123")
+    assert env["EMAIL_URL"] == "filemail://"
+    result = subprocess.run([sys.executable, "-c", "from django.conf import settings; print(settings.EMAIL_BACKEND, settings.EMAIL_FILE_PATH)"],
+                            cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.development"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["django.core.mail.backends.filebased.EmailBackend", env["VAR_DIR"] + "/mail"], result.stderr
+    assert f"{env['VAR_DIR']}/mail/" in demo_banner(base_url="http://127.0.0.1:8123", logins=[], serving=True)
+    # And an EMAIL_URL the person set is kept
+    monkeypatch.setenv("EMAIL_URL", "smtp://localhost:2525")
+    assert demo_process_env(host="127.0.0.1", port=8123, base_url="x")["EMAIL_URL"] == "smtp://localhost:2525"
