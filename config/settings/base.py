@@ -278,7 +278,10 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Celery -----------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# The filesystem transport ignores the host; naming one spares every process kombu's start-up warning
+# ("No hostname was supplied"), which a newcomer would think they must act on.
+FILESYSTEM_BROKER_URL = "filesystem://localhost/"
+CELERY_BROKER_URL = REDIS_URL or FILESYSTEM_BROKER_URL
 CELERY_TASK_DEFAULT_QUEUE = "winback"
 if REDIS_URL:
     # Longer than any task may run (CELERY_TASK_TIME_LIMIT), or Redis redelivers a task still running.

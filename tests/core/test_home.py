@@ -36,3 +36,10 @@ def test_an_agent_refused_the_admin_gets_a_link_back_to_the_queue(agent):
     page = client.get("/admin/", follow=True).content.decode()
     assert 'id="back-to-work"' in page and 'href="/"' in page
     assert client.get("/").url == "/agent/"
+
+
+def test_admin_pages_name_an_icon_so_browsers_do_not_ask_for_a_missing_favicon(manager):
+    for url in ("/admin/", "/admin/crm/customer/", "/admin/login/"):
+        page = client_for(manager if url != "/admin/login/" else None).get(url).content.decode()
+        assert '<link rel="icon" href="data:,">' in page, url
+        assert "<title>" in page  # Django's own base_site still renders around it

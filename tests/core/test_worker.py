@@ -62,7 +62,7 @@ def test_celery_is_configured_for_at_least_once_delivery(redis_url):
         # Redis redelivers an unacknowledged task after the visibility timeout: it must outlast any task.
         assert conf["broker_transport_options"]["visibility_timeout"] > conf["task_time_limit"]
     else:
-        assert conf["broker_url"] == "filesystem://"
+        assert conf["broker_url"] == "filesystem://localhost/"
 
 
 def test_this_processes_celery_app_is_the_configured_one():
@@ -71,5 +71,18 @@ def test_this_processes_celery_app_is_the_configured_one():
     from config.celery import app
 
     assert app.conf.task_acks_late is True and app.conf.worker_prefetch_multiplier == 1
-    assert app.conf.broker_url == (settings.REDIS_URL or "filesystem://")
+    assert app.conf.broker_url == (settings.REDIS_URL or "filesystem://localhost/")
     assert app.conf.task_default_queue == "winback"
+
+
+def test_the_embedded_broker_starts_without_a_warning_to_act_on(tmp_path):
+    # Given the zero-setup defaults (no REDIS_URL), when a process connects to the broker
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "WINBACK_TEST_REDIS_MOVED")}
+    code = ("import django; django.setup()\n"
+            "from config.celery import app\n"
+            "with app.connection_for_write() as c: c.ensure_connection(max_retries=1)\n")
+    result = subprocess.run([sys.executable, "-W", "always", "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.development", "VAR_DIR": str(tmp_path)})
+    # Then it connects, and kombu does not complain about a missing hostname
+    assert result.returncode == 0, result.stderr
+    assert "No hostname was supplied" not in result.stderr + result.stdout
