@@ -52,13 +52,12 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from bench.scratch_db import database_urls  # noqa: E402
-from bench.seeding import customer_extra_columns, orders_without_indexes  # noqa: E402
+from bench.seeding import MARK, child_run, customer_extra_columns, orders_without_indexes  # noqa: E402
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 INCREMENTAL_NOW = NOW + dt.timedelta(hours=1)
 SPAN_S = 3 * 365 * 86400  # orders fall in [NOW - 3 years, NOW)
 SEED = 0.42
-MARK = "BENCH-JSON "
 EXPLAIN_FILE = Path("/tmp/bench_lifecycle_explain.txt")
 
 # Customer rhythms: share, mean gap in days (each customer draws 0.75..1.25 of it), raw order count
@@ -430,14 +429,7 @@ def explain(conn, sql: str, params: dict) -> str:
 
 
 def run_child(argv: list[str], env: dict[str, str]) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(MARK)]
-    if proc.returncode != 0 or not lines:
-        sys.exit(f"child {argv} failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")
-    out = {**json.loads(lines[-1][len(MARK):]), "wall": wall}
+    out = child_run(Path(__file__).resolve(), argv, env, cwd=ROOT)
     if out["engine"] != ENGINE_AT_START:
         CHANGED.append(f"{argv[1]} ran with engine files {out['engine']}, the run started with {ENGINE_AT_START}")
         print(f"   WARNING: the engine's files changed during the run: {CHANGED[-1]}")

@@ -56,7 +56,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.scratch_db import database_urls  # noqa: E402
-from bench.seeding import customer_extra_columns, orders_without_indexes  # noqa: E402
+from bench.seeding import MARK, child_run, customer_extra_columns, orders_without_indexes  # noqa: E402
 
 AS_OF = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 SEED = 20260101
@@ -70,7 +70,6 @@ RATE_CAP = 5.0  # purchases per week at most (no customer buys more than 5 times
 SAME_DAY = 0.03  # share of purchases with a second order 1 to 4 hours later
 AMOUNT_MEAN = 40.0  # EUR; a customer's mean is lognormal (sigma 0.5) around it, an order's (sigma 0.4) around that
 CHUNK = 100_000  # customers generated and sent per chunk
-MARK = "BENCH-JSON "
 TARGET_SECONDS = 60.0
 TARGET_RSS_MB = 2048.0
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
@@ -394,14 +393,7 @@ def print_profile() -> None:
 
 
 def run_child(argv: list[str], env: dict[str, str]) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(MARK)]
-    if proc.returncode != 0 or not lines:
-        sys.exit(f"child {argv} failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")
-    return {**json.loads(lines[-1][len(MARK):]), "wall": wall}
+    return child_run(Path(__file__).resolve(), argv, env, cwd=ROOT)
 
 
 # --- Child (Django) ------------------------------------------------------------------------------------

@@ -1,8 +1,13 @@
-"""What the benches that seed millions of rows with server-side SQL share (bench/lifecycle.py, bench/models.py)."""
+"""What the benches that seed millions of rows with server-side SQL and measure in child processes share
+(bench/lifecycle.py, bench/models.py)."""
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 
@@ -41,3 +46,19 @@ def orders_without_indexes(conn: psycopg.Connection, *, steps: list[tuple[str, f
     for name, definition in cons:
         conn.execute(f'ALTER TABLE crm_order ADD CONSTRAINT "{name}" {definition}')
     steps.append((label, time.perf_counter() - t0))
+
+
+# A child prints its figures as one line: MARK followed by JSON (its stdout may hold other output).
+MARK = "BENCH-JSON "
+
+
+def child_run(script: Path, argv: list[str], env: dict[str, str], *, cwd: Path) -> dict:
+    """Run ``script`` with ``argv`` in a fresh interpreter (its RSS is its own) and return the figures of its
+    last MARK line, with its wall time as "wall"; exit with its output when it fails or prints none."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(script), *argv], cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(MARK)]
+    if proc.returncode != 0 or not lines:
+        sys.exit(f"child {argv} failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")
+    return {**json.loads(lines[-1][len(MARK):]), "wall": wall}

@@ -1,7 +1,6 @@
 """The KPI pages (managers only: the admin site admits nobody else) and the business settings."""
 
 import csv
-import datetime as dt
 import re
 
 from django.contrib import admin
@@ -13,7 +12,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
+from core.admin_mixins import ReadOnlyAdminMixin
 from metrics.models import MetricSnapshot
 from metrics.services.charts import format_value, svg_line_chart, svg_lines_chart
 from metrics.services.cohorts import cohort_retention

@@ -19,14 +19,6 @@ def fits_exist() -> bool:
     return ModelFit.objects.filter(usable=True).exists()
 
 
-def fit_history(*, limit: int = 50) -> QuerySet[ModelFit]:
-    return ModelFit.objects.order_by("-id")[:limit]
-
-
-def customer_prediction(*, customer_id: int) -> CustomerPrediction | None:
-    return CustomerPrediction.objects.filter(customer_id=customer_id).first()
-
-
 def fit_for_tracking() -> ModelFit | None:
     """The fit whose weekly tracking the KPI page draws: the latest usable BG/NBD fit, else MBG/NBD's."""
     return fit_latest_usable(model=ModelFit.Model.BGNBD) or fit_latest_usable(model=ModelFit.Model.MBGNBD)

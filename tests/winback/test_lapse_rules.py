@@ -1,9 +1,11 @@
 """The dormancy policy's three lapse rules (docs/metrics.md section 1): rhythm, one window, the BG/NBD model."""
 
 import datetime as dt
+from importlib import import_module
 from decimal import Decimal, getcontext
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -151,9 +153,6 @@ def test_a_fresh_install_starts_with_the_window_rule_and_an_install_with_orders_
     policy = policy_current()
     assert (policy.rule, policy.default_days) == ("window", 90) and "Fresh install" in policy.note
     # And the migration leaves alone an install that has orders (or a policy a manager changed)
-    from django.apps import apps
-    from importlib import import_module
-
     create = import_module("winback.migrations.0014_fresh_install_window").create
     DormancyPolicy.objects.all().delete()
     kept = DormancyPolicy.objects.create(note="docs/metrics.md defaults")

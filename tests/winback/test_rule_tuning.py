@@ -8,7 +8,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from predictions.services.fitting import models_fit
 from tests.predictions.test_fitting import cdnow  # noqa: F401 (fixture: CDNOW's sample as our orders)
+from winback.services import rule_tuning
 from winback.models import DormancyPolicy, RuleTuning
 from winback.services.policy import policy_change, policy_current
 from winback.services.rule_tuning import lapse_rule_adopt, lapse_rule_tune
@@ -47,8 +49,6 @@ def test_the_backtest_on_our_orders_scores_every_candidate_like_the_evaluation_d
 
 
 def test_without_a_usable_fit_there_is_no_model_candidate_and_with_one_there_is(cdnow):  # noqa: F811
-    from predictions.services.fitting import models_fit
-
     assert not any(r["key"].startswith("model_") for r in lapse_rule_tune(holdout_days=273, now=END_OF_DATA).candidates)
     models_fit(as_of=END_OF_DATA)
     tuning = lapse_rule_tune(holdout_days=273, now=END_OF_DATA)
@@ -98,8 +98,6 @@ def test_too_little_history_is_recorded_not_raised_and_bad_holdouts_are_refused(
 
 
 def test_the_command_prints_the_table(cdnow, capsys, monkeypatch):  # noqa: F811
-    from winback.services import rule_tuning
-
     monkeypatch.setattr(rule_tuning.timezone, "now", lambda: END_OF_DATA)
     call_command("tune_lapse_rule", "--holdout-days", "273")
     out = capsys.readouterr().out

@@ -238,7 +238,7 @@ def _orders_read(handle: Any, *, path: Path, tz: dt.tzinfo | None) -> Transactio
 
 
 @dataclass(frozen=True, eq=False)
-class _PurchaseDays:
+class PurchaseDays:
     """Purchases merged per customer and day, sorted by (customer, day); cust indexes ids (sorted)."""
 
     ids: np.ndarray
@@ -247,16 +247,16 @@ class _PurchaseDays:
     amount: np.ndarray
 
 
-def _purchase_days(transactions: Transactions) -> _PurchaseDays:
+def purchase_days_merge(transactions: Transactions) -> PurchaseDays:
     if not len(transactions):
         empty = np.zeros(0, dtype=np.int64)
-        return _PurchaseDays(np.zeros(0, dtype=object), empty, empty, np.zeros(0))
+        return PurchaseDays(np.zeros(0, dtype=object), empty, empty, np.zeros(0))
     ids, cust = np.unique(transactions.customer, return_inverse=True)
     day = np.asarray(transactions.day, dtype=np.int64)
     order = np.lexsort((day, cust))
     cust, day, amount = cust[order], day[order], np.asarray(transactions.amount, dtype=float)[order]
     start = np.flatnonzero(np.r_[True, (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])])
-    return _PurchaseDays(ids, cust[start], day[start], np.add.reduceat(amount, start))
+    return PurchaseDays(ids, cust[start], day[start], np.add.reduceat(amount, start))
 
 
 @dataclass(frozen=True, eq=False)
@@ -297,7 +297,7 @@ class CustomerState:
         return self.later == 0
 
 
-def _state(days: _PurchaseDays, *, cut: int, end: int) -> CustomerState:
+def customer_state(days: PurchaseDays, *, cut: int, end: int) -> CustomerState:
     mask = days.day <= cut
     cust, day, amount = days.cust[mask], days.day[mask], days.amount[mask]
     if not len(cust):
@@ -342,7 +342,7 @@ def rhythm_thresholds_us(*, policy: PolicyParams, orders: np.ndarray, span_us: n
     return np.where(i >= policy.min_orders, own, np.int64(policy.default_us))
 
 
-def _rhythm(state: CustomerState, policy: PolicyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rhythm_scores(state: CustomerState, policy: PolicyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(score = recency / threshold, flag = recency > threshold, threshold in days) after the last purchase day."""
     threshold = rhythm_thresholds_us(policy=policy, orders=state.n, span_us=(state.last - state.first) * US_PER_DAY)
     recency = state.recency.astype(np.int64) * US_PER_DAY
@@ -353,7 +353,7 @@ def customer_features(*, state: CustomerState, policy: PolicyParams) -> np.ndarr
     """The classifier's features (FEATURES order), one row per customer: recency, frequency (purchase days),
     tenure, mean gap, gap std, log(1 + mean spend per purchase day), days since the rhythm rule's crossing
     (negative while not crossed), one-time buyer (0/1). Days throughout."""
-    _, _, threshold = _rhythm(state, policy)
+    _, _, threshold = rhythm_scores(state, policy)
     recency = state.recency.astype(float)
     return np.column_stack([
         recency, state.n.astype(float), state.tenure.astype(float), state.gap_mean, state.gap_std,
@@ -559,7 +559,7 @@ class _Scored:
     cutoff: str
 
 
-def _btyd_inputs(state: CustomerState) -> dict[str, np.ndarray]:
+def btyd_inputs(state: CustomerState) -> dict[str, np.ndarray]:
     return {
         "x": (state.n - 1).astype(float), "t_x": (state.last - state.first) / 7.0, "T": (state.cut - state.first) / 7.0,
     }
@@ -582,14 +582,14 @@ def lapse_rules_evaluate(
             f"The calibration end ({calibration_end}) must be before the holdout end ({holdout_end})."
         )
     policy = policy or policy_default()
-    days = _purchase_days(transactions)
+    days = purchase_days_merge(transactions)
     c, h = calibration_end.toordinal(), holdout_end.toordinal()
-    outer = _state(days, cut=c, end=h)
+    outer = customer_state(days, cut=c, end=h)
     if not outer.size:
         raise EvaluationError(f"No customer has a purchase on or before the calibration end ({calibration_end}).")
     span = c - int(days.day.min())
     inner_cut = c - min(h - c, span // 2)
-    inner = _state(days, cut=inner_cut, end=c) if inner_cut < c else None
+    inner = customer_state(days, cut=inner_cut, end=c) if inner_cut < c else None
     if inner is None or not inner.size:
         raise EvaluationError(
             f"The calibration part is too short for the inner backtest: no customer has a purchase on or before "
@@ -604,7 +604,7 @@ def lapse_rules_evaluate(
         recency = outer.recency.astype(float)
         scored.append(_Scored(f"global_{window}", f"global {window} d", recency, recency > window, f"recency > {window} d"))
 
-    score, flag, _ = _rhythm(outer, policy)
+    score, flag, _ = rhythm_scores(outer, policy)
     k = policy.K / 100
     scored.append(_Scored(
         "rhythm_default", f"rhythm k={k:g} floor {policy.min_us // US_PER_DAY} d", score, flag, "recency > threshold",
@@ -614,7 +614,7 @@ def lapse_rules_evaluate(
         best, best_f1 = policy, -1.0
         for K, min_us in grid:
             candidate = dataclasses.replace(policy, K=K, min_us=min_us)
-            _, inner_flag, _ = _rhythm(inner, candidate)
+            _, inner_flag, _ = rhythm_scores(inner, candidate)
             tp = int((inner_flag & y_in).sum())
             f1 = 2 * tp / (int(inner_flag.sum()) + int(y_in.sum()) or 1)
             if f1 > best_f1:
@@ -623,12 +623,12 @@ def lapse_rules_evaluate(
 
     tuned_k = rhythm_tuned([(K, policy.min_us) for K in K_GRID])
     tuned["k"] = tuned_k.K / 100
-    score, flag, _ = _rhythm(outer, tuned_k)
+    score, flag, _ = rhythm_scores(outer, tuned_k)
     scored.append(_Scored("rhythm_k", f"rhythm k tuned ({tuned['k']:g})", score, flag, "recency > threshold"))
     tuned_kf = rhythm_tuned([(K, floor * US_PER_DAY) for floor in FLOOR_GRID for K in K_GRID])
     tuned["k_with_floor"] = tuned_kf.K / 100
     tuned["floor_days"] = tuned_kf.min_us / US_PER_DAY
-    score, flag, _ = _rhythm(outer, tuned_kf)
+    score, flag, _ = rhythm_scores(outer, tuned_kf)
     scored.append(_Scored(
         "rhythm_k_floor", f"rhythm k+floor tuned ({tuned['k_with_floor']:g}, {tuned['floor_days']:g} d)", score, flag,
         "recency > threshold",
@@ -644,14 +644,14 @@ def lapse_rules_evaluate(
         notes.append(f"the tuned floor is the grid's largest ({FLOOR_GRID[-1]} d): the best may lie beyond it.")
 
     t_holdout = (h - c) / 7.0
-    x_out = _btyd_inputs(outer)
+    x_out = btyd_inputs(outer)
     expected: dict[str, np.ndarray] = {}
     for key, name, fit, p_alive, purchases in (
         ("bgnbd", "BG/NBD P(alive)", btyd.bgnbd_fit, btyd.bgnbd_p_alive, btyd.bgnbd_expected_purchases),
         ("mbgnbd", "MBG/NBD P(alive)", btyd.mbgnbd_fit, btyd.mbgnbd_p_alive, btyd.mbgnbd_expected_purchases),
     ):
         try:
-            fit_in, fit_out = fit(**_btyd_inputs(inner)), fit(**_btyd_inputs(outer))
+            fit_in, fit_out = fit(**btyd_inputs(inner)), fit(**btyd_inputs(outer))
         except btyd.FitError as exc:
             notes.append(f"{name}: the fit failed ({exc}); its rows flag nobody.")
             nothing = np.zeros(outer.size)
@@ -660,7 +660,7 @@ def lapse_rules_evaluate(
         for label, result in (("inner cut", fit_in), ("calibration end", fit_out)):
             if not result.converged:
                 notes.append(f"{name}: the fit at the {label} did not converge ({result.message}).")
-        cut = best_cutoff(score=1 - np.asarray(p_alive(params=fit_in.params, **_btyd_inputs(inner))), label=y_in)
+        cut = best_cutoff(score=1 - np.asarray(p_alive(params=fit_in.params, **btyd_inputs(inner))), label=y_in)
         tuned[f"{key}_cutoff"] = cut  # flag when 1 - P(alive) > cutoff
         score = 1 - np.asarray(p_alive(params=fit_out.params, **x_out), dtype=float)
         scored.append(_Scored(key, name, score, score > cut, _p_alive_cutoff(cut)))

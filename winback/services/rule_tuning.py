@@ -115,7 +115,7 @@ def _flags(values: dict[str, Any], state: ev.CustomerState, model_params: dict[s
     params = policy_params(policy)
     if values["rule"] == "window":
         params = replace(params, min_orders=NEVER)
-    _, flag, _ = ev._rhythm(state, params)
+    _, flag, _ = ev.rhythm_scores(state, params)
     return flag
 
 
@@ -142,9 +142,9 @@ def lapse_rule_tune(*, holdout_days: int = DEFAULT_HOLDOUT_DAYS, now: dt.datetim
     calibration_end = today - dt.timedelta(days=holdout_days)
     current = policy_current()
     tuning = RuleTuning(ran_at=now, calibration_end=calibration_end, holdout_days=holdout_days, policy=current)
-    days = ev._purchase_days(_history(until=now))
+    days = ev.purchase_days_merge(_history(until=now))
     cut, end = calibration_end.toordinal(), today.toordinal()
-    state = ev._state(days, cut=cut, end=end)
+    state = ev.customer_state(days, cut=cut, end=end)
     tuning.customers = state.size
     if state.size < MIN_CUSTOMERS:
         tuning.reason = (f"Only {state.size} customers bought before {calibration_end}; at least {MIN_CUSTOMERS} are "
@@ -154,13 +154,13 @@ def lapse_rule_tune(*, holdout_days: int = DEFAULT_HOLDOUT_DAYS, now: dt.datetim
     fit = fit_latest_usable(model=ModelFit.Model.BGNBD)
     calibration_params = None
     if fit is not None:
-        inputs = ev._btyd_inputs(state)
+        inputs = ev.btyd_inputs(state)
         try:
             result = btyd.bgnbd_fit(**inputs)
             calibration_params = result.params if result.converged else None
         except btyd.FitError:
             calibration_params = None
-    state_today = ev._state(days, cut=end, end=end)
+    state_today = ev.customer_state(days, cut=end, end=end)
     rows = []
     for key, label, values in _candidates(current, fit):
         flag = _flags(values, state, calibration_params)
