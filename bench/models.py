@@ -18,7 +18,8 @@ below) and fixed seeds, and:
      orders in time order, as they would have arrived; order indexes rebuilt after the load; VACUUM
      ANALYZE). With --reuse a database that already holds this data (same N, orders per customer, seed and
      generator version) is kept as it is; the predictions tables are emptied either way.
-  2. runs `predictions.services.fitting.models_fit(as_of=AS_OF)` --runs times, each in a fresh child process
+  2. runs `predictions.services.fitting.models_fit(as_of=AS_OF)` (with --nightly: as of now, as the nightly
+     task does, whose tracking reuses the summary's pass over the orders) --runs times, each in a fresh child process
      (so that its peak RSS, ru_maxrss read inside it, is the fit's alone): run 1 is the first fit (no
      prediction rows yet), run 2 a refit (the nightly case: the previous night's rows are replaced, after a
      VACUUM of the predictions table, as autovacuum would have run during the day). Each
@@ -260,6 +261,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--reuse", action="store_true", help="reuse the bench database if it holds this data")
     parser.add_argument("--profile", action="store_true", help=f"cProfile the last run into {PROFILE_FILE}")
+    parser.add_argument("--nightly", action="store_true",
+                        help="fit as of now, as the nightly task does (default: as of the data's end, AS_OF)")
     parser.add_argument("--child", choices=["fit"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -305,7 +308,7 @@ def main() -> None:
                 # The nightly case: autovacuum has had the day to clear the rows the previous fit deleted.
                 with psycopg.connect(bench_url, autocommit=True) as conn:
                     conn.execute("VACUUM ANALYZE predictions_customerprediction")
-            child_args = ["--child", "fit"] + (["--profile"] if args.profile and i == args.runs else [])
+            child_args = ["--child", "fit"] + (["--profile"] if args.profile and i == args.runs else []) + (["--nightly"] if args.nightly else [])
             load = os.getloadavg()[0]
             out = run_child(child_args, env)
             out["load"] = load
@@ -331,8 +334,9 @@ def main() -> None:
         print()
         print("=" * 100)
         print(f"models bench: {data['customers']:,} customers, {data['orders']:,} orders"
-              f" ({100 * data['one_time'] / max(data['customers'], 1):.1f}% one-time buyers), as of {AS_OF:%Y-%m-%d %H:%M} UTC"
-              f" ({'reused database' if build_s is None else f'built in {build_s:.0f}s, not counted'})")
+              f" ({100 * data['one_time'] / max(data['customers'], 1):.1f}% one-time buyers), as of "
+              + ("now (--nightly)" if args.nightly else f"{AS_OF:%Y-%m-%d %H:%M} UTC")
+              + f" ({'reused database' if build_s is None else f'built in {build_s:.0f}s, not counted'})")
         steps = list(runs[0]["seconds"])
         print(f"  {'step':<44}" + "".join(f"{f'run {i}':>12}" for i in range(1, len(runs) + 1)))
         for key in steps:
@@ -433,7 +437,8 @@ def child_main(args: argparse.Namespace) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     t0 = time.perf_counter()
-    report = models_fit(as_of=AS_OF, trigger="bench")
+    # --nightly: as the nightly task does, as of now (the tracking then reuses the summary's pass over the orders).
+    report = models_fit(as_of=None if args.nightly else AS_OF, trigger="bench")
     total = time.perf_counter() - t0
     if profiler is not None:
         profiler.disable()

@@ -115,12 +115,17 @@ def _tracking_store(fit: ModelFit, shared: dict) -> None:
 
 def models_fit(*, as_of: dt.datetime | None = None, trigger: str = "command") -> FitReport:
     """Fit every model as of ``as_of`` (default now), record each attempt, then score the customers."""
+    as_of_now = as_of is None
     as_of = as_of or timezone.now()
     report = FitReport(as_of=as_of)
     started = time.monotonic()
     summary = purchase_summary(as_of=as_of)
     report.seconds["summary"] = time.monotonic() - started
     tracking_shared: dict = {}
+    if as_of_now and summary.daily is not None:
+        # A fit as of now is tracked up to its own instant: the summary's pass over the orders already holds
+        # the per-day counts the tracking needs, which would otherwise read every order again.
+        tracking_shared.update(until=as_of, daily=summary.daily)
     for model in (Model.BGNBD, Model.MBGNBD, Model.GAMMA_GAMMA):
         began = time.monotonic()
         reason = _refusal(model=model, summary=summary)

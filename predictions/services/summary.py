@@ -44,6 +44,10 @@ class PurchaseSummary:
     T: np.ndarray  # weeks
     m: np.ndarray  # mean amount per repeat purchase day (0 when x = 0)
     purchase_days: int
+    # PostgreSQL, whole history: per day with an order (days since 1970-01-01, ascending), the customers whose
+    # first purchase it is and the repeat purchase days, what the weekly tracking counts
+    # (predictions/services/tracking.py's Daily), from this same pass over the orders; None otherwise.
+    daily: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def customers(self) -> int:
@@ -81,8 +85,9 @@ def purchase_summary(*, as_of: dt.datetime, customer_ids: Collection[int] | None
     """Every customer with an order before ``as_of`` (or those of ``customer_ids``), as the models read them."""
     zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     last_day = (as_of - dt.timedelta(microseconds=1)).astimezone(zone).date()
+    daily = None
     if is_postgresql():
-        ids, x, span_days, first_day, repeat_cents = _aggregate_postgresql(as_of=as_of, customer_ids=customer_ids)
+        ids, x, span_days, first_day, repeat_cents, daily = _aggregate_postgresql(as_of=as_of, customer_ids=customer_ids)
     else:
         ids, x, span_days, first_day, repeat_cents = _aggregate_python(as_of=as_of, zone=zone, customer_ids=customer_ids)
     age_days = (last_day - dt.date(1970, 1, 1)).days - first_day
@@ -91,6 +96,7 @@ def purchase_summary(*, as_of: dt.datetime, customer_ids: Collection[int] | None
     return PurchaseSummary(
         as_of=as_of, customer_id=ids, x=x.astype(np.float64), t_x=span_days / DAYS_PER_WEEK,
         T=age_days.astype(np.float64) / DAYS_PER_WEEK, m=m, purchase_days=int(x.sum() + ids.size),
+        daily=daily if customer_ids is None else None,
     )
 
 
@@ -203,17 +209,23 @@ def _run_starts(*sorted_columns: np.ndarray) -> np.ndarray:
     return np.flatnonzero(new)
 
 
-def _aggregate_days(customer: np.ndarray, day: np.ndarray, cents: np.ndarray) -> tuple[np.ndarray, ...]:
+def _aggregate_days(customer: np.ndarray, day: np.ndarray, cents: np.ndarray) -> tuple:
     """From the purchase days (customer, day, cents), ascending by customer then day: per customer, ascending,
     its id, repeat purchase days, days from the first purchase day to the last, first purchase day (days
-    since 1970-01-01) and the cents of its repeat purchase days."""
+    since 1970-01-01) and the cents of its repeat purchase days; then the per-day counts (PurchaseSummary.daily)."""
     if customer.size == 0:
-        return tuple(np.zeros(0, dtype=np.int64) for _ in range(5))
+        empty = np.zeros(0, dtype=np.int64)
+        return (*(empty for _ in range(5)), (empty, empty, empty))
     firsts = _run_starts(customer)
     ends = np.append(firsts[1:], customer.size)
     first_day = day[firsts]
     repeat_cents = np.add.reduceat(cents, firsts) - cents[firsts]
-    return customer[firsts], ends - firsts - 1, day[ends - 1] - first_day, first_day, repeat_cents
+    lowest = int(day.min())  # days span at most the 230 years the orders' CHECK allows: a short bincount
+    purchases = np.bincount(day - lowest)
+    newcomers = np.bincount(first_day - lowest, minlength=purchases.size)
+    present = np.flatnonzero(purchases)
+    daily = (present + lowest, newcomers[present], purchases[present] - newcomers[present])
+    return customer[firsts], ends - firsts - 1, day[ends - 1] - first_day, first_day, repeat_cents, daily
 
 
 def _aggregate_python(*, as_of: dt.datetime, zone: zoneinfo.ZoneInfo,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from crm.models import Customer, Order
 from predictions import btyd
 from predictions.models import ModelFit
+from predictions.services.summary import purchase_summary
 from predictions.services import tracking
 from predictions.services.fitting import models_fit
 from predictions.services.tracking import purchase_days_daily, purchases_tracking
@@ -240,9 +241,32 @@ def test_the_sql_and_the_python_daily_counts_agree(small_history):
     assert settings_now() == before
 
 
+@pytest.mark.postgres
+@override_settings(TIME_ZONE="Europe/Paris")
+def test_the_purchase_summarys_daily_counts_are_the_trackings(small_history):
+    # A fit as of now tracks with the counts its purchase summary already made: they must be the same
+    until = paris(2025, 1, 29, 12)
+    summary = purchase_summary(as_of=until)
+    for got, want in zip(summary.daily, purchase_days_daily(until=until), strict=True):
+        assert got.tolist() == want.tolist()
+    # And a summary of some customers (a rescore) carries none: it is not the whole history
+    assert purchase_summary(as_of=until, customer_ids=summary.customer_id[:1].tolist()).daily is None
+
+
 @pytest.mark.parametrize("zone, grain, longest_hours", [
     ("UTC", 3600, 24), ("Europe/Paris", 3600, 25), ("Asia/Kolkata", 1800, 24), ("Asia/Kathmandu", 900, 24),
 ])
 def test_the_buckets_divide_every_offset_of_the_zone_and_the_longest_day_counts_the_clocks_going_back(
         zone, grain, longest_hours):
     assert tracking.zone_grain(zone, 2026) == (grain, dt.timedelta(hours=longest_hours))
+
+
+@override_settings(PREDICTIONS_MIN_REPEAT_BUYERS=20)
+def test_a_fit_as_of_now_stores_the_tracking_its_own_query_would_give(cdnow_orders):
+    # Given a fit as of now (the nightly one): on PostgreSQL it tracks with its summary's per-day counts
+    report = models_fit(trigger="test")
+    fit = next(f for f in report.fits if f.model == "bgnbd")
+    stored = ModelFit.objects.get(pk=fit.pk).tracking
+    # Then the stored series is what reading the orders again up to the same instant gives
+    assert stored == purchases_tracking(fit=fit, until=dt.datetime.fromisoformat(stored["until"]))
+    assert sum(stored["actual"]) == cdnow.repeat_purchases_between(cdnow_orders, cdnow.START, cdnow.HOLDOUT_END)
