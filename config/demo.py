@@ -1,8 +1,17 @@
-"""`manage.py demo`: what it prints and how it starts web, worker and beat (the Procfile, via honcho)."""
+"""`manage.py demo`: what it prints and how it starts web, worker and beat (the Procfile, via honcho).
+
+The banner (URL and logins) is printed before honcho starts, and again by the demo's own fourth process,
+``announce`` (`manage.py demo_announce`), once web, worker and beat are up: their start-up logs would
+otherwise push it out of sight. The demo's Procfile is the project's Procfile plus that line, written
+under VAR_DIR at each start, so production's Procfile keeps its three processes.
+"""
 
 import os
 import signal
 import sys
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import honcho.compat
@@ -22,7 +31,9 @@ def demo_base_url(host: str, port: int) -> str:
     return f"http://{f'[{browse}]' if ':' in browse else browse}:{port}"
 
 
-def demo_banner(*, base_url: str, logins: list[tuple[str, str, str]], serving: bool) -> str:
+def demo_banner(*, base_url: str, logins: list[tuple[str, str, str]], serving: bool, up: bool | None = None) -> str:
+    """``up`` None: printed before the processes start; True/False: printed by ``announce`` once they are up
+    (or when it gave up waiting)."""
     lines = [
         "",
         f"Win-back demo: {base_url}/",
@@ -34,11 +45,45 @@ def demo_banner(*, base_url: str, logins: list[tuple[str, str, str]], serving: b
         *(f"  {username:<12} {password:<22} {group}" for username, password, group in logins),
         "",
         f"Emails the demo sends are files in {Path(settings.VAR_DIR).resolve() / 'mail'}/ (EMAIL_URL to change it).",
-        "Web, worker and beat start below; press Ctrl-C to stop all three." if serving
-        else "--no-serve: nothing started; `manage.py demo` without it serves the demo.",
+        _banner_status(serving=serving, up=up),
         "",
     ]
     return "\n".join(lines)
+
+
+def _banner_status(*, serving: bool, up: bool | None) -> str:
+    if not serving:
+        return "--no-serve: nothing started; `manage.py demo` without it serves the demo."
+    if up is None:
+        return "Web, worker and beat start below (this is printed again once they are up); Ctrl-C stops all three."
+    if up:
+        return "Web, worker and beat are up; press Ctrl-C to stop all three."
+    return "Not everything is up yet (see /health/ and the logs above); press Ctrl-C to stop all three."
+
+
+def demo_web_up(*, base_url: str) -> bool:
+    """Web answers (/health/live/: 200 without asking the other loops, so nothing is logged as an error)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/health/live/", timeout=5) as response:
+            return response.status == 200
+    except OSError:  # not listening yet, or a 503 (its database)
+        return False
+
+
+def demo_announce(*, base_url: str, logins: list[tuple[str, str, str]], ready: Callable[[], bool], timeout: float,
+                  interval: float = 1.0, out=sys.stdout) -> bool:
+    """Wait until ``ready()`` (web, worker and beat up) or ``timeout`` seconds, then print the banner; True
+    when they are up."""
+    deadline = time.monotonic() + timeout
+    up = False
+    while time.monotonic() < deadline:
+        if ready():
+            up = True
+            break
+        time.sleep(interval)
+    out.write(demo_banner(base_url=base_url, logins=logins, serving=True, up=up) + "\n")
+    out.flush()
+    return up
 
 
 def demo_process_env(*, host: str, port: int, base_url: str) -> dict[str, str]:
@@ -50,6 +95,9 @@ def demo_process_env(*, host: str, port: int, base_url: str) -> dict[str, str]:
     # Absolute, so all three find the same SQLite file and broker folder whatever the caller's cwd was.
     env["VAR_DIR"] = str(Path(settings.VAR_DIR).resolve())
     env["PYTHONUNBUFFERED"] = "1"  # log lines reach honcho's merged output as they happen
+    # Celery's two lines per task would outnumber the emails' own (touchpoints.services.sending logs one each).
+    env.setdefault("LOG_LEVELS", "celery.app.trace=WARNING,celery.worker.strategy=WARNING")
+    env["DEMO_BASE_URL"] = base_url  # what `manage.py demo_announce` waits for and prints
     env.setdefault("SITE_URL", base_url)  # links in demo emails point at this server
     # The demo's emails go to files under VAR_DIR/mail, one per message, not into the terminal (where the
     # console backend printed every message whole, drowning the URL and the logins).
@@ -60,9 +108,21 @@ def demo_process_env(*, host: str, port: int, base_url: str) -> dict[str, str]:
     return env
 
 
+ANNOUNCE_LINE = "announce: exec python manage.py demo_announce"
+
+
+def demo_procfile() -> Path:
+    """The project's Procfile plus the ``announce`` process, written under VAR_DIR (see the docstring)."""
+    procfile = Path(settings.VAR_DIR).resolve() / "demo.Procfile"
+    procfile.parent.mkdir(parents=True, exist_ok=True)
+    text = (settings.BASE_DIR / "Procfile").read_text().rstrip("\n")
+    procfile.write_text(f"{text}\n# The demo only: the URL and logins again once web, worker and beat are up.\n{ANNOUNCE_LINE}\n")
+    return procfile
+
+
 def demo_supervisor_argv(*, colour: bool) -> list[str]:
-    """`honcho start` on the Procfile, through this module's __main__ (see STOP_GRACE_SECONDS)."""
-    argv = [sys.executable, "-m", "config.demo", "start", "--procfile", str(settings.BASE_DIR / "Procfile"),
+    """`honcho start` on the demo's Procfile, through this module's __main__ (see STOP_GRACE_SECONDS)."""
+    argv = [sys.executable, "-m", "config.demo", "start", "--procfile", str(demo_procfile()),
             "--app-root", str(settings.BASE_DIR)]
     return argv if colour else [*argv, "--no-colour"]
 

@@ -1,17 +1,37 @@
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
 from core.forms import AdminLoginForm
 from core.roles import user_is_manager
 from core.selectors import user_second_step_missing
 
+# A section of the managers' home: given the request, the template to include and its context (the
+# template's "section"), or None to show nothing.
+HomeSection = Callable[[HttpRequest], dict | None]
+
 
 class WinbackAdminSite(admin.AdminSite):
-    site_header = "Win-back service"
-    site_title = "Win-back admin"
-    index_title = "Customers, win-back and KPIs"
+    """The managers' admin. Its index is the managers' home ("/" and "View site" lead here, core.views.home):
+    the sections the apps register (the KPI figures), then the app list."""
+
+    site_header = _("Win-back service")
+    site_title = _("Win-back admin")
+    index_title = _("Home: customers, win-back and KPIs")
     login_form = AdminLoginForm
     login_template = "admin/login_second_step.html"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._home_sections: list[HomeSection] = []
+
+    def register_home_section(self, section: HomeSection) -> None:
+        """An app above core adds a section to the home (from its admin module: core imports no app)."""
+        if section not in self._home_sections:
+            self._home_sections.append(section)
 
     def has_permission(self, request: HttpRequest) -> bool:
         # Agents work the queue page, never the admin, even if someone ticks "staff" on them by mistake.
@@ -19,3 +39,7 @@ class WinbackAdminSite(admin.AdminSite):
         # goes back to the login page).
         return (request.user.is_active and request.user.is_staff and user_is_manager(request.user)
                 and not user_second_step_missing(user=request.user))
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
+        sections = [s for s in (section(request) for section in self._home_sections) if s]
+        return super().index(request, {"home_sections": sections, **(extra_context or {})})

@@ -68,8 +68,9 @@ def totp_enrol(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The site's root (and the admin's "View site"): a manager to the admin, an agent to the queue, anyone
-    else to the login page, which brings them back here once they are in."""
+    """The site's root (and the admin's "View site"): a manager to the admin's index, which is their home (the
+    KPI figures above the app list, core.admin_site), an agent to the queue, anyone else to the login page,
+    which brings them back here once they are in."""
     if user_is_manager(request.user):
         return redirect("admin:index")
     if user_is_agent(request.user):

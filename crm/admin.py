@@ -7,14 +7,17 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext, gettext_lazy as _
 
 from core.admin_mixins import ReadOnlyAdminMixin
+from core.drilldown import KpiDrilldownFilter
 from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order, SuppressionEntry
-from crm.selectors import customer_audit, customer_timeline
+from crm.selectors import audit_change_lines, customer_audit, customer_summary, customer_timeline
 from crm.services.audit import Actor
+from crm.timeline import timeline_params
 from crm.services.privacy import MAX_REASON, customer_erase, customer_export
 from crm.services.customers import (
     CUSTOMER_INPUT_FIELDS, customer_create, customer_do_not_call_clear, customer_protected_changes, customer_update,
@@ -68,74 +71,74 @@ class PrivacyReasonForm(forms.Form):
                     "name or address here."))
 
 
+def readable_changes(entry: AuditEntry) -> str:
+    """An audit row's changes as a small list, "field: old -> new" (the arrow turns right to left)."""
+    lines = audit_change_lines(entity=entry.entity, changes=entry.changes)
+    if not lines:
+        return "-"
+    items = format_html_join("", "<li>{}</li>", (
+        (format_html('<span class="c360-field">{}:</span> {}', line.field, line.new) if line.old is None else
+         format_html('<span class="c360-field">{}:</span> <del>{}</del> <span class="c360-arrow" aria-hidden="true">'
+                     '&rarr;</span> <ins>{}</ins>', line.field, line.old, line.new),)
+        for line in lines))
+    return format_html('<ul class="c360-changes">{}</ul>', items)
+
+
 def audit_trail_url(*, customer_id: int) -> str:
     return reverse("admin:crm_auditentry_changelist") + "?" + urlencode({"customer__id__exact": customer_id})
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    """The customer 360: a read-only summary, the edit form (with the privacy actions and the inlines other
+    apps add), then the timeline of everything about the customer (templates/admin/crm/customer/)."""
+
     form = CustomerForm
     actions = ["export_personal_data", "erase_personal_data"]
     list_display = ("external_id", "name", "email", "status", "order_count", "total_spent", "last_order_at", "do_not_call_flag")
-    list_filter = ("status", "email_consent", "locale", ("do_not_call_since", admin.EmptyFieldListFilter), ("cancelled_at", admin.EmptyFieldListFilter))
+    list_filter = ("status", "email_consent", "locale", ("do_not_call_since", admin.EmptyFieldListFilter), ("cancelled_at", admin.EmptyFieldListFilter), KpiDrilldownFilter)
     search_fields = ("external_id", "name", "email", "phone")
     date_hierarchy = "acquired_at"
     list_per_page = 50
     show_full_result_count = False
-    readonly_fields = ("status", "cancelled_at", "do_not_call_since", "last_order_at", "order_count", "total_spent", "created_at", "updated_at", "timeline", "audit_trail", "history_links", "suppressed_at", "erased_at", "predictions")
+    readonly_fields = ("status", "cancelled_at", "do_not_call_since", "last_order_at", "order_count", "total_spent", "created_at", "updated_at", "audit_trail", "history_links", "suppressed_at", "erased_at")
     fieldsets = (
         (None, {"fields": ("external_id", "name", "email", "phone", "timezone", "locale", "history_links")}),
-        ("Lifecycle", {"fields": ("status", "acquired_at", "cancelled_at", "last_order_at", "order_count", "total_spent")}),
-        (_("Predictions"), {"fields": ("predictions",)}),
-        ("Consent", {"fields": ("email_consent", "email_consent_at", "email_consent_source", "do_not_call_since",
+        (_("Lifecycle"), {"fields": ("status", "acquired_at", "cancelled_at", "last_order_at", "order_count", "total_spent")}),
+        (_("Consent"), {"fields": ("email_consent", "email_consent_at", "email_consent_source", "do_not_call_since",
                                 "clear_do_not_call_reason", "suppressed_at", "erased_at")}),
-        ("Timeline", {"fields": ("timeline",)}),
-        ("Audit trail", {"classes": ("collapse",), "fields": ("audit_trail", "created_at", "updated_at")}),
+        (_("Audit trail"), {"classes": ("collapse",), "fields": ("audit_trail", "created_at", "updated_at")}),
     )
-
-    @admin.display(description=_("As of the last fit"))
-    def predictions(self, obj: Customer) -> str:
-        # The predictions app's row, by its related name (crm imports nothing of predictions).
-        prediction = getattr(obj, "prediction", None) if obj.pk else None
-        if prediction is None:
-            return gettext("No prediction: no usable model fit yet, or no repeat purchase and no MBG/NBD fit "
-                           "(the rhythm rule's default applies).")
-        rows = [
-            (gettext("Likely still buying (P(alive))"), f"{prediction.p_alive:.0%} ({prediction.get_p_alive_model_display()})"),
-            (gettext("Expected purchases in the next 90 days"), f"{prediction.expected_purchases_90d:.2f}"),
-            (gettext("Expected order value"), "-" if prediction.expected_order_value is None else str(prediction.expected_order_value)),
-            (gettext("Predicted 12-month CLV (discounted margin)"), "-" if prediction.predicted_clv_12m is None else str(prediction.predicted_clv_12m)),
-            (gettext("Scored at"), f"{prediction.scored_at:%Y-%m-%d %H:%M}"),
-        ]
-        table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
-        return format_html('<table id="predictions">{}</table><p class="help">{}</p>', table, gettext(
-            "BG/NBD for customers with a repeat purchase, MBG/NBD for the others; Gamma-Gamma for the order value; "
-            "CLV = the next 12 months' expected purchases x expected order value x gross margin, discounted monthly "
-            "(docs/metrics.md section 7)."))
 
     @admin.display(boolean=True, description="DNC")
     def do_not_call_flag(self, obj: Customer) -> bool:
         return obj.do_not_call
 
-    @admin.display(description="Orders, contacts, complaints and feedback")
-    def timeline(self, obj: Customer) -> str:
-        if not obj.pk:
-            return "-"
-        rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((f"{i.at:%Y-%m-%d %H:%M}", i.kind, i.summary) for i in customer_timeline(customer=obj)),
-        )
-        return format_html('<table class="timeline"><thead><tr><th>When</th><th>What</th><th>Details</th></tr></thead><tbody>{}</tbody></table>', rows) if rows else "No history yet."
+    class Media:
+        # The summary, the timeline and the audit trail's lists (templates/admin/crm/customer/).
+        css = {"all": ("crm/customer360.css",)}
 
-    @admin.display(description="Changes")
+    @admin.display(description=_("Changes"))
     def audit_trail(self, obj: Customer) -> str:
         if not obj.pk:
             return "-"
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{} {}</td><td><code>{}</code></td></tr>",
-            ((f"{a.at:%Y-%m-%d %H:%M}", a.actor_label, a.action, a.entity, a.changes) for a in customer_audit(customer=obj)),
+            "", "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
+            ((f"{timezone.localtime(a.at):%Y-%m-%d %H:%M}", a.actor_label, a.get_action_display(), a.entity,
+              readable_changes(a)) for a in customer_audit(customer=obj)),
         )
-        return format_html("<table><tbody>{}</tbody></table>", rows)
+        return format_html('<div class="c360-scroll"><table class="c360-audit"><thead><tr><th>{}</th><th>{}</th>'
+                           '<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table></div>', gettext("When"),
+                           gettext("Who"), gettext("What"), gettext("Changes"), rows)
+
+    def render_change_form(self, request: HttpRequest, context: dict, add: bool = False, change: bool = False,
+                           form_url: str = "", obj: Customer | None = None) -> HttpResponse:
+        if obj is not None and obj.pk:
+            kind, page, errors = timeline_params(kind=request.GET.get("timeline_type"),
+                                                 page=request.GET.get("timeline_page"))
+            context["customer_summary"] = customer_summary(customer=obj)
+            context["customer_timeline"] = customer_timeline(customer_id=obj.pk, kind=kind, page=page, errors=errors)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     @admin.display(description=_("History"))
     def history_links(self, obj: Customer) -> str:
@@ -257,7 +260,7 @@ class ComplaintAdmin(ServiceAdmin):
 @admin.register(Feedback)
 class FeedbackAdmin(ServiceAdmin):
     list_display = ("responded_at", "customer", "kind", "score")
-    list_filter = ("kind", "score")
+    list_filter = ("kind", "score", KpiDrilldownFilter)
     search_fields = ("customer__external_id", "comment")
     date_hierarchy = "responded_at"
     list_select_related = ("customer",)
@@ -295,13 +298,21 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     the label, e.g. "import_csv" or "task:"), action, entity and period (the date hierarchy, or
     ?at__gte=...&at__lt=... in the address)."""
 
-    list_display = ("at", "actor_label", "action", "entity", "entity_id", "customer")
+    list_display = ("at", "actor_label", "action", "entity", "entity_id", "customer", "changes_readable")
     list_filter = (CustomerIdFilter.on("customer_id", "customer__id__exact"), ("actor", admin.RelatedOnlyFieldListFilter), "action", "entity")
     search_fields = ("actor_label", "customer__external_id")
     date_hierarchy = "at"
     list_select_related = ("customer",)
     show_full_result_count = False
-    fields = ("at", "actor", "actor_label", "action", "entity", "entity_id", "customer", "changes")
+    fields = ("at", "actor", "actor_label", "action", "entity", "entity_id", "customer", "changes_readable")
+    readonly_fields = ("changes_readable",)
+
+    class Media:
+        css = {"all": ("crm/customer360.css",)}
+
+    @admin.display(description=_("Changes"))
+    def changes_readable(self, obj: AuditEntry) -> str:
+        return readable_changes(obj)
 
 
 @admin.register(SuppressionEntry)

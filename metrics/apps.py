@@ -9,5 +9,7 @@ class MetricsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from metrics.defaults import metrics_defaults_ensure
+        from metrics.services.drilldown import drilldowns_register
 
         post_migrate.connect(metrics_defaults_ensure, sender=self, dispatch_uid="metrics.defaults")
+        drilldowns_register()  # the admin lists behind the KPI pages' counts (core.drilldown)

@@ -52,11 +52,17 @@ PROGRAM_CASES = render(
     " FROM {case} WHERE kind = 'winback'"
     "   AND ((closed_at >= %(s)s AND closed_at < %(e)s) OR (opened_at >= %(s)s AND opened_at < %(e)s))",
     case=WinbackCase)
-PROGRAM_COUPONS = render("SELECT count(*), sum(CASE WHEN redeemed_at IS NOT NULL THEN 1 ELSE 0 END) FROM {coupon}"
-                         " WHERE issued_at >= %(s)s AND issued_at < %(e)s", coupon=Coupon)
+# The coupon and feedback conditions, shared with the lists behind the counts (metrics/services/drilldown.py).
+COUPON_ISSUED_IN_P = "issued_at >= %(s)s AND issued_at < %(e)s"
+COUPON_REDEEMED = "redeemed_at IS NOT NULL"
+FEEDBACK_IN_P = "responded_at >= %(s)s AND responded_at < %(e)s"
+NPS_PROMOTER, NPS_DETRACTOR, CSAT_SATISFIED = "score >= 9", "score <= 6", "score >= 4"
+PROGRAM_COUPONS = render("SELECT count(*), sum(CASE WHEN {redeemed} THEN 1 ELSE 0 END) FROM {coupon}"
+                         " WHERE {issued}", coupon=Coupon, redeemed=COUPON_REDEEMED, issued=COUPON_ISSUED_IN_P)
 # Index: feedback_kind_time.
 PROGRAM_FEEDBACK = render(
     "SELECT kind, count(*), sum(score),"
-    "       sum(CASE WHEN score >= 9 THEN 1 ELSE 0 END), sum(CASE WHEN score <= 6 THEN 1 ELSE 0 END),"
-    "       sum(CASE WHEN score >= 4 THEN 1 ELSE 0 END)"
-    " FROM {feedback} WHERE responded_at >= %(s)s AND responded_at < %(e)s GROUP BY kind", feedback=Feedback)
+    "       sum(CASE WHEN {promoter} THEN 1 ELSE 0 END), sum(CASE WHEN {detractor} THEN 1 ELSE 0 END),"
+    "       sum(CASE WHEN {satisfied} THEN 1 ELSE 0 END)"
+    " FROM {feedback} WHERE {in_p} GROUP BY kind", feedback=Feedback, promoter=NPS_PROMOTER,
+    detractor=NPS_DETRACTOR, satisfied=CSAT_SATISFIED, in_p=FEEDBACK_IN_P)

@@ -24,6 +24,13 @@ def fit_for_tracking() -> ModelFit | None:
     return fit_latest_usable(model=ModelFit.Model.BGNBD) or fit_latest_usable(model=ModelFit.Model.MBGNBD)
 
 
+def clv_pool_predictions(*, pool: str, won_back_customers: QuerySet | Collection[int]) -> QuerySet[CustomerPrediction]:
+    """The predictions a pool of predicted_clv_pools sums and counts (the KPI page lists their customers)."""
+    condition = {"lapsed": Q(customer__status__in=[Customer.Status.LAPSED, Customer.Status.CANCELLED]),
+                 "won_back": Q(customer_id__in=won_back_customers), "base": Q()}[pool]
+    return CustomerPrediction.objects.filter(predicted_clv_12m__isnull=False).filter(condition)
+
+
 def predicted_clv_pools(*, period_start: dt.datetime, period_end: dt.datetime,
                         won_back_customers: QuerySet | Collection[int]) -> dict:
     """The predicted 12-month CLV (CustomerPrediction.predicted_clv_12m) summed over three pools, each with
@@ -40,15 +47,16 @@ def predicted_clv_pools(*, period_start: dt.datetime, period_end: dt.datetime,
     fit = fit_for_tracking()
     spend_fit = fit_latest_usable(model=Model.GAMMA_GAMMA)
     pools = {
-        "lapsed": (Q(customer__status__in=[Customer.Status.LAPSED, Customer.Status.CANCELLED]), _(
+        "lapsed": (clv_pool_predictions(pool="lapsed", won_back_customers=won_back_customers), _(
             "Sum of the predicted 12-month CLV of the customers whose status is lapsed or cancelled now"
             " (customers without a prediction are not counted).")),
-        "won_back": (Q(customer_id__in=won_back_customers), _(
+        "won_back": (clv_pool_predictions(pool="won_back", won_back_customers=won_back_customers), _(
             "Sum of the predicted 12-month CLV of the customers with a win-back case closed as won in the period"
             " (their prediction as of the latest fit, after their return).")),
-        "base": (Q(), _("Sum of the predicted 12-month CLV of every customer with a prediction: the discounted margin"
-                        " of the next 12 months' expected purchases (BG/NBD or MBG/NBD, times Gamma-Gamma's"
-                        " expected spend).")),
+        "base": (clv_pool_predictions(pool="base", won_back_customers=won_back_customers), _(
+            "Sum of the predicted 12-month CLV of every customer with a prediction: the discounted margin"
+            " of the next 12 months' expected purchases (BG/NBD or MBG/NBD, times Gamma-Gamma's"
+            " expected spend).")),
     }
     out: dict = {
         "period_start": period_start, "period_end": period_end, "available": fit is not None and spend_fit is not None,
@@ -65,10 +73,9 @@ def predicted_clv_pools(*, period_start: dt.datetime, period_end: dt.datetime,
     if out["available"]:
         # One aggregate per pool: the base needs no join, the lapsed pool joins only its customers (index on
         # status), the won back ones are few; one statement with a join for all would read every customer.
-        scored = CustomerPrediction.objects.filter(predicted_clv_12m__isnull=False)
-        for name, (condition, _definition) in pools.items():
+        for name, (scored, _definition) in pools.items():
             extra = {"scored_at": Max("scored_at")} if name == "base" else {}
-            row = scored.filter(condition).aggregate(sum=Sum("predicted_clv_12m"), count=Count("pk"), **extra)
+            row = scored.aggregate(sum=Sum("predicted_clv_12m"), count=Count("pk"), **extra)
             figures.update({f"{name}_sum": row["sum"], f"{name}_count": row["count"]})
             out["scored_at"] = row.get("scored_at", out["scored_at"])
     for name, (_condition, definition) in pools.items():

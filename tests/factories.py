@@ -182,6 +182,17 @@ class CouponFactory(factory.django.DjangoModelFactory):
     issued_at = factory.LazyFunction(timezone.now)
 
 
+class CouponReservationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.CouponReservation"
+
+    case = factory.SubFactory(WinbackCaseFactory)
+    agent = factory.SubFactory(UserFactory)
+    offer = factory.SubFactory(OfferFactory)
+    code = factory.Sequence(lambda n: f"HOLD-{n:08d}")
+    reserved_at = factory.LazyFunction(timezone.now)
+
+
 class DispositionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = "winback.Disposition"

@@ -1,27 +1,36 @@
+import datetime as dt
+
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from csp.decorators import csp
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_POST
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
+from core.bounds import EARLIEST_BUSINESS_YEAR, latest_business_year
 from crm.models import Customer
 from crm.services.audit import Actor
 from touchpoints.models import Cadence, CadenceStep, Touchpoint, TouchpointSettings
-from touchpoints.selectors import settings_problems
-from touchpoints.services.rendering import Rendered, touchpoint_context, touchpoint_render
+from touchpoints.selectors import (
+    MAX_CUSTOMER_QUERY, cadence_results, customer_choices, result_definitions, settings_problems,
+)
+from touchpoints.services.cadence_fields import (
+    TRIGGER_FIELDS, TRIGGER_SPECIFIC_FIELDS, cadence_fields_not_applicable, cadence_trigger_fields,
+)
+from touchpoints.services.preview import cadence_step_preview
 from touchpoints.services.sending import RETRY_REASONS, touchpoint_retry
+from touchpoints.services.trial_send import TEST_SUBJECT_PREFIX, SendRefused, cadence_step_test_send
 from winback.admin import SettingsProblemsAdminMixin
-from winback.models import Coupon
-from winback.services.queue import coupon_expires_at
 
 PREVIEW_LOCALES = ("en", "ar")
 # The policy of the email preview's HTML part: the inline styles every email carries, and nothing else (no
@@ -32,32 +41,85 @@ EMAIL_PREVIEW_POLICY = {
 }
 
 
-class CadenceStepInline(admin.TabularInline):
+class CadenceStepInline(admin.StackedInline):
+    # Stacked, not tabular: eight columns of a table do not fit a phone's width; each step is a small card.
     model = CadenceStep
     extra = 0
-    fields = ("position", "offset_days", "offset_hours", "channel", "template", "offer", "enabled", "preview")
+    fields = (("position", "enabled"), ("offset_days", "offset_hours"), ("channel", "template"), "offer", "preview")
     readonly_fields = ("preview",)
+    classes = ("cadence-steps",)
 
-    @admin.display(description="preview")
+    @admin.display(description=_("preview"))
     def preview(self, step: CadenceStep) -> str:
         if not step.pk or not step.template:
             return "-"
         url = reverse("admin:touchpoints_cadencestep_preview", args=[step.pk])
-        return format_html_join(" ", '<a href="{}?locale={}">{}</a>', ((url, loc, loc) for loc in PREVIEW_LOCALES))
+        links = format_html_join(" ", '<a href="{}?locale={}">{}</a>', ((url, loc, loc) for loc in PREVIEW_LOCALES))
+        return format_html('{} &middot; <a href="{}#customer-chooser">{}</a>', links, url, _("as a customer…"))
+
+
+class CadenceAdminForm(forms.ModelForm):
+    class Meta:
+        model = Cadence
+        fields = "__all__"
+
+    def clean(self):
+        """A setting the chosen trigger does not read (hidden on the page) keeps its stored value: what was
+        typed in it while it showed for another trigger is neither saved nor an error the manager cannot see."""
+        cleaned = super().clean()
+        trigger = cleaned.get("trigger") or self.instance.trigger
+        for name in cadence_fields_not_applicable(trigger=trigger):
+            if name in self.fields:
+                self._errors.pop(name, None)
+                cleaned[name] = self.fields[name].initial if self.instance.pk is None else getattr(self.instance, name)
+        return cleaned
+
+
+class ResultsPeriodForm(forms.Form):
+    """The period of the cadence page's results: two dates of the business time zone, both included."""
+
+    results_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    results_to = forms.DateField(label=_("To (included)"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("results_from", "results_to"):
+            day = cleaned.get(name)
+            if day is not None and not EARLIEST_BUSINESS_YEAR <= day.year <= latest_business_year():
+                self.add_error(name, _("Choose a date from %(first)s to %(last)s.") % {
+                    "first": EARLIEST_BUSINESS_YEAR, "last": latest_business_year()})
+        start, end = cleaned.get("results_from"), cleaned.get("results_to")
+        if start and end and start > end:
+            self.add_error("results_to", _("The end of the period is before its start."))
+        return cleaned
+
+    def bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """[start, end): midnight of the first day to midnight after the last, in the business time zone."""
+        if not self.is_valid():
+            return None, None
+        zone = timezone.get_default_timezone()
+        start, end = self.cleaned_data.get("results_from"), self.cleaned_data.get("results_to")
+        return (dt.datetime.combine(start, dt.time(), tzinfo=zone) if start else None,
+                dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=zone) if end else None)
 
 
 @admin.register(Cadence)
 class CadenceAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
     settings_problems = staticmethod(settings_problems)
+    form = CadenceAdminForm
     list_display = ("name", "trigger", "enabled", "marketing", "step_count", "updated_at")
     list_filter = ("trigger", "enabled", "marketing")
     search_fields = ("name",)
     inlines = [CadenceStepInline]
     fieldsets = (
         (None, {"fields": ("name", "trigger", "enabled", "marketing")}),
-        ("Audience", {"fields": ("min_orders", "min_total_spent", "locales")}),
-        ("Trigger settings", {"fields": ("milestones", "interval_days")}),
+        (_("Audience"), {"fields": ("min_orders", "min_total_spent", "locales")}),
+        (_("Trigger settings"), {"fields": TRIGGER_SPECIFIC_FIELDS, "classes": ("cadence-trigger-settings",)}),
     )
+
+    class Media:
+        css = {"all": ("touchpoints/cadence.css",)}
+        js = ("touchpoints/cadence.js",)
 
     @admin.display(description="steps")
     def step_count(self, cadence: Cadence) -> int:
@@ -66,6 +128,30 @@ class CadenceAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # touchpoints point at the steps; disable a cadence instead
 
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # A saved cadence keeps its trigger: its touchpoints and results were made by it (another trigger is
+        # another cadence), and the page shows the settings of that trigger only.
+        return ("trigger",) if obj is not None else ()
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if obj is None:
+            return self.fieldsets  # every setting; cadence.js hides those the chosen trigger does not read
+        own = cadence_trigger_fields(trigger=obj.trigger)
+        return tuple((name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in TRIGGER_SPECIFIC_FIELDS or f in own)})
+                     for name, opts in self.fieldsets
+                     if any(f not in TRIGGER_SPECIFIC_FIELDS or f in own for f in opts["fields"]))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["trigger_fields"] = {"by_trigger": {k: list(v) for k, v in TRIGGER_FIELDS.items()},
+                                     "specific": list(TRIGGER_SPECIFIC_FIELDS)}
+        if obj is not None and obj.pk:
+            period = ResultsPeriodForm(request.GET or None)
+            start, end = period.bounds()
+            results = cadence_results(cadence=obj, start=start, end=end)
+            context.update(results=results, results_period=period,
+                           result_definitions=result_definitions(window_days=results.window_days))
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
     def get_urls(self):
         # The HTML part is a document of its own, framed by the preview page: an email's inline styles need a
         # policy the admin page must not have (see preview_html_view).
@@ -73,43 +159,82 @@ class CadenceAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
         return [path("step/<int:step_id>/preview/", self.admin_site.admin_view(self.preview_view),
                      name="touchpoints_cadencestep_preview"),
                 path("step/<int:step_id>/preview/html/", self.admin_site.admin_view(html_view),
-                     name="touchpoints_cadencestep_preview_html"), *super().get_urls()]
+                     name="touchpoints_cadencestep_preview_html"),
+                path("step/<int:step_id>/test-send/", self.admin_site.admin_view(require_POST(self.test_send_view)),
+                     name="touchpoints_cadencestep_test_send"), *super().get_urls()]
 
     def preview_view(self, request: HttpRequest, step_id: int) -> HttpResponse:
-        """The step's message as a sample customer would get it, in the chosen language."""
+        """The step's message as a chosen customer (or a sample customer, in the chosen language) would get it."""
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
-        step, locale, rendered, warning = self._preview(request, step_id)
-        if warning:
-            messages.warning(request, warning)
+        step = self._step(step_id)
+        query = request.GET.get("customer", "").strip()
+        customer, choices = self._chosen_customer(request, query)
+        locale = request.GET.get("locale", "en")
+        preview = cadence_step_preview(step=step, customer=customer, locale=locale) if step.template else None
+        if preview and preview.warning:
+            messages.warning(request, preview.warning)
         return TemplateResponse(request, "admin/touchpoints/preview.html", {
-            **self.admin_site.each_context(request), "title": f"Preview: {step}", "step": step,
-            "rendered": rendered, "locales": PREVIEW_LOCALES, "locale": locale, "opts": self.model._meta,
+            **self.admin_site.each_context(request), "title": _("Preview: %(step)s") % {"step": step}, "step": step,
+            "preview": preview, "rendered": preview.rendered if preview else None, "locales": PREVIEW_LOCALES,
+            "locale": locale, "opts": self.model._meta, "chosen_customer": customer, "choices": choices, "query": query,
+            "max_query": MAX_CUSTOMER_QUERY, "can_test_send": self.has_change_permission(request),
         })
 
     def preview_html_view(self, request: HttpRequest, step_id: int) -> HttpResponse:
         """The HTML part alone, for the preview page's sandboxed frame."""
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
-        return HttpResponse(self._preview(request, step_id)[2].html)
+        step = self._step(step_id)
+        if not step.template:
+            return HttpResponse(status=404)
+        choices = customer_choices(query=request.GET.get("customer", ""))
+        customer = choices[0] if len(choices) == 1 else None
+        return HttpResponse(cadence_step_preview(step=step, customer=customer, locale=request.GET.get("locale", "en")).rendered.html)
 
-    def _preview(self, request: HttpRequest, step_id: int) -> tuple[CadenceStep, str, Rendered, str]:
-        """The step, the locale asked for, the rendered message and a warning for the manager (or "")."""
-        step = get_object_or_404(CadenceStep.objects.select_related("cadence", "offer"), pk=step_id)
-        locale = request.GET.get("locale", "en")
-        customer = Customer(pk=0, name="Sample Customer" if locale != "ar" else "سارة أحمد",
-                            email="sample@example.com", locale=locale)
-        coupon, warning = None, ""
-        if step.offer:
-            coupon = Coupon(code=f"{step.offer.code_prefix}-SAMPLE42", offer=step.offer)
-            try:
-                coupon.expires_at = coupon_expires_at(offer=step.offer, now=timezone.now())
-            except ValidationError as exc:  # an old offer out of bounds: the message shows without a date
-                warning = " ".join(exc.messages)
-        context = touchpoint_context(customer=customer, touchpoint_id=0, template=step.template,
-                                     marketing=step.cadence.marketing, coupon=coupon,
-                                     extra={"milestone": 10, "years": 3})
-        return step, locale, touchpoint_render(template=step.template, locale=locale, context=context), warning
+    def test_send_view(self, request: HttpRequest, step_id: int) -> HttpResponse:
+        """Send the step to the manager's own address, as a chosen customer (or a sample) would get it."""
+        if not self.has_change_permission(request):
+            return HttpResponse(status=403)
+        step = self._step(step_id)
+        query = request.POST.get("customer", "").strip()
+        customer, _choices = self._chosen_customer(request, query)
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            target = reverse("admin:touchpoints_cadencestep_preview", args=[step.pk])
+        if query and customer is None:
+            return HttpResponseRedirect(target)  # _chosen_customer said why; nothing was sent
+        try:
+            cadence_step_test_send(step=step, customer=customer, to=request.user.email,
+                                   requested_by=request.user.get_username(), locale=request.POST.get("locale", "en"))
+        except SendRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            who = _("a sample customer") if customer is None else f"{customer.name} (#{customer.pk})"
+            messages.success(request, _("Test of step %(position)s sent to %(address)s, as %(who)s would get it. "
+                                        "Its subject starts with %(prefix)s; it is not a touchpoint and counts nowhere.")
+                             % {"position": step.position, "address": request.user.email, "who": who,
+                                "prefix": TEST_SUBJECT_PREFIX})
+        return HttpResponseRedirect(target)
+
+    def _step(self, step_id: int) -> CadenceStep:
+        return get_object_or_404(CadenceStep.objects.select_related("cadence", "offer"), pk=step_id)
+
+    def _chosen_customer(self, request: HttpRequest, query: str) -> tuple[Customer | None, list[Customer]]:
+        """The one customer ``query`` names, else None with a message saying why (several: the choices)."""
+        if not query:
+            return None, []
+        if len(query) > MAX_CUSTOMER_QUERY:
+            messages.error(request, _("Type at most %(most)s characters: a customer id, external id or email address.")
+                           % {"most": MAX_CUSTOMER_QUERY})
+            return None, []
+        choices = customer_choices(query=query)
+        if not choices:
+            messages.error(request, _("No customer has the id, external id or email address “%(query)s”; "
+                                      "showing the sample customer.") % {"query": query})
+        elif len(choices) > 1:
+            messages.warning(request, _("Several customers match “%(query)s”: choose one below.") % {"query": query})
+        return (choices[0] if len(choices) == 1 else None), (choices if len(choices) > 1 else [])
 
 
 class TouchpointStatusFilter(admin.SimpleListFilter):

@@ -8,7 +8,8 @@ class TouchpointsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from touchpoints import checks  # noqa: F401  (registers the deploy check)
+        from touchpoints import checks, timeline  # noqa: F401  (checks registers the deploy check)
         from touchpoints.defaults import touchpoints_defaults_ensure
 
         post_migrate.connect(touchpoints_defaults_ensure, sender=self, dispatch_uid="touchpoints.defaults")
+        timeline.register()  # its part of the customer page (crm.timeline)

@@ -2,15 +2,19 @@ import datetime as dt
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
+from core.drilldown import KpiDrilldownFilter
 from crm.admin import CustomerIdFilter
 from crm.models import Customer
 from winback.models import (
@@ -19,6 +23,9 @@ from winback.models import (
 )
 from winback.selectors import settings_problems, tuning_latest
 from winback.services.policy import POLICY_FIELDS, policy_change
+from winback.services.policy_preview import (
+    PolicyPreview, PolicyPreviewTooSlow, policy_preview, policy_rebuild_customers,
+)
 from winback.services.rule_tuning import lapse_rule_adopt
 
 
@@ -50,6 +57,7 @@ class DormancyPolicyAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
     list_display = ("id", "rule", "k", "at_risk_k", "min_orders", "default_days", "min_days", "max_days", "p_alive_min",
                     "model_fit", "holdout_share", "attribution_window_days", "created_at", "created_by", "note")
     change_list_template = "admin/winback/dormancypolicy/change_list.html"
+    add_form_template = "admin/winback/dormancypolicy/add_form.html"
     readonly_fields = ("created_at", "created_by")
     fields = (*POLICY_FIELDS, "note", "created_at", "created_by")
 
@@ -91,6 +99,68 @@ class DormancyPolicyAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
                                 note=form.cleaned_data.get("note", ""))
         obj.pk = created.pk
 
+    # --- The form says what saving does, and previews it (winback/services/policy_preview.py) ----------------
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
+        context = {**(extra_context or {}), "rebuild_customers": policy_rebuild_customers(),
+                   # A version is never edited: one Save, which lands on the list of versions.
+                   "show_save_and_continue": False, "show_save_and_add_another": False}
+        if request.method == "POST" and "_preview" in request.POST:
+            return self._preview_view(request, form_url, context)
+        return super().add_view(request, form_url, context)
+
+    def _preview_view(self, request: HttpRequest, form_url: str, extra_context: dict) -> HttpResponse:
+        """The bound form again, unsaved, with what a save of its values would do; invalid values go the admin's
+        usual way (their errors, nothing saved)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        fieldsets = self.get_fieldsets(request, None)
+        form_class = self.get_form(request, None, change=False, fields=flatten_fieldsets(fieldsets))
+        form = form_class(request.POST, request.FILES)
+        if not form.is_valid():
+            return super().add_view(request, form_url, extra_context)
+        try:
+            preview = policy_preview(values={f: form.cleaned_data[f] for f in POLICY_FIELDS})
+        except PolicyPreviewTooSlow:
+            preview = None
+            messages.warning(request, _("The preview took too long on this many customers and was stopped; "
+                                        "saving still works."))
+        admin_form = helpers.AdminForm(form, list(fieldsets), self.get_prepopulated_fields(request, None),
+                                       self.get_readonly_fields(request, None), model_admin=self)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add %s") % self.opts.verbose_name, "subtitle": None, "adminform": admin_form,
+            "object_id": None, "original": None, "is_popup": False, "to_field": None,
+            "media": self.media + admin_form.media, "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []), "preserved_filters": self.get_preserved_filters(request),
+            **extra_context,
+        }
+        if preview is not None:
+            context.update(policy_preview=preview, preview_rows=_preview_rows(preview))
+        request.current_app = self.admin_site.name
+        return self.render_change_form(request, context, add=True, change=False, obj=None, form_url=form_url)
+
+    def response_add(self, request: HttpRequest, obj: DormancyPolicy, post_url_continue=None) -> HttpResponse:
+        count = policy_rebuild_customers()
+        self.message_user(request, ngettext(
+            "Policy v%(version)s saved; rebuilding the lifecycle of %(count)s customer with it, in the background: "
+            "statuses and win-back cases follow when the rebuild ends.",
+            "Policy v%(version)s saved; rebuilding the lifecycle of %(count)s customers with it, in the background: "
+            "statuses and win-back cases follow when the rebuild ends.", count,
+        ) % {"version": obj.pk, "count": formats.number_format(count, force_grouping=True)}, messages.SUCCESS)
+        return self.response_post_save_add(request, obj)
+
+
+def _preview_rows(preview: PolicyPreview) -> list[dict]:
+    labels = {"lapsed": _("Lapsed"), "at_risk": _("At risk"), "cancelled": _("Cancelled"), "active": _("Active"),
+              "prospect": _("Prospects (no order yet)")}
+    rows = []
+    for status, label in labels.items():
+        now, then = getattr(preview.current, status), getattr(preview.proposed, status)
+        rows.append({"status": status, "label": label, "current": now, "proposed": then,
+                     "change": f"{then - now:+d}" if then != now else "0"})
+    return rows
+
 
 class AgeFilter(admin.SimpleListFilter):
     title = "age"
@@ -115,7 +185,7 @@ class WinbackCaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     edit here would leave none). Its history: Case events, filtered by case."""
 
     list_display = ("id", "customer", "kind", "status", "lapsed_at", "opened_at", "holdout", "is_recovery", "priority", "closed_at")
-    list_filter = ("kind", "status", "holdout", "is_recovery", AgeFilter)
+    list_filter = ("kind", "status", "holdout", "is_recovery", AgeFilter, KpiDrilldownFilter)
     search_fields = ("customer__external_id", "customer__name")
     date_hierarchy = "opened_at"
     list_select_related = ("customer",)
@@ -219,7 +289,7 @@ class OfferAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
 @admin.register(Coupon)
 class CouponAdmin(admin.ModelAdmin):
     list_display = ("code", "offer", "customer", "case", "issued_at", "expires_at", "redeemed_at")
-    list_filter = ("offer", ("redeemed_at", admin.EmptyFieldListFilter))
+    list_filter = ("offer", ("redeemed_at", admin.EmptyFieldListFilter), KpiDrilldownFilter)
     search_fields = ("code", "customer__external_id")
     date_hierarchy = "issued_at"
     list_select_related = ("offer", "customer")
@@ -235,7 +305,7 @@ class CouponAdmin(admin.ModelAdmin):
 @admin.register(Disposition)
 class DispositionAdmin(admin.ModelAdmin):
     list_display = ("created_at", "agent", "case", "outcome", "reason", "coupon")
-    list_filter = ("outcome", "reason")
+    list_filter = ("outcome", "reason", KpiDrilldownFilter)
     search_fields = ("case__customer__external_id", "note")
     date_hierarchy = "created_at"
     list_select_related = ("agent", "case", "reason", "coupon")

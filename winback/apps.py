@@ -8,6 +8,8 @@ class WinbackConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from winback import timeline
         from winback.defaults import winback_defaults_ensure
 
         post_migrate.connect(winback_defaults_ensure, sender=self, dispatch_uid="winback.defaults")
+        timeline.register()  # its part of the customer page (crm.timeline)

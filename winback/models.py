@@ -37,6 +37,9 @@ CALL_BOUNDS = {
     "gap_escalated_minutes": (0, MAX_SETTING_MINUTES),
     "lease_minutes": (1, 24 * 60),  # an agent holds a case for minutes; a day is the most that makes sense
     "callback_grace_minutes": (0, MAX_SETTING_MINUTES),
+    # A case an agent put back waits at the end of the queue this long: at least a minute (else "next" would
+    # hand it straight back), at most a day (a skip is not a way to park a customer).
+    "skip_minutes": (1, 24 * 60),
 }
 OFFER_BOUNDS = {"valid_days": (1, MAX_SETTING_DAYS)}
 
@@ -242,6 +245,9 @@ class WinbackCase(models.Model):
     callback_agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                        related_name="+", db_index=False)
     awaiting_return = models.BooleanField(default=False, help_text="Reached and said they will return.")
+    # Put back in the queue by an agent: until then it comes after every other callable case, so "next"
+    # never hands the same customer straight back. Cleared by the next claim.
+    skipped_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -267,6 +273,9 @@ class WinbackCase(models.Model):
                          condition=Q(status="open", ready=False, next_call_at__isnull=False)),
             models.Index(fields=["callback_at"], name="case_callbacks",
                          condition=Q(status="open", callback_at__isnull=False)),
+            # The few cases an agent put back, for the claim's last branch.
+            models.Index(fields=["skipped_until", "id"], name="case_skipped",
+                         condition=Q(status="open", ready=True, holdout=False, skipped_until__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -287,6 +296,9 @@ class CallSettings(models.Model):
     lease_minutes = models.PositiveIntegerField(default=15, validators=bounded(CALL_BOUNDS, "lease_minutes"))
     callback_grace_minutes = models.PositiveIntegerField(default=15, validators=bounded(CALL_BOUNDS, "callback_grace_minutes"),
                                                          help_text="Then a due callback goes to anyone.")
+    skip_minutes = models.PositiveIntegerField(
+        default=30, validators=bounded(CALL_BOUNDS, "skip_minutes"),
+        help_text="A case an agent puts back in the queue comes after all others for this many minutes.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -347,6 +359,27 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class CouponReservation(models.Model):
+    """The code shown to the agent as soon as they choose an offer, before the call is saved.
+
+    Not a coupon yet: the KPIs count coupons (offers made, redemptions, a case won by a coupon), and an
+    offer chosen then changed, or a call never saved, must not count or redeem. Saving the call issues the
+    coupon with this very code (winback/services/queue.py); one reservation per case, replaced when the
+    agent picks another offer, dropped when the case is saved or put back."""
+
+    case = models.OneToOneField(WinbackCase, on_delete=models.CASCADE, related_name="coupon_reservation")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    code = models.CharField(max_length=64)
+    reserved_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code"], name="coupon_reservation_code_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.code} (reserved for case {self.case_id})"
 
 
 class LifecycleScanState(models.Model):

@@ -1,21 +1,26 @@
 import datetime as dt
+import functools
+import operator
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import get_language_info, gettext_lazy
 from django.utils.translation import gettext as _
 
 from core.db import fetch_all, field_value, instances
 from core.sql import column_list, render
-from crm.models import Complaint, Contact, Customer, Order
+from crm.models import Complaint, Contact, Customer, Feedback, Order
 from predictions.models import CustomerPrediction
 from winback.models import (
-    CallSettings, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, Offer, RuleTuning, WinbackCase,
+    CallSettings, CaseEvent, CouponReservation, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, Offer,
+    RuleTuning, WinbackCase,
 )
-from winback.services.calling_hours import zone_info, zone_keys
+from winback.services.calling_hours import callback_presets, inside_calling_hours, open_zones, zone_info, zone_keys
 
 
 def customer_lifecycle_events(*, customer: Customer) -> QuerySet[LifecycleEvent]:
@@ -108,13 +113,153 @@ def case_card(*, case: WinbackCase, now: dt.datetime | None = None) -> dict:
 
 
 CALL_GUIDE = [
-    "Greet them by name and say who you are calling from.",
-    "Ask why they stopped ordering, and listen: let them finish.",
-    "Apologise for what went wrong and assure them it will not happen again.",
-    "Propose a concrete plan: what you will do, and by when.",
-    "Offer an incentive to come back (choose an offer below: a code is issued for them).",
-    "Tell them what has improved since they last ordered.",
+    gettext_lazy("Greet them by name and say who you are calling from."),
+    gettext_lazy("Ask why they stopped ordering, and listen: let them finish."),
+    gettext_lazy("Apologise for what went wrong and assure them it will not happen again."),
+    gettext_lazy("Propose a concrete plan: what you will do, and by when."),
+    gettext_lazy("Offer an incentive to come back (choose an offer below: its code shows at once, to read out)."),
+    gettext_lazy("Tell them what has improved since they last ordered."),
 ]
+# A recovery call opens with the complaint, before any word about coming back.
+RECOVERY_GUIDE = [
+    gettext_lazy("Greet them by name, say who you are calling from and that you are calling about their complaint."),
+    gettext_lazy("Say what the complaint is (above) and ask how things stand now; let them finish."),
+    gettext_lazy("Apologise, and say what has been done or will be done about it, and by when."),
+    gettext_lazy("Only once it is put right, offer an incentive to come back (choose an offer below)."),
+    gettext_lazy("Book a callback to check it was fixed, or escalate the complaint if it is not."),
+]
+# A care call (an unhappy customer who has not left): listen and put it right; no win-back pitch.
+CARE_GUIDE = [
+    gettext_lazy("Greet them by name and say who you are calling from."),
+    gettext_lazy("Say why you are calling (above): thank them for telling us, and ask what went wrong."),
+    gettext_lazy("Listen, apologise, and agree on what will be done, and by when."),
+    gettext_lazy("If it needs more than this call, escalate the complaint."),
+]
+# The survey scores that make a customer unhappy, by kind: NPS 0-6 (a detractor), CSAT 1-2, CES 5-7.
+LOW_SCORES = {Feedback.Kind.NPS: Q(kind="nps", score__lte=6), Feedback.Kind.CSAT: Q(kind="csat", score__lte=2),
+              Feedback.Kind.CES: Q(kind="ces", score__gte=5)}
+# How far back a low score explains a care call.
+CARE_FEEDBACK_DAYS = 180
+
+
+def call_guide(*, case: WinbackCase, open_complaints: list[Complaint], now: dt.datetime) -> dict[str, Any]:
+    """The guide for this call: a recovery call opens with the open complaint, a care call says why it
+    was asked for (a low survey score, an open complaint), a plain win-back call keeps CALL_GUIDE.
+
+    Returns {"kind": "winback" | "recovery" | "care", "why": [lines to open with], "steps": [...]}."""
+    complaints = [_("%(category)s complaint, opened %(date)s: %(summary)s") % {
+        "category": c.get_category_display(), "date": f"{c.opened_at:%Y-%m-%d}", "summary": c.summary}
+        for c in open_complaints]
+    if case.kind == WinbackCase.Kind.CARE:
+        low = (Feedback.objects.filter(customer_id=case.customer_id, responded_at__lte=now,
+                                       responded_at__gte=case.opened_at - dt.timedelta(days=CARE_FEEDBACK_DAYS))
+               .filter(functools.reduce(operator.or_, LOW_SCORES.values())).order_by("-responded_at", "-id").first())
+        why = []
+        if low is not None:
+            why.append(_("Low %(kind)s score: %(score)s on %(date)s.") % {
+                "kind": low.kind.upper(), "score": low.score, "date": f"{low.responded_at:%Y-%m-%d}"}
+                + (" " + _("They wrote: “%(comment)s”") % {"comment": low.comment} if low.comment else ""))
+        why += complaints
+        if not why:
+            why.append(_("A care call was asked for (an unhappy customer); ask how we can help."))
+        return {"kind": "care", "why": why, "steps": CARE_GUIDE}
+    if case.is_recovery and complaints:
+        return {"kind": "recovery", "why": complaints, "steps": RECOVERY_GUIDE}
+    return {"kind": "winback", "why": [], "steps": CALL_GUIDE}
+
+
+def customer_language(*, locale: str) -> str:
+    """The customer's language, named for the agent: "Hungarian (magyar)", or the tag as stored."""
+    for code in (locale, locale.split("-")[0].lower()):
+        try:
+            info = get_language_info(code)
+        except KeyError:
+            continue
+        name, local = str(info["name_translated"]), info["name_local"]
+        return name if name == local else f"{name} ({local})"
+    return locale
+
+
+# --- The agent's desk: the hold, the queue, the day's figures -----------------------------------------------
+
+QUEUE_DEPTH_CAP = 1000  # counted up to here ("1000+"): the page is read on every claim
+
+
+def queue_depth(*, rules: CallSettings, now: dt.datetime | None = None) -> int:
+    """How many cases are callable now (docs/design.md: open, not held out, a phone and no do-not-call,
+    calling hours in the customer's zones, attempts left, the gap over, nobody holding them), up to
+    QUEUE_DEPTH_CAP. A case whose gap, callback time or lease is over counts before the queue wakes it."""
+    now = now or timezone.now()
+    zones = open_zones(now=now, start=rules.calling_start, end=rules.calling_end)
+    callable_cases = (
+        WinbackCase.objects.filter(status=WinbackCase.Status.OPEN, holdout=False, attempts__lt=rules.max_attempts,
+                                   customer__do_not_call_since__isnull=True, customer__suppressed_at__isnull=True)
+        .exclude(customer__phone="")
+        .filter(Q(ready=True) | Q(ready=False, next_call_at__lte=now))
+        .filter(Q(callback_at__isnull=True) | Q(callback_at__lte=now))
+    )
+    one_zone = Q(customer__call_zones__in=zones)
+    if settings.TIME_ZONE in zones:
+        one_zone |= Q(customer__call_zones="")
+    depth = callable_cases.filter(one_zone)[:QUEUE_DEPTH_CAP].count()
+    # Customers in several zones are few: their hours are tested here, as the claim does.
+    several = callable_cases.filter(customer__call_zones__contains=",").values_list("customer__call_zones", flat=True)
+    depth += sum(inside_calling_hours(call_zones=z, now=now, start=rules.calling_start, end=rules.calling_end)
+                 for z in several[:QUEUE_DEPTH_CAP])
+    return min(depth, QUEUE_DEPTH_CAP)
+
+
+REACHED = [Contact.Outcome.REACHED_WILL_RETURN, Contact.Outcome.REACHED_DECLINED, Contact.Outcome.CALLBACK_REQUESTED,
+           Contact.Outcome.COMPLAINT_ESCALATED, Contact.Outcome.DO_NOT_CALL]
+# How each of the agent's own figures is computed (shown beside them, as every figure must say).
+AGENT_TODAY_NOTES = {
+    "calls": gettext_lazy("calls you recorded today (business time zone)"),
+    "reached": gettext_lazy("of those, a conversation: will return, declined, callback, complaint, do not call"),
+    "callbacks": gettext_lazy("calls you saved today as a callback requested"),
+    "coupons": gettext_lazy("calls you saved today with an offer (a coupon issued)"),
+    "won": gettext_lazy("cases closed as won today (an order within the attribution window) that you called"),
+}
+
+
+def agent_today(*, agent: AbstractBaseUser, now: dt.datetime | None = None) -> dict[str, int]:
+    """The agent's own figures for today (the business time zone's day), from their saved calls and the
+    cases' events; AGENT_TODAY_NOTES says how each is computed."""
+    now = now or timezone.now()
+    zone = zone_info(settings.TIME_ZONE) or dt.timezone.utc
+    start = dt.datetime.combine(now.astimezone(zone).date(), dt.time(0), tzinfo=zone)
+    end = dt.datetime.combine(start.date() + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    figures = Disposition.objects.filter(agent=agent, created_at__gte=start, created_at__lt=end).aggregate(
+        calls=Count("id"), reached=Count("id", filter=Q(outcome__in=REACHED)),
+        callbacks=Count("id", filter=Q(outcome=Contact.Outcome.CALLBACK_REQUESTED)),
+        coupons=Count("id", filter=Q(coupon__isnull=False)))
+    called = Disposition.objects.filter(agent=agent).values("case_id")
+    figures["won"] = (CaseEvent.objects.filter(kind=CaseEvent.Kind.CLOSED, to_status=WinbackCase.Status.WON,
+                                               at__gte=start, at__lt=end, case_id__in=called)
+                      .values("case_id").distinct().count())
+    return figures
+
+
+def case_claimed_at(*, case: WinbackCase, agent: AbstractBaseUser) -> dt.datetime | None:
+    """When the agent's current hold on the case began (its latest claim event)."""
+    return (CaseEvent.objects.filter(case=case, kind=CaseEvent.Kind.CLAIMED, agent=agent)
+            .order_by("-at", "-id").values_list("at", flat=True).first())
+
+
+def case_coupon_reservation(*, case: WinbackCase, agent: AbstractBaseUser) -> CouponReservation | None:
+    """The code reserved for the offer the agent chose on this call and has not saved yet."""
+    return CouponReservation.objects.filter(case=case, agent=agent).select_related("offer").first()
+
+
+def case_callback_presets(*, customer: Customer, rules: CallSettings,
+                          now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The callback presets beside the callback field (calling_hours.callback_presets), labelled, each
+    with the value the field takes."""
+    labels = {"in_an_hour": _("In 1 hour"), "tomorrow_morning": _("Tomorrow morning"),
+              "same_time_tomorrow": _("Same time tomorrow")}
+    presets = callback_presets(call_zones=customer.call_zones, now=now or timezone.now(), start=rules.calling_start,
+                               end=rules.calling_end)
+    return [{"key": key, "label": labels[key], "value": f"{local:%Y-%m-%dT%H:%M}", "local": local}
+            for key, local in presets.items() if local is not None]
 
 
 def agent_callbacks(*, agent: AbstractBaseUser) -> QuerySet[WinbackCase]:

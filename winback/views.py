@@ -5,18 +5,24 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.roles import user_is_agent, user_is_manager
 from crm.models import Contact
 from winback.forms import DispositionForm
-from winback.selectors import CALL_GUIDE, agent_callbacks_local, agent_cases_visible, agent_last_coupon, case_card
+from winback.models import CouponReservation
+from winback.selectors import (
+    AGENT_TODAY_NOTES, QUEUE_DEPTH_CAP, agent_callbacks_local, agent_cases_visible, agent_last_coupon, agent_today,
+    call_guide, case_callback_presets, case_card, case_claimed_at, case_coupon_reservation, customer_language,
+    queue_depth,
+)
 from winback.services.queue import (
-    DispositionInput, NotYourCase, case_claim_next, case_record_disposition,
-    case_release,
+    DispositionInput, NotYourCase, call_settings, case_claim_next, case_put_back, case_record_disposition,
+    coupon_expires_at, coupon_reserve,
 )
 
 
@@ -51,13 +57,18 @@ def next_customer(request: HttpRequest) -> HttpResponse:
     return redirect("agent:case", pk=case.pk)
 
 
-@agent_required
-@require_http_methods(["GET", "POST"])
-def case_page(request: HttpRequest, pk: int) -> HttpResponse:
+def _held_case(request: HttpRequest, pk: int):
     case = agent_cases_visible(user=request.user).filter(pk=pk, claimed_by=request.user).select_related("customer").first()
     if case is None:
         raise Http404("This case is not yours.")
-    form = DispositionForm(request.POST or None)
+    return case
+
+
+@agent_required
+@require_http_methods(["GET", "POST"])
+def case_page(request: HttpRequest, pk: int) -> HttpResponse:
+    case = _held_case(request, pk)
+    form = DispositionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         v = form.cleaned_data
         try:
@@ -79,16 +90,55 @@ def case_page(request: HttpRequest, pk: int) -> HttpResponse:
                                           f"{timezone.localtime(c.expires_at):%Y-%m-%d}. Read it out before you hang up.")
             nxt = case_claim_next(agent=request.user)
             return redirect("agent:case", pk=nxt.pk) if nxt else redirect("agent:home")
-    card = case_card(case=case)
-    return render(request, "agent/case.html", {**card, "form": form, "guide": CALL_GUIDE,
-                                               "last_coupon": agent_last_coupon(agent=request.user)})
+    now = timezone.now()
+    rules = call_settings()
+    card = case_card(case=case, now=now)
+    reservation = case_coupon_reservation(case=case, agent=request.user)
+    depth = queue_depth(rules=rules, now=now)
+    return render(request, "agent/case.html", {
+        **card, "form": form, "first_error": form.first_error_field() if form.is_bound else None,
+        "guide": call_guide(case=case, open_complaints=card["open_complaints"], now=now),
+        "language": customer_language(locale=card["customer"].locale),
+        "last_coupon": agent_last_coupon(agent=request.user),
+        "reservation": reservation,
+        "reservation_text": _reservation_text(reservation) if reservation else "",
+        "now": now, "claimed_at": case_claimed_at(case=case, agent=request.user) or now,
+        "queue_depth": depth, "queue_depth_capped": depth >= QUEUE_DEPTH_CAP,
+        "today": agent_today(agent=request.user, now=now), "today_notes": AGENT_TODAY_NOTES,
+        "callback_presets": case_callback_presets(customer=card["customer"], rules=rules, now=now),
+    })
+
+
+def _reservation_text(reservation: CouponReservation) -> str:
+    valid_until = timezone.localtime(coupon_expires_at(offer=reservation.offer, now=timezone.now()))
+    return _("(%(offer)s), valid until %(date)s. Read it out; it is issued when you save the call.") % {
+        "offer": reservation.offer.name, "date": f"{valid_until:%Y-%m-%d}"}
+
+
+@agent_required
+@require_POST
+def case_coupon(request: HttpRequest, pk: int) -> JsonResponse:
+    """The agent chose an offer (or none) on the case page: the code to read out, before the call is saved."""
+    _held_case(request, pk)
+    raw = request.POST.get("offer", "").strip()
+    if raw and (not raw.isdigit() or len(raw) > 18):
+        return JsonResponse({"error": _("Choose an offer from the list.")}, status=400)
+    try:
+        reservation = coupon_reserve(agent=request.user, case_id=pk, offer_id=int(raw) if raw else None)
+    except NotYourCase:
+        raise Http404("This case is not yours.")
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    if reservation is None:
+        return JsonResponse({"code": "", "text": _("No offer: no coupon will be issued.")})
+    return JsonResponse({"code": reservation.code, "text": _reservation_text(reservation)})
 
 
 @agent_required
 @require_POST
 def release(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        case_release(agent=request.user, case_id=pk)
+        case_put_back(agent=request.user, case_id=pk)
     except NotYourCase:
         raise Http404("This case is not yours.")
     messages.info(request, "The case went back to the queue.")

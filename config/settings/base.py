@@ -326,6 +326,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # LOG_LEVELS=name=LEVEL,name=LEVEL sets single loggers' levels: the demo quiets the worker's two lines
+    # per task (received, succeeded) so that a sent email leaves one line, its own.
+    "loggers": {name.strip(): {"level": level.strip().upper()}
+                for name, _, level in (item.partition("=") for item in env.list("LOG_LEVELS", default=[])) if level},
 }
 
 # --- Content-Security-Policy and Permissions-Policy (README "Security headers") ------------------------

@@ -6,7 +6,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -143,6 +143,7 @@ class DemoSeedResult:
     contacts: int = 0
     cancelled: int = 0
     logins: tuple[str, ...] = ()
+    held_orders: int = 0  # at or after hold_from: not written (the demo's simulation plays them)
     skipped: bool = False  # --if-empty found customers: nothing was written
     existing_customers: int = 0
 
@@ -565,12 +566,17 @@ def demo_logins_ensure() -> list[AbstractUser]:
 
 
 def demo_seed(
-    *, seed: int, customers: int, years: int, until: dt.date, progress: bool, if_empty: bool = False
+    *, seed: int, customers: int, years: int, until: dt.date, progress: bool, if_empty: bool = False,
+    hold_from: dt.datetime | None = None, hold_customers: Collection[str] | None = None, plan: DemoPlan | None = None,
 ) -> DemoSeedResult:
     """Create the demo logins and a demo data set, all in one transaction, through the crm services.
 
     Orders go through ``orders_insert`` so the customers' denormalised figures and the audit trail are
     exactly what a real import would leave. With ``if_empty``, does nothing when any customer exists.
+    With ``hold_from``, the orders at or after it of the ``hold_customers`` (default: everyone) are not
+    written: `manage.py demo` places them in time order while it simulates the agents' months
+    (``demo_held_orders`` gives them), so the lifecycle scans of those months see only the orders placed
+    before them, as a live system would. ``plan``: the caller's ``demo_plan`` of the same arguments.
     """
     existing = Customer.objects.count() if if_empty else 0
     if existing:
@@ -579,7 +585,8 @@ def demo_seed(
         raise ConflictError(
             f"Demo customers ({DEMO_PREFIX}...) already exist; use --if-empty, or start from an empty database."
         )
-    plan = demo_plan(seed=seed, customers=customers, years=years, until=until, progress=progress)
+    plan = plan or demo_plan(seed=seed, customers=customers, years=years, until=until, progress=progress)
+    hold = None if hold_from is None else (hold_from, None if hold_customers is None else frozenset(hold_customers))
     with transaction.atomic():
         users = demo_logins_ensure()
         by_role: dict[Role, AbstractUser] = {}
@@ -587,12 +594,13 @@ def demo_seed(
             if group_name in ROLE_OF_GROUP:
                 by_role.setdefault(ROLE_OF_GROUP[group_name], user)
         rows = _write_customers(plan)
-        orders = _write_orders(plan, progress=progress)
+        orders = _write_orders(plan, progress=progress, hold=hold)
         cancelled = _write_cancellations(plan, rows)
         counts = _write_records(plan, rows, by_role)
+    held = len(demo_held_orders(plan, hold_from=hold[0], customers=hold[1])) if hold else 0
     return DemoSeedResult(
-        customers=len(rows), orders=orders, cancelled=cancelled, logins=tuple(u.get_username() for u in users),
-        **counts,
+        customers=len(rows), orders=orders, cancelled=cancelled, held_orders=held,
+        logins=tuple(u.get_username() for u in users), **counts,
     )
 
 
@@ -613,14 +621,33 @@ def _write_customers(plan: DemoPlan) -> dict[str, Customer]:
     return {c.external_id: c for c in objs}
 
 
-def _write_orders(plan: DemoPlan, *, progress: bool) -> int:
+def _order_inputs(plan: DemoPlan) -> list[OrderInput]:
+    """Every order of the plan, numbered the same whether or not some are held back."""
     currency = settings.DEFAULT_CURRENCY
     # Customer by customer, so each batch touches few customers (one figures UPDATE each on SQLite).
-    items = [
+    return [
         OrderInput(external_id=f"{DEMO_PREFIX}O{n:07d}", customer=p.external_id, ordered_at=at, amount=amount,
                    currency=currency)
         for n, (p, (at, amount)) in enumerate(((p, o) for p in plan.customers for o in p.orders), start=1)
     ]
+
+
+def _held(order: OrderInput, hold_from: dt.datetime, customers: frozenset[str] | None) -> bool:
+    return order.ordered_at >= hold_from and (customers is None or order.customer in customers)
+
+
+def demo_held_orders(
+    plan: DemoPlan, *, hold_from: dt.datetime, customers: Collection[str] | None = None
+) -> list[OrderInput]:
+    """The orders ``demo_seed(hold_from=..., hold_customers=...)`` left out, by time."""
+    chosen = None if customers is None else frozenset(customers)
+    return sorted((o for o in _order_inputs(plan) if _held(o, hold_from, chosen)),
+                  key=lambda o: (o.ordered_at, o.external_id))
+
+
+def _write_orders(plan: DemoPlan, *, progress: bool,
+                  hold: tuple[dt.datetime, frozenset[str] | None] | None = None) -> int:
+    items = [o for o in _order_inputs(plan) if hold is None or not _held(o, *hold)]
     with tqdm(total=len(items), desc="orders", unit="order", disable=not progress, file=sys.stderr) as bar:
         for start in range(0, len(items), ORDER_BATCH):
             batch = items[start:start + ORDER_BATCH]

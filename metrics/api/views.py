@@ -84,7 +84,7 @@ class MetricSeriesView(APIView):
         period = parse_range(params.get("start", ""), params.get("end", ""), max_months=MAX_SERIES_MONTHS)
         points = series_for(metric=metric, start=period.start, end=period.end)
         return Response({"metric": metric, "grain": grain, "definition": ALL[metric].formula, "unit": ALL[metric].unit,
-                         "points": points})
+                         "good_direction": ALL[metric].good_direction, "points": points})
 
 
 class CohortsView(APIView):

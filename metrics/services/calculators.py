@@ -24,6 +24,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, OuterRef, Subquery, Sum
+from django.utils.translation import ngettext
 from psycopg import sql
 
 from core.dialect import is_postgresql
@@ -36,6 +38,7 @@ from metrics.sql import (
     CHANGES, FIRST_ORDERS, PERIOD_REPEAT_BUYERS, PERIOD_REVENUE, PERIOD_REVENUE_BY_CUSTOMER,
     PROGRAM_CASES, PROGRAM_COUPONS, PROGRAM_FEEDBACK, REACTIVATED_FROM_POOL, REACTIVATED_IN_PERIOD,
 )
+from winback.models import DormancyPolicy, WinbackCase
 
 CONVERSATION_OUTCOMES = ("reached_will_return", "reached_declined", "callback_requested", "complaint_escalated", "do_not_call")
 
@@ -70,6 +73,8 @@ class Figure:
         if self.name == "incremental_reactivation" and "contacted" in x:
             c, h = x["contacted"], x["holdout"]
             return f"contacted {c['reactivated']} of {c['cases']}, holdout {h['reactivated']} of {h['cases']}"
+        if self.name == "revenue_won_back" and "cases" in x:
+            return ngettext("%(n)d case won", "%(n)d cases won", x["cases"]) % {"n": x["cases"]}
         if self.name == "nps" and x.get("responses"):
             return f"{x['promoters']} promoters, {x['detractors']} detractors of {x['responses']} responses"
         if self.numerator is None or self.denominator is None:
@@ -78,7 +83,8 @@ class Figure:
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator,
-                "definition": self.definition, "label": self.label, "unit": self.unit, **self.extra}
+                "definition": self.definition, "label": self.label, "unit": self.unit,
+                "good_direction": ALL[self.name].good_direction, **self.extra}
 
 
 def _fmt(x: float) -> str:
@@ -251,7 +257,33 @@ def _money_and_more(cur, S: dt.datetime, E: dt.datetime, S_prev: dt.datetime, mo
     q = {"s": _adapt(S), "e": _adapt(E), "p": _adapt(S_prev)}
     out: dict[str, Any] = _monthly_revenue(cur, S, month) if month is not None else _period_revenue(cur, q)
     out.update(_program(cur, q))
+    out["won_back_revenue"], out["won_back_cases"] = won_back_revenue(start=S, end=E)
     return out
+
+
+def attribution_window() -> dt.timedelta:
+    """The newest dormancy policy's attribution window (30 days before any policy exists)."""
+    days = DormancyPolicy.objects.order_by("-id").values_list("attribution_window_days", flat=True).first()
+    return dt.timedelta(days=days or 30)
+
+
+def won_back_cases(*, start: dt.datetime, end: dt.datetime):
+    """Win-back cases (not care calls) closed as won in [start, end). Index: case_status_closed."""
+    return WinbackCase.objects.filter(kind=WinbackCase.Kind.WINBACK, status=WinbackCase.Status.WON,
+                                      closed_at__gte=start, closed_at__lt=end)
+
+
+def won_back_revenue(*, start: dt.datetime, end: dt.datetime) -> tuple[float, int]:
+    """(revenue won back, cases won) in [start, end): each won case's customer's orders from the case's close
+    (the winning order) to the end of the attribution window, the rule of the agents' table."""
+    window = attribution_window()
+    in_window = (Order.objects.filter(
+        customer=OuterRef("customer_id"), ordered_at__gte=OuterRef("closed_at"),
+        ordered_at__lt=ExpressionWrapper(OuterRef("closed_at") + window, output_field=DateTimeField()))
+        .order_by().values("customer").annotate(s=Sum("amount")).values("s"))
+    amounts = list(won_back_cases(start=start, end=end).annotate(revenue=Subquery(in_window))
+                   .values_list("revenue", flat=True))
+    return float(sum(a or Decimal("0") for a in amounts)), len(amounts)
 
 
 def _period_revenue(cur, q: dict[str, Any]) -> dict[str, Any]:
@@ -327,6 +359,8 @@ def _figures(c: dict[str, Any], m: dict[str, Any], margin: float) -> dict[str, F
                               float(l0 + ln), None, {"profit_per_customer": profit_per_customer, "margin": margin})
     f["new_customers"] = _count("new_customers", cn)
     f["revenue"] = Figure("revenue", revenue, revenue, None)
+    f["revenue_won_back"] = Figure("revenue_won_back", m["won_back_revenue"], m["won_back_revenue"], None,
+                                   {"cases": m["won_back_cases"]})
     return f
 
 

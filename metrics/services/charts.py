@@ -1,6 +1,14 @@
 """Server-rendered SVG charts: nothing fetched at run time, numbers readable without JavaScript."""
 
+import math
+
 from django.utils.html import escape
+from django.utils.translation import gettext as _
+
+# What one character of a 10px axis label takes, and the gap kept between two labels: the x axis shows only
+# as many labels as fit side by side, so they never overlap however many points there are.
+_CHAR_PX = 6.2
+_LABEL_GAP_PX = 10
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -15,6 +23,86 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "score":
         return f"{value:,.1f}"
     return f"{value:,.0f}"
+
+
+def format_change(change: float | None, unit: str) -> str:
+    """A change between two periods: percentage points for rates ("+1.2 pp"), the unit's own format else."""
+    if change is None:
+        return ""
+    sign = "+" if change > 0 else ("-" if change < 0 else "\u00b1")
+    if unit == "rate":
+        return _("%(sign)s%(points)s pp") % {"sign": sign, "points": f"{abs(change) * 100:.1f}"}
+    return sign + format_value(abs(change), unit)
+
+
+def change_judgement(change: float | None, *, higher_is_better: bool) -> str:
+    """"better", "worse" or "same" (or "" without a change): the direction that is good comes from the
+    figure's definition."""
+    if change is None:
+        return ""
+    if abs(change) < 1e-12:
+        return "same"
+    return "better" if (change > 0) == higher_is_better else "worse"
+
+
+def tick_every(labels: list[str], plot_width: float) -> int:
+    """Show every n-th x label so that the labels, at their estimated width, fit side by side."""
+    if not labels:
+        return 1
+    widest = max(len(label) for label in labels) * _CHAR_PX + _LABEL_GAP_PX
+    fit = max(1, int(plot_width // widest) + 1)  # the outer labels may reach into the margins
+    return max(1, math.ceil(len(labels) / fit))
+
+
+def _tick_indexes(n: int, every: int) -> list[int]:
+    """The labelled points: every n-th from the first, the last one taking the place of the one before it (at
+    least ``every`` points after the one before that, so it never crowds it)."""
+    picked = list(range(0, n, every))
+    if len(picked) > 1 and picked[-1] != n - 1:
+        picked[-1] = n - 1
+    return picked
+
+
+def _empty_message(width: int, height: int) -> str:
+    return (f'<text x="{width / 2:.0f}" y="{height / 2 + 4:.0f}" font-size="12" text-anchor="middle" '
+            f'class="kpi-chart-empty">{escape(_("No data for this period"))}</text>')
+
+
+def svg_sparkline(*, title: str, points: list[tuple[str, float | None]], unit: str, width: int = 140,
+                  height: int = 36) -> str:
+    """A small line without axes for a figure's trend; the last point is marked, each point's value is its
+    tooltip, and a figure without any value says so instead of drawing an empty box."""
+    pad = 3
+    values = [v for _, v in points if v is not None]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="sparkline" direction="ltr">',
+             f"<title>{escape(title)}</title>"]
+    if not values:
+        parts.append(f'<text x="{width / 2:.0f}" y="{height / 2 + 4:.0f}" font-size="10" text-anchor="middle" '
+                     f'class="kpi-chart-empty">{escape(_("No data for this period"))}</text></svg>')
+        return "".join(parts)
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        lo, hi = lo - 1, hi + 1
+    step = (width - 2 * pad) / max(len(points) - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return pad + i * step, pad + (height - 2 * pad) * (1 - (v - lo) / (hi - lo))
+
+    segment: list[str] = []
+    for i, (label, v) in enumerate([*points, ("", None)]):
+        if v is None:
+            if len(segment) > 1:
+                parts.append(f'<polyline fill="none" stroke="#417690" stroke-width="1.5" points="{" ".join(segment)}"/>')
+            segment = []
+            continue
+        x, y = xy(i, v)
+        segment.append(f"{x:.1f},{y:.1f}")
+        last = i == len(points) - 1
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{2.5 if last else 1.2}" fill="#417690">'
+                     f'<title>{escape(label)}: {escape(format_value(v, unit))}</title></circle>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def svg_line_chart(*, title: str, points: list[tuple[str, float | None]], unit: str, width: int = 520, height: int = 180) -> str:
@@ -37,7 +125,8 @@ def svg_line_chart(*, title: str, points: list[tuple[str, float | None]], unit: 
         v = lo + (hi - lo) * frac
         _, y = xy(0, v)
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{escape(format_value(v, unit))}</text>')
+        if values:  # without data the scale means nothing
+            parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{escape(format_value(v, unit))}</text>')
     segment: list[str] = []
     for i, (label, v) in enumerate(points):
         if v is None:
@@ -51,10 +140,13 @@ def svg_line_chart(*, title: str, points: list[tuple[str, float | None]], unit: 
                      f'{escape(format_value(v, unit))}</title></circle>')
     if len(segment) > 1:
         parts.append(f'<polyline fill="none" stroke="#417690" stroke-width="2" points="{" ".join(segment)}"/>')
-    every = max(1, len(points) // 6)
-    for i, (label, _) in enumerate(points):
-        if i % every == 0 or (i == len(points) - 1 and i % every >= every / 2):
-            parts.append(f'<text x="{left + i * step:.1f}" y="{height - 12}" font-size="10" text-anchor="middle">{escape(label)}</text>')
+    if not values:
+        parts.append(_empty_message(width, height))
+    labels = [label for label, _v in points]
+    for i in _tick_indexes(len(labels), tick_every(labels, plot_w)):
+        lx = left + i * step
+        anchor = "end" if lx > width - right - 30 else "middle"  # the last label stays inside the box
+        parts.append(f'<text x="{lx:.1f}" y="{height - 12}" font-size="10" text-anchor="{anchor}">{escape(labels[i])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -134,11 +226,11 @@ def svg_lines_chart(*, title: str, labels: list[str], series: list[tuple[str, st
             if dots:
                 parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{colour}"><title>{escape(labels[i])}'
                              f' {escape(legend)}: {escape(format_value(v, unit))}</title></circle>')
-    every = max(1, n // 6)
-    for i, label in enumerate(labels):
-        if i % every == 0 or (i == n - 1 and i % every >= every / 2):
-            lx = left + i * step
-            anchor = "end" if lx > width - right - 30 else "middle"  # the last label stays inside the box
-            parts.append(f'<text x="{lx:.1f}" y="{height - 12}" font-size="10" text-anchor="{anchor}">{escape(label)}</text>')
+    if not values:
+        parts.append(_empty_message(width, height))
+    for i in _tick_indexes(n, tick_every(labels, plot_w)):
+        lx = left + i * step
+        anchor = "end" if lx > width - right - 30 else "middle"  # the last label stays inside the box
+        parts.append(f'<text x="{lx:.1f}" y="{height - 12}" font-size="10" text-anchor="{anchor}">{escape(labels[i])}</text>')
     parts.append("</svg>")
     return "".join(parts)

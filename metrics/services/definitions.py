@@ -1,80 +1,115 @@
-"""Every figure the KPI pages and the API show, with how it is computed (docs/metrics.md sections 2-3)."""
+"""Every figure the KPI pages and the API show, with how it is computed (docs/metrics.md sections 2-3), and
+which way is good for it: a page marks a change as better or worse from ``higher_is_better`` alone, so a
+figure whose rise is bad (churn, CES, the queue's age) says so here, once."""
 
 from dataclasses import dataclass
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True)
 class Definition:
-    label: str
-    formula: str
+    label: str | Promise
+    formula: str | Promise
     unit: str  # count | rate | money | days | score
     higher_is_better: bool = True
 
+    @property
+    def good_direction(self) -> str:
+        """"up" or "down": the direction of a change that is good news."""
+        return "up" if self.higher_is_better else "down"
+
 
 COUNTS = {
-    "CS": Definition("Active at start (CS)", "customers active at S", "count"),
-    "CN": Definition("New customers (CN)", "customers acquired in P", "count"),
-    "L0": Definition("Lapsed from the base (L0)", "customers in CS with a lapse event in P", "count", False),
-    "Ln": Definition("New and lapsed (Ln)", "customers in CN with a lapse event in P", "count", False),
-    "R": Definition("Reactivated (R)", "customers with a reactivation event in P", "count"),
-    "LP": Definition("Lapsed pool (LP)", "customers acquired before S and not active at S", "count", False),
-    "RP": Definition("Reactivated from the pool (RP)", "customers in LP with a reactivation event in P", "count"),
-    "CE": Definition("Active at end (CE)", "customers active at E, counted directly", "count"),
+    "CS": Definition(_("Active at start (CS)"), _("customers active at S"), "count"),
+    "CN": Definition(_("New customers (CN)"), _("customers acquired in P"), "count"),
+    "L0": Definition(_("Lapsed from the base (L0)"), _("customers in CS with a lapse event in P"), "count", False),
+    "Ln": Definition(_("New and lapsed (Ln)"), _("customers in CN with a lapse event in P"), "count", False),
+    "R": Definition(_("Reactivated (R)"), _("customers with a reactivation event in P"), "count"),
+    "LP": Definition(_("Lapsed pool (LP)"), _("customers acquired before S and not active at S"), "count", False),
+    "RP": Definition(_("Reactivated from the pool (RP)"), _("customers in LP with a reactivation event in P"), "count"),
+    "CE": Definition(_("Active at end (CE)"), _("customers active at E, counted directly"), "count"),
 }
 
 RATES = {
-    "churn_rate": Definition("Churn rate", "L0 / CS (customers who join and lapse inside P are excluded)", "rate", False),
-    "churn_rate_incl_new": Definition("Churn rate incl. new", "(L0 + Ln) / CS", "rate", False),
-    "retention_rate": Definition("Customer retention rate (CRR)", "(CE - CN) / CS", "rate"),
-    "growth_rate": Definition("Customer base growth", "(CE - CS) / CS; net adds = CE - CS", "rate"),
-    "reactivation_rate": Definition("Reactivation rate", "RP / LP", "rate"),
+    "churn_rate": Definition(
+        _("Churn rate"), _("L0 / CS (customers who join and lapse inside P are excluded)"), "rate", False),
+    "churn_rate_incl_new": Definition(_("Churn rate incl. new"), _("(L0 + Ln) / CS"), "rate", False),
+    "retention_rate": Definition(_("Customer retention rate (CRR)"), _("(CE - CN) / CS"), "rate"),
+    "growth_rate": Definition(_("Customer base growth"), _("(CE - CS) / CS; net adds = CE - CS"), "rate"),
+    "reactivation_rate": Definition(_("Reactivation rate"), _("RP / LP"), "rate"),
     "case_win_rate": Definition(
-        "Win-back case win rate",
-        "win-back cases won in P / win-back cases closed in P (won, returned or lost; void cases and care calls excluded); "
-        "a case is won by an order within the attribution window after a contact or coupon", "rate"),
+        _("Win-back case win rate"),
+        _("win-back cases won in P / win-back cases closed in P (won, returned or lost; void cases and care calls "
+          "excluded); a case is won by an order within the attribution window after a contact or coupon"), "rate"),
     "incremental_reactivation": Definition(
-        "Incremental reactivation",
-        "reactivation rate of contacted cases - that of the holdout, over win-back cases opened in P (a case "
-        "reactivates when its customer orders again); contacted = every case not in the holdout (intention to "
-        "treat); 95% confidence interval of the difference of two proportions", "rate"),
+        _("Incremental reactivation"),
+        _("reactivation rate of contacted cases - that of the holdout, over win-back cases opened in P (a case "
+          "reactivates when its customer orders again); contacted = every case not in the holdout (intention to "
+          "treat); 95% confidence interval of the difference of two proportions"), "rate"),
     "repeat_purchase_rate": Definition(
-        "Repeat purchase rate",
-        "customers who ordered in P and have more than one order up to E / customers who ordered in P", "rate"),
-    "nps": Definition("NPS", "% of NPS scores 9-10 - % of scores 0-6, responses in P (-100..100)", "score"),
-    "csat": Definition("CSAT", "% of CSAT responses in P scoring 4 or 5 (1-5 scale)", "rate"),
-    "csat_mean": Definition("CSAT mean", "mean CSAT score of the responses in P (1-5)", "score"),
-    "ces": Definition("CES", "mean CES score of the responses in P (1-7 scale)", "score", False),
+        _("Repeat purchase rate"),
+        _("customers who ordered in P and have more than one order up to E / customers who ordered in P"), "rate"),
+    "nps": Definition(_("NPS"), _("% of NPS scores 9-10 - % of scores 0-6, responses in P (-100..100)"), "score"),
+    "csat": Definition(_("CSAT"), _("% of CSAT responses in P scoring 4 or 5 (1-5 scale)"), "rate"),
+    "csat_mean": Definition(_("CSAT mean"), _("mean CSAT score of the responses in P (1-5)"), "score"),
+    # CES asks how much effort it took: a higher score is worse.
+    "ces": Definition(_("CES"), _("mean CES score of the responses in P (1-7 scale)"), "score", False),
     "coupon_redemption_rate": Definition(
-        "Coupon redemption rate", "coupons issued in P that have been redeemed / coupons issued in P", "rate"),
+        _("Coupon redemption rate"), _("coupons issued in P that have been redeemed / coupons issued in P"), "rate"),
     "gross_revenue_churn": Definition(
-        "Gross revenue churn",
-        "sum over CS of max(0, rev(P-1) - rev(P)) / rev(P-1) of CS; P-1 is the period of equal length before P", "rate", False),
+        _("Gross revenue churn"),
+        _("sum over CS of max(0, rev(P-1) - rev(P)) / rev(P-1) of CS; P-1 is the period of equal length before P"),
+        "rate", False),
     "net_revenue_churn": Definition(
-        "Net revenue churn",
-        "(sum of max(0, rev(P-1) - rev(P)) - sum of max(0, rev(P) - rev(P-1))) / rev(P-1), over CS; negative "
-        "means expansion outweighs losses", "rate", False),
-    "sales_per_customer": Definition("Sales per customer", "revenue in P / customers who ordered in P", "money"),
-    "tenure_lost_days": Definition("Average tenure of lost customers", "mean(lapse date - acquired_at) over L0 + Ln, in days", "days"),
+        _("Net revenue churn"),
+        _("(sum of max(0, rev(P-1) - rev(P)) - sum of max(0, rev(P) - rev(P-1))) / rev(P-1), over CS; negative "
+          "means expansion outweighs losses"), "rate", False),
+    "sales_per_customer": Definition(_("Sales per customer"), _("revenue in P / customers who ordered in P"), "money"),
+    "tenure_lost_days": Definition(
+        _("Average tenure of lost customers"), _("mean(lapse date - acquired_at) over L0 + Ln, in days"), "days"),
     "historical_clv": Definition(
-        "Historical CLV", "ARPA * gross margin / churn rate; ARPA = revenue in P / CS; margin is a setting", "money"),
+        _("Historical CLV"), _("ARPA * gross margin / churn rate; ARPA = revenue in P / CS; margin is a setting"),
+        "money"),
     "lost_profit": Definition(
-        "Lost profit",
-        "(L0 + Ln) * average profit per customer per period; profit per customer = margin * revenue in P / CS", "money", False),
-    "new_customers": Definition("New customers", "CN: customers acquired in P", "count"),
-    "revenue": Definition("Revenue", "sum of order amounts in P", "money"),
+        _("Lost profit"),
+        _("(L0 + Ln) * average profit per customer per period; profit per customer = margin * revenue in P / CS"),
+        "money", False),
+    "new_customers": Definition(_("New customers"), _("CN: customers acquired in P"), "count"),
+    "revenue": Definition(_("Revenue"), _("sum of order amounts in P"), "money"),
+    "revenue_won_back": Definition(
+        _("Revenue won back"),
+        _("orders of the customers whose win-back case closed as won in P, from the winning order to the end of the "
+          "attribution window"), "money"),
 }
 
 ALL = {**COUNTS, **RATES}
 
+# The queue as it stands (not a period's figure): read now, and at the start of each month for the trend.
+QUEUE = {
+    "queue_depth": Definition(
+        _("Queue depth"),
+        _("open cases (win-back and care calls) not in the holdout whose customer has a phone and is neither on "
+          "do-not-call nor suppressed; earlier points: the cases open at that instant, with the customers' flags "
+          "as they are now"), "count", False),
+    "oldest_case_age_days": Definition(
+        _("Oldest callable case"),
+        _("days since the oldest of those cases was opened"), "days", False),
+}
+
 # The headline cards, in page order.
 HEADLINE = [
     "churn_rate", "churn_rate_incl_new", "retention_rate", "growth_rate", "reactivation_rate", "case_win_rate",
-    "incremental_reactivation", "nps", "csat", "ces", "repeat_purchase_rate", "coupon_redemption_rate",
-    "gross_revenue_churn", "net_revenue_churn", "sales_per_customer", "tenure_lost_days", "historical_clv",
-    "lost_profit", "new_customers",
+    "incremental_reactivation", "revenue_won_back", "nps", "csat", "ces", "repeat_purchase_rate",
+    "coupon_redemption_rate", "gross_revenue_churn", "net_revenue_churn", "sales_per_customer", "tenure_lost_days",
+    "historical_clv", "lost_profit", "new_customers",
 ]
 
-CONVENTIONS = (
+# The manager's home: the period figures that matter most, then the queue (QUEUE).
+HOME = ["churn_rate", "reactivation_rate", "case_win_rate", "incremental_reactivation", "revenue_won_back"]
+
+CONVENTIONS = _(
     "Periods are half-open [S, E) in the business time zone. The state at an instant x comes from the lifecycle "
     "events strictly before x, so an event at exactly S belongs to P, not to the state at S (nobody is "
     "both in CS and CN). Lapse events include explicit cancellations. A rate whose denominator "

@@ -35,9 +35,19 @@ class Period:
     def is_month(self) -> bool:
         return self.start.day == 1 and add_months(self.start, 1) == self.end
 
+    def is_quarter(self) -> bool:
+        return self.start.day == 1 and self.start.month % 3 == 1 and add_months(self.start, 3) == self.end
+
+    def is_year(self) -> bool:
+        return self.start.day == 1 and self.start.month == 1 and add_months(self.start, 12) == self.end
+
     def label(self) -> str:
         if self.is_month():
             return f"{self.start:%Y-%m}"
+        if self.is_quarter():
+            return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
+        if self.is_year():
+            return f"{self.start.year}"
         return f"{self.start} .. {self.end - dt.timedelta(days=1)}"
 
     def __str__(self) -> str:
@@ -52,6 +62,27 @@ def add_months(day: dt.date, months: int) -> dt.date:
 def month_of(day: dt.date) -> Period:
     first = day.replace(day=1)
     return Period(first, add_months(first, 1))
+
+
+def quarter_of(day: dt.date) -> Period:
+    first = dt.date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+    return Period(first, add_months(first, 3))
+
+
+def year_of(day: dt.date) -> Period:
+    return Period(dt.date(day.year, 1, 1), dt.date(day.year + 1, 1, 1))
+
+
+def period_presets(*, today: dt.date) -> list[tuple[str, str, Period]]:
+    """The periods a manager picks most, beside the month picker: (key, label, period), the current ones so
+    far (to today's end) included as whole calendar periods."""
+    this_quarter, this_year = quarter_of(today), year_of(today)
+    return [
+        ("this_quarter", _("This quarter"), this_quarter),
+        ("last_quarter", _("Last quarter"), quarter_of(add_months(this_quarter.start, -3))),
+        ("this_year", _("This year"), this_year),
+        ("last_year", _("Last year"), year_of(dt.date(today.year - 1, 1, 1))),
+    ]
 
 
 def months_between(start: dt.date, end: dt.date) -> list[Period]:

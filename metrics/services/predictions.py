@@ -13,11 +13,13 @@ import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
+from crm.models import Customer
 from metrics.services.periods import Period
 from predictions.models import ModelFit
-from predictions.selectors import predicted_clv_pools
+from predictions.selectors import clv_pool_predictions, predicted_clv_pools
 from winback.models import WinbackCase
 
 POOLS = ("lapsed", "won_back", "base")
@@ -41,6 +43,13 @@ def predicted_value(*, period: Period) -> dict:
     pools = predicted_clv_pools(period_start=start, period_end=end,
                                 won_back_customers=won_back_customers(start=start, end=end))
     return {"pools": pools, "tracking": tracking(pools["fit"])}  # the fit in use is the one tracked
+
+
+def predicted_pool_customers(*, pool: str, period: Period | None) -> QuerySet[Customer]:
+    """The customers a pool's count counts (predicted_value's), the won back ones those of ``period``."""
+    won_back = won_back_customers(start=period.bounds()[0], end=period.bounds()[1]) if pool == "won_back" else []
+    predictions = clv_pool_predictions(pool=pool, won_back_customers=won_back)
+    return Customer.objects.filter(pk__in=predictions.values("customer_id"))
 
 
 def fit_info(fit: ModelFit | None) -> dict | None:

@@ -1,6 +1,7 @@
 """End to end: `manage.py demo` sets up, serves, runs worker and beat, and stops everything on Ctrl-C."""
 
 import http.cookiejar
+import io
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from config.demo import ANNOUNCE_LINE, demo_announce, demo_procfile, demo_web_up
 from crm.services.demo_data import DEMO_LOGINS
 from tests.conftest import ROOT
 
@@ -227,6 +229,25 @@ def test_demo_serves_admin_docs_health_and_data_then_stops_everything_on_ctrl_c(
             time.sleep(2)
             health = browser.json("/health/")
 
+        # Once web, worker and beat are up, the URL and logins are printed again: the last lines before the
+        # running logs, after every start-up line of the three.
+        deadline = time.monotonic() + 120
+        while "Web, worker and beat are up" not in log.read_text():
+            assert time.monotonic() < deadline, f"no second banner within 120 s:\n{log.read_text()}"
+            time.sleep(1)
+        printed = log.read_text()
+        announced = printed.rindex(f"Win-back demo: {base_url}/")
+        assert printed.index(f"Win-back demo: {base_url}/") < announced  # printed before the start, and again
+        assert all(username in printed[announced:] and password in printed[announced:] for username, password, _ in DEMO_LOGINS)
+        assert all(printed.rfind(started) < announced for started in (
+            "Listening at:", "celery@", "beat: Starting"))
+        # No email is printed whole: at most one log line per message (the demo writes them to files)
+        assert "Content-Type:" not in printed and "MIME-Version" not in printed and "Subject:" not in printed
+        # and the worker's own two lines per task (received, succeeded) are quiet: a sent email leaves its one line
+        assert "touchpoints.send_batch" not in printed and "Task core.heartbeat" not in printed
+        mail = tmp_path / "var" / "mail"
+        assert printed.count("email sent: touchpoint") <= (len(list(mail.iterdir())) if mail.exists() else 0)
+
         username, password, _ = next(login for login in DEMO_LOGINS if login[2] == "Managers")
         browser.get("/admin/login/")
         csrf = next(c.value for c in browser.cookies if c.name == "csrftoken")
@@ -267,3 +288,51 @@ def test_the_demos_emails_go_to_files_not_into_the_terminal(monkeypatch):
     # And an EMAIL_URL the person set is kept
     monkeypatch.setenv("EMAIL_URL", "smtp://localhost:2525")
     assert demo_process_env(host="127.0.0.1", port=8123, base_url="x")["EMAIL_URL"] == "smtp://localhost:2525"
+
+
+def test_the_demos_procfile_is_the_projects_plus_the_announcer(settings, tmp_path):
+    # Given the project's Procfile (web, worker, beat: production's too)
+    settings.VAR_DIR = tmp_path
+    project = [line for line in (ROOT / "Procfile").read_text().splitlines() if line and not line.startswith("#")]
+    assert [line.split(":")[0] for line in project] == ["web", "worker", "beat"]
+    # When the demo writes its own
+    written = demo_procfile().read_text().splitlines()
+    # Then it has the same three, then the announcer, and production's Procfile is unchanged
+    assert [line for line in written if line and not line.startswith("#")] == [*project, ANNOUNCE_LINE]
+    assert "announce" not in (ROOT / "Procfile").read_text()
+
+
+def test_the_banner_is_printed_again_once_web_worker_and_beat_are_up():
+    # Given a demo whose web, worker and beat are up at the fourth check
+    checks = []
+
+    def ready() -> bool:
+        checks.append(len(checks) + 1)
+        return len(checks) >= 4
+
+    out = io.StringIO()
+    # When the announcer waits for them
+    up = demo_announce(base_url="http://127.0.0.1:8123", logins=DEMO_LOGINS, ready=ready, timeout=30,
+                       interval=0.01, out=out)
+    # Then it printed the URL and every login once, after they were up, saying so
+    assert up and len(checks) == 4
+    printed = out.getvalue()
+    assert printed.count("Win-back demo: http://127.0.0.1:8123/") == 1 and "http://127.0.0.1:8123/admin/" in printed
+    assert all(username in printed and password in printed for username, password, _ in DEMO_LOGINS)
+    assert "Web, worker and beat are up" in printed
+
+    # And when they do not come up in time, it still prints the banner, saying what to look at
+    out = io.StringIO()
+    assert not demo_announce(base_url="http://127.0.0.1:8123", logins=DEMO_LOGINS, ready=lambda: False,
+                             timeout=0.1, interval=0.01, out=out)
+    assert "Win-back demo: http://127.0.0.1:8123/" in out.getvalue() and "Not everything is up yet" in out.getvalue()
+
+
+def test_the_announcer_asks_web_without_a_logged_503(live_server):
+    # Given the web server up: /health/live/ answers (the full /health/ would log a 503 while beat starts)
+    assert demo_web_up(base_url=live_server.url)
+    # And a port where nothing listens is not up
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert not demo_web_up(base_url=f"http://127.0.0.1:{port}")

@@ -77,6 +77,8 @@ POLICY: dict[str, Rule] = {
     "agent:callbacks": Rule(STAFF, STAFF),
     "agent:case": Rule(frozenset({"agent"}), frozenset({"agent"})),
     "agent:release": Rule(frozenset({"agent"}), frozenset({"agent"})),
+    # Choosing an offer on the held case: its code before the call is saved (POST only).
+    "agent:case-coupon": Rule(frozenset({"agent"}), frozenset({"agent"})),
     # The links in emails: the signed token is the authentication, whoever clicks.
     "touchpoints:unsubscribe": Rule(EVERYONE, EVERYONE),
     "touchpoints:score": Rule(EVERYONE, EVERYONE),
@@ -140,6 +142,8 @@ ADMIN_REFUSED_TO_MANAGERS = [
     # So are the authenticator devices (a lost phone: a superuser removes the device).
     # (The business settings are core's too, and a manager's: margin, discount rate, currency.)
     (re.compile(r"^admin:(auth|authtoken|core(?!_businesssettings)|otp_totp)_"), NOBODY, NOBODY),
+    # Beat's schedules are its internals (config/admin.py): managers see the periodic tasks only.
+    (re.compile(r"^admin:django_celery_beat_(clocked|crontab|interval|solar)schedule_"), NOBODY, NOBODY),
     # Written by the service only: a manager reads them.
     (re.compile(rf"^admin:({WRITTEN_BY_THE_SERVICE})_add$"), NOBODY, NOBODY),
     (re.compile(rf"^admin:({WRITTEN_BY_THE_SERVICE}|winback_dormancypolicy|winback_winbackcase)_change$"),
@@ -276,6 +280,7 @@ def world(agent, manager, integration, django_user_model):
         "admin:auth_user_password_change": {"id": agent.pk},
         "admin:touchpoints_cadencestep_preview": {"step_id": touchpoint.step_id},
         "admin:touchpoints_cadencestep_preview_html": {"step_id": touchpoint.step_id},
+        "admin:touchpoints_cadencestep_test_send": {"step_id": touchpoint.step_id},
         "admin:metrics_kpis_csv": {"table": "agents"},
         "admin:winback_dormancypolicy_adopt": {"tuning_id": tuning.pk, "key": "nonsense"},
     }

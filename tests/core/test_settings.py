@@ -212,3 +212,13 @@ def test_dockerfile_build_step_passes_the_production_refusals():
                             capture_output=True, text=True, timeout=120)
     # Then the production profile starts: the build does not stop on its own refusals
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_log_levels_set_single_loggers_levels():
+    # Given LOG_LEVELS naming two loggers (what the demo sets to quiet the worker's per-task lines)
+    env = {**os.environ, "LOG_LEVELS": "celery.app.trace=warning, celery.worker.strategy=ERROR"}
+    # When Django configures logging
+    result = _manage("shell", "-v", "0", "-c", "import logging; print(logging.getLogger('celery.app.trace').level,"
+                     " logging.getLogger('celery.worker.strategy').level, logging.getLogger('other').level)", env=env)
+    # Then those two have their levels and the others keep the root's
+    assert result.stdout.split() == ["30", "40", "0"], result.stderr

@@ -285,6 +285,8 @@ def _mark_sent(tp: Touchpoint, *, customer: Customer, message_id: str, summary: 
     if not held:  # our lease ran out and another worker took it over; it records the send
         return "skipped"
     touchpoint_after_sent(touchpoint_id=tp.pk)
+    if tp.channel == "email":  # the one line a sent email leaves in the log (an SMS backend logs its own)
+        log.info("email sent: touchpoint %s, %s, message %s", tp.pk, tp.step.template, message_id)
     return "sent"
 
 

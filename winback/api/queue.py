@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -17,11 +18,11 @@ from core.api import error_body, validation_errors
 from core.fields import BusinessDateTimeField
 from core.roles import user_is_agent, user_is_manager
 from winback.api.serializers import CallbackSerializer, DispositionResultSerializer, ReleaseResultSerializer
-from winback.selectors import CALL_GUIDE, agent_callbacks, case_card, held_case_call_zones
+from winback.selectors import agent_callbacks, call_guide, case_card, held_case_call_zones
 from winback.services.calling_hours import zone_info, zone_keys
 from winback.services.queue import (
     AGENT_OUTCOMES, DispositionInput, NotYourCase, case_claim_next, case_record_disposition,
-    case_release,
+    case_put_back,
 )
 
 
@@ -35,6 +36,8 @@ class IsAgentOrManager(BasePermission):
 class CardSerializer(serializers.Serializer):
     def to_representation(self, card: dict) -> dict:
         case, customer = card["case"], card["customer"]
+        # The guide the case page shows: a recovery call opens with the complaint, a care call says why.
+        guide = call_guide(case=case, open_complaints=card["open_complaints"], now=timezone.now())
         return {
             "case": {"id": case.pk, "status": case.status, "is_recovery": case.is_recovery, "attempts": case.attempts,
                      "lease_until": case.lease_until, "lapsed_at": case.lapsed_at, "callback_at": case.callback_at},
@@ -51,7 +54,9 @@ class CardSerializer(serializers.Serializer):
             "earlier_reasons": [{"at": d.created_at, "reason": d.reason.name, "note": d.note} for d in card["earlier_reasons"]],
             "reasons": [{"id": r.pk, "name": r.name} for r in card["reasons"]],
             "offers": [{"id": o.pk, "name": o.name, "script": o.script} for o in card["offers"]],
-            "call_guide": CALL_GUIDE,
+            "call_guide": guide["steps"],
+            "call_guide_kind": guide["kind"],
+            "call_guide_opening": guide["why"],
         }
 
 
@@ -130,10 +135,12 @@ class CaseDispositionView(APIView):
 class CaseReleaseView(APIView):
     permission_classes = [IsAgentOrManager]
 
-    @extend_schema(request=None, responses={200: ReleaseResultSerializer})
+    @extend_schema(request=None, responses={200: ReleaseResultSerializer},
+                   description="Put the held case back in the queue: it comes after every other callable case for the "
+                               "call settings' skip_minutes, so the next claim brings another customer.")
     def post(self, request: Request, pk: int) -> Response:
         try:
-            case_release(agent=request.user, case_id=pk)
+            case_put_back(agent=request.user, case_id=pk)
         except NotYourCase:
             raise Http404("No such case among yours.")
         return Response(ReleaseResultSerializer({"case": pk, "released": True}).data)

@@ -59,3 +59,57 @@ def open_zones_array_literal(*, now: dt.datetime, start: dt.time, end: dt.time) 
     instead of hundreds of array elements to encode on every claim. (Zone names hold no , { } or quotes.)"""
     open_zones(now=now, start=start, end=end)  # validates whole minutes
     return _open_zones_literal(now.astimezone(dt.timezone.utc).replace(second=0, microsecond=0), start, end)
+
+
+# Calling hours are whole minutes, so a quarter-hour step finds the next allowed time of customers in
+# several zones (each zone's window opens on the quarter hour or after it; scanning three days is 288 tests).
+_STEP = dt.timedelta(minutes=15)
+_HORIZON_STEPS = 3 * 24 * 4
+
+
+def next_calling_time(*, call_zones: str, at: dt.datetime, start: dt.time, end: dt.time) -> dt.datetime | None:
+    """``at`` when it is inside calling hours in every zone of the customer, else the first allowed minute
+    after it (the next start of calling hours in the customer's first zone, or a later quarter hour for a
+    customer whose zones differ); None when their zones never share calling hours."""
+    if inside_calling_hours(call_zones=call_zones, now=at, start=start, end=end):
+        return at
+    zone = zone_info(zone_keys(call_zones)[0]) or dt.timezone.utc
+    local = at.astimezone(zone)
+    day = local.date() if local.time() < start else local.date() + dt.timedelta(days=1)
+    candidate = dt.datetime.combine(day, start, tzinfo=zone)
+    for _step in range(_HORIZON_STEPS):
+        if inside_calling_hours(call_zones=call_zones, now=candidate, start=start, end=end):
+            return candidate
+        candidate += _STEP
+    return None
+
+
+def _ceil_minutes(moment: dt.datetime, minutes: int) -> dt.datetime:
+    floor = moment.replace(second=0, microsecond=0)
+    floor -= dt.timedelta(minutes=floor.minute % minutes)
+    return floor if floor >= moment else floor + dt.timedelta(minutes=minutes)
+
+
+MORNING = dt.time(9, 0)
+
+
+def callback_presets(*, call_zones: str, now: dt.datetime, start: dt.time,
+                     end: dt.time) -> dict[str, dt.datetime | None]:
+    """The callback times offered beside the callback field, as the customer's local wall-clock time (the
+    field's time, read in their first zone): in an hour (on the next five minutes), tomorrow morning (9:00,
+    or when calling hours start if later) and the same time tomorrow. One that falls outside calling hours
+    moves to the next allowed time (next_calling_time); None when there is none."""
+    zone = zone_info(zone_keys(call_zones)[0]) or dt.timezone.utc
+    local_now = now.astimezone(zone)
+    tomorrow = local_now.date() + dt.timedelta(days=1)
+    wanted = {
+        "in_an_hour": _ceil_minutes(now + dt.timedelta(hours=1), 5),
+        "tomorrow_morning": dt.datetime.combine(tomorrow, max(start, MORNING), tzinfo=zone),
+        "same_time_tomorrow": dt.datetime.combine(tomorrow, local_now.time().replace(second=0, microsecond=0),
+                                                  tzinfo=zone),
+    }
+    presets: dict[str, dt.datetime | None] = {}
+    for key, moment in wanted.items():
+        allowed = next_calling_time(call_zones=call_zones, at=moment, start=start, end=end)
+        presets[key] = allowed.astimezone(zone).replace(tzinfo=None) if allowed else None
+    return presets

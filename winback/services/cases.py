@@ -40,7 +40,7 @@ from core.dialect import id_list_condition, id_list_param, is_postgresql
 from core.sql import compose, render
 from crm.models import Complaint, Contact, Customer, Order
 from predictions.models import CustomerPrediction
-from winback.models import CaseEvent, Coupon, Disposition, LifecycleEvent, WinbackCase
+from winback.models import CaseEvent, Coupon, CouponReservation, Disposition, LifecycleEvent, WinbackCase
 
 Status = WinbackCase.Status
 Kind = CaseEvent.Kind
@@ -291,17 +291,26 @@ _WAKE_PICK = ("SELECT id, claimed_by_id AS was FROM {case} WHERE status = 'open'
 # customer row is read anyway) in case a future path sets one without the other.
 _CALLABLE = ("c.status = 'open' AND c.ready AND NOT c.holdout AND c.attempts < %(max_attempts)s"
              " AND cu.do_not_call_since IS NULL AND cu.suppressed_at IS NULL AND cu.phone <> ''")
+# A case an agent put back waits behind every other callable case until skipped_until (so "next" never
+# hands the same customer straight back); the two first branches of the claim leave it out.
+_NOT_SKIPPED = " AND (c.skipped_until IS NULL OR c.skipped_until <= %(now)s)"
+_DUE_CALLBACK = "c.callback_at <= %(now)s AND (c.callback_agent_id = %(me)s OR c.callback_at <= %(grace_over)s)"
 # Index: case_callbacks (open, callback_at set), in callback order.
 _CALLBACKS = ("SELECT {pick} FROM {case} c JOIN {customer} cu ON cu.id = c.customer_id"
-              " WHERE " + _CALLABLE + " AND c.callback_at IS NOT NULL AND c.callback_at <= %(now)s"
-              " AND (c.callback_agent_id = %(me)s OR c.callback_at <= %(grace_over)s){zone_test}"
-              " ORDER BY c.callback_at, c.id")
+              " WHERE " + _CALLABLE + " AND c.callback_at IS NOT NULL AND " + _DUE_CALLBACK + _NOT_SKIPPED +
+              "{zone_test} ORDER BY c.callback_at, c.id")
 # Index: case_queue (open, ready, not held out), in queue order.
 _QUEUE = ("SELECT {pick} FROM {case} c JOIN {customer} cu ON cu.id = c.customer_id"
-          " WHERE " + _CALLABLE + " AND c.callback_at IS NULL{zone_test}"
+          " WHERE " + _CALLABLE + " AND c.callback_at IS NULL" + _NOT_SKIPPED + "{zone_test}"
           " ORDER BY c.is_recovery DESC, c.priority DESC, c.id")
+# Index: case_skipped (the few cases put back). Last: only when nobody else is callable, the ones put back
+# earliest first.
+_SKIPPED = ("SELECT {pick} FROM {case} c JOIN {customer} cu ON cu.id = c.customer_id"
+            " WHERE " + _CALLABLE + " AND c.skipped_until > %(now)s"
+            " AND (c.callback_at IS NULL OR (" + _DUE_CALLBACK + ")){zone_test}"
+            " ORDER BY c.skipped_until, c.id")
 _CLAIM_SET = ("claimed_by_id = %(me)s, lease_until = %(lease_until)s, ready = false,"
-              " next_call_at = %(lease_until)s, updated_at = %(now)s")
+              " next_call_at = %(lease_until)s, skipped_until = NULL, updated_at = %(now)s")
 # Calling hours against the zones open this minute, a text[] constant (see case_claim_statement).
 _ZONE_TEST = (" AND CASE WHEN strpos(cu.call_zones, ',') = 0"
               " THEN COALESCE(NULLIF(cu.call_zones, ''), %(business_tz)s) = ANY({zones}::text[])"
@@ -316,7 +325,8 @@ _CLAIM_ONE = (
     "           FROM woken WHERE was IS NOT NULL),"
     " claimed AS (UPDATE {case} SET " + _CLAIM_SET +
     "           WHERE id = COALESCE(({callbacks} LIMIT 1 FOR UPDATE OF c SKIP LOCKED),"
-    "                               ({queue} LIMIT 1 FOR UPDATE OF c SKIP LOCKED))"
+    "                               ({queue} LIMIT 1 FOR UPDATE OF c SKIP LOCKED),"
+    "                               ({skipped} LIMIT 1 FOR UPDATE OF c SKIP LOCKED))"
     "             AND NOT EXISTS (SELECT 1 FROM {case} h WHERE h.claimed_by_id = %(me)s AND h.status = 'open')"
     "           RETURNING {case_columns}),"
     " events AS (INSERT INTO {event} (" + _EVENT_COLUMNS + ")"
@@ -331,14 +341,15 @@ def case_claim_statement(open_zones: str) -> str:
 
     It wakes the cases whose gap, callback time or lease is over (they become callable from the next claim:
     a statement sees one snapshot; an expired lease is a "released" event), then takes a due callback first
-    (COALESCE stops at the first case found), else the head of the queue, skipping cases other agents are
+    (COALESCE stops at the first case found), else the head of the queue, else a case an agent put back
+    (skipped_until, see _SKIPPED), skipping cases other agents are
     locking, and records the claim. The open zones are a constant of the statement: the set changes a few
     times an hour, and as a constant it is parsed once per prepared statement and hashed for a customer
     with a single zone, instead of a few hundred names sent, parsed and scanned on every claim.
     """
     pick = {"pick": sql.SQL("c.id"), "zone_test": _compose(_ZONE_TEST, zones=sql.Literal(open_zones))}
     return _render(_CLAIM_ONE, callbacks=_compose(_CALLBACKS, **pick), queue=_compose(_QUEUE, **pick),
-                   case_columns=_CASE_COLUMNS)
+                   skipped=_compose(_SKIPPED, **pick), case_columns=_CASE_COLUMNS)
 
 
 def case_claim_one(*, agent: AbstractBaseUser, now: dt.datetime, lease_until: dt.datetime, max_attempts: int,
@@ -355,7 +366,7 @@ _WAKE_PICK_ROWS = _render(_WAKE_PICK)
 _WAKE = _render("UPDATE {case} SET " + _WAKE_SET + " WHERE {ids}", ids=id_list_condition("id"))
 _CANDIDATE_PAGES = {name: _render(template + " LIMIT 200 OFFSET %(offset)s", pick=sql.SQL("c.id, cu.call_zones"),
                                   zone_test=sql.SQL(""))
-                    for name, template in (("callbacks", _CALLBACKS), ("queue", _QUEUE))}
+                    for name, template in (("callbacks", _CALLBACKS), ("queue", _QUEUE), ("skipped", _SKIPPED))}
 _CLAIM = _render("UPDATE {case} SET " + _CLAIM_SET + " WHERE id = %(case_id)s")
 
 
@@ -381,7 +392,8 @@ def case_claim_first_callable(*, agent: AbstractBaseUser, now: dt.datetime, leas
                               max_attempts: int, grace_over: dt.datetime,
                               callable_now: Callable[[str], bool]) -> int | None:
     """Elsewhere than PostgreSQL: the calling hours are tested here (``callable_now(call_zones)``), a page
-    of candidates at a time, due callbacks first; the first callable case is claimed. Returns its id."""
+    of candidates at a time, due callbacks first, cases put back last; the first callable case is claimed.
+    Returns its id."""
     adapt = connection.ops.adapt_datetimefield_value
     params = {"max_attempts": max_attempts, "me": agent.pk, "grace_over": adapt(grace_over), "now": adapt(now),
               "lease_until": adapt(lease_until)}
@@ -407,25 +419,34 @@ class NotYourCase(Exception):
 
 
 _RELEASE = ("UPDATE {case} SET claimed_by_id = NULL, lease_until = NULL, ready = %(yes)s, next_call_at = NULL,"
-            " updated_at = %(now)s WHERE id = %(id)s AND claimed_by_id = %(me)s AND status = 'open'")
+            " skipped_until = %(skipped_until)s, updated_at = %(now)s"
+            " WHERE id = %(id)s AND claimed_by_id = %(me)s AND status = 'open'")
 _RELEASE_PLAIN = _render(_RELEASE)
 # One prepared statement on PostgreSQL (releases are frequent): the release and its event.
 _RELEASE_PG = _with_events(_RELEASE_PLAIN, then="SELECT id FROM changed")
 
 
-def case_release(*, agent: AbstractBaseUser, case_id: int, now: dt.datetime | None = None) -> None:
-    """Hand the held case back to the queue (only the holder's open case is touched); NotYourCase else."""
+def case_release(*, agent: AbstractBaseUser, case_id: int, now: dt.datetime | None = None,
+                 skip_minutes: int = 0) -> None:
+    """Hand the held case back to the queue (only the holder's open case is touched); NotYourCase else.
+
+    With ``skip_minutes`` the agent put it back: it waits behind every other callable case that long. An
+    offer's code reserved on it and never saved is dropped (it was never issued)."""
     now = now or timezone.now()
-    params = {"id": case_id, "me": agent.pk, "yes": True, "now": now}
+    adapt = connection.ops.adapt_datetimefield_value
+    skipped_until = now + dt.timedelta(minutes=skip_minutes) if skip_minutes else None
+    reason = "Put back in the queue." if skip_minutes else ""
+    params = {"id": case_id, "me": agent.pk, "yes": True, "now": now, "skipped_until": skipped_until}
     if is_postgresql():
-        events = _event_params(kind=Kind.RELEASED, actor="agent", agent_id=agent.pk, reason="")
+        events = _event_params(kind=Kind.RELEASED, actor="agent", agent_id=agent.pk, reason=reason)
         released = len(fetch_all(_RELEASE_PG, {**params, **events}))
     else:
         with connection.cursor() as cur:
-            released = _apply(cur, _RELEASE_PLAIN, {**params, "now": connection.ops.adapt_datetimefield_value(now)},
-                              kind=Kind.RELEASED, actor="agent", agent_id=agent.pk, reason="")
+            released = _apply(cur, _RELEASE_PLAIN, {**params, "now": adapt(now), "skipped_until": adapt(skipped_until)},
+                              kind=Kind.RELEASED, actor="agent", agent_id=agent.pk, reason=reason)
     if not released:
         raise NotYourCase(f"Case {case_id} is not held by you.")
+    CouponReservation.objects.filter(case_id=case_id).delete()
 
 
 def case_held(*, agent: AbstractBaseUser, case_id: int) -> WinbackCase:
@@ -549,6 +570,7 @@ def cases_close_for_erasure(*, customer: Customer, now: dt.datetime) -> int:
     """The erased customer's open cases close at once, each with its event; returns how many."""
     params = {"now": connection.ops.adapt_datetimefield_value(now), "customer": customer.pk,
               "reason": "The customer's personal data was erased."}
+    CouponReservation.objects.filter(case__customer=customer).delete()  # a code shown, never issued
     with connection.cursor() as cur:
         return _apply(cur, _CLOSE_FOR_ERASURE, params, kind=Kind.CLOSED, from_status=Status.OPEN, actor="erasure")
 

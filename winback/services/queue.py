@@ -24,7 +24,9 @@ from crm.models import Complaint, Contact, Customer
 from crm.services.audit import Actor
 from crm.services.customers import customer_update
 from crm.services.records import complaint_create, contact_create
-from winback.models import OFFER_BOUNDS, CallSettings, Coupon, Disposition, LeaveReason, Offer, WinbackCase
+from winback.models import (
+    OFFER_BOUNDS, CallSettings, Coupon, CouponReservation, Disposition, LeaveReason, Offer, WinbackCase,
+)
 from winback.services.calling_hours import inside_calling_hours, local_to_utc, open_zones_array_literal
 from winback.services.cases import (
     NotYourCase, case_after_call, case_claim_first_callable, case_claim_one, case_held, case_release,
@@ -130,16 +132,9 @@ def case_record_disposition(*, agent: AbstractBaseUser, case_id: int, data: Disp
             errors["reason"] = f"No active reason for leaving with id {data.reason_id}."
     offer = None
     if data.offer_id is not None:
-        offer = Offer.objects.filter(pk=data.offer_id, active=True).first()
-        if offer is None:
-            errors["offer"] = f"No active offer with id {data.offer_id}."
-        elif case.holdout:
-            errors["offer"] = "A holdout case is never contacted."
-        else:
-            try:
-                coupon_expires_at(offer=offer, now=now)
-            except ValidationError as exc:
-                errors["offer"] = " ".join(exc.messages)
+        offer, offer_error = _offer_for_case(offer_id=data.offer_id, case=case, now=now)
+        if offer_error:
+            errors["offer"] = offer_error
     callback_at = None
     if data.outcome == Outcome.CALLBACK_REQUESTED:
         if data.callback_local is None:
@@ -162,7 +157,13 @@ def case_record_disposition(*, agent: AbstractBaseUser, case_id: int, data: Disp
         "customer": customer, "channel": Contact.Channel.CALL, "direction": Contact.Direction.OUTBOUND,
         "occurred_at": now, "agent": agent, "outcome": data.outcome, "notes": data.note,
     })
-    coupon = coupon_issue(customer=customer, case=case, offer=offer, now=now) if offer else None
+    coupon = None
+    if offer:
+        # The code the agent already read out (coupon_reserve), when they chose this offer on this call.
+        reserved = CouponReservation.objects.filter(case=case, agent=agent, offer=offer).first()
+        coupon = coupon_issue(customer=customer, case=case, offer=offer, now=now,
+                              code=reserved.code if reserved else None)
+    CouponReservation.objects.filter(case=case).delete()
     outcome = data.outcome
     if outcome == Outcome.WRONG_NUMBER:
         customer_update(actor=actor, customer=customer, data={"phone": ""})
@@ -197,14 +198,68 @@ def coupon_expires_at(*, offer: Offer, now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(days=offer.valid_days)
 
 
-def coupon_issue(*, customer: Customer, offer: Offer, now: dt.datetime, case: WinbackCase | None = None) -> Coupon:
-    """A unique code for this customer, linked to the case if any (a collision just draws again).
+def coupon_issue(*, customer: Customer, offer: Offer, now: dt.datetime, case: WinbackCase | None = None,
+                 code: str | None = None) -> Coupon:
+    """A unique code for this customer, linked to the case if any (a collision just draws again); ``code``:
+    the one already reserved for it (coupon_reserve), issued as it is.
 
     Raises ValidationError (on "offer") when the offer cannot give an expiry date."""
     expires_at = coupon_expires_at(offer=offer, now=now)
+    return Coupon.objects.create(code=code or coupon_code_draw(offer=offer), offer=offer, customer=customer,
+                                 case=case, issued_at=now, expires_at=expires_at)
+
+
+def coupon_code_draw(*, offer: Offer) -> str:
+    """A code of the offer that no coupon and no reservation holds (the unique constraints have the last word)."""
     for _attempt in range(5):
         code = f"{offer.code_prefix}-{''.join(secrets.choice(COUPON_ALPHABET) for _char in range(8))}"
-        if not Coupon.objects.filter(code=code).exists():
-            return Coupon.objects.create(code=code, offer=offer, customer=customer, case=case, issued_at=now,
-                                         expires_at=expires_at)
+        if not (Coupon.objects.filter(code=code).exists() or CouponReservation.objects.filter(code=code).exists()):
+            return code
     raise RuntimeError("Could not draw a unique coupon code.")
+
+
+def _offer_for_case(*, offer_id: int, case: WinbackCase, now: dt.datetime) -> tuple[Offer | None, str]:
+    """The active offer that may be made on this call, or why not."""
+    offer = Offer.objects.filter(pk=offer_id, active=True).first()
+    if offer is None:
+        return None, _("No active offer with id %(id)s.") % {"id": offer_id}
+    if case.holdout:
+        return None, _("A holdout case is never contacted.")
+    try:
+        coupon_expires_at(offer=offer, now=now)
+    except ValidationError as exc:
+        return None, " ".join(exc.messages)
+    return offer, ""
+
+
+@transaction.atomic
+def coupon_reserve(*, agent: AbstractBaseUser, case_id: int, offer_id: int | None,
+                   now: dt.datetime | None = None) -> CouponReservation | None:
+    """The code of the offer the agent just chose on their held case, to read out before the call is saved.
+
+    Idempotent: the same offer again gives the same code. Another offer replaces the earlier, unsaved one
+    (one reservation per case); no offer (``offer_id`` None) drops it. Nothing here is a coupon yet (the
+    KPIs count coupons): saving the call issues the coupon with this code (case_record_disposition).
+    NotYourCase when the agent does not hold the case; ValidationError (on "offer") for an offer that
+    cannot be made."""
+    now = now or timezone.now()
+    case = case_held(agent=agent, case_id=case_id)
+    if offer_id is None:
+        CouponReservation.objects.filter(case=case).delete()
+        return None
+    offer, error = _offer_for_case(offer_id=offer_id, case=case, now=now)
+    if error:
+        raise ValidationError({"offer": error})
+    current = CouponReservation.objects.select_for_update().filter(case=case).first()
+    if current is not None and current.agent_id == agent.pk and current.offer_id == offer.pk:
+        return current
+    # Another offer, or a code left by an agent whose hold ran out: never two codes live for one call.
+    CouponReservation.objects.filter(case=case).delete()
+    return CouponReservation.objects.create(case=case, agent=agent, offer=offer, code=coupon_code_draw(offer=offer),
+                                            reserved_at=now)
+
+
+def case_put_back(*, agent: AbstractBaseUser, case_id: int, now: dt.datetime | None = None) -> None:
+    """The agent hands the held case back: it waits behind every other callable case for the call settings'
+    skip_minutes, so "next customer" brings someone else. NotYourCase when they do not hold it."""
+    case_release(agent=agent, case_id=case_id, now=now, skip_minutes=call_settings(fresh=True).skip_minutes)
