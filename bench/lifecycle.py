@@ -618,7 +618,7 @@ def child_orm(args: argparse.Namespace, now: dt.datetime) -> dict:
                                                 cancellations=cancellations, policy=params, now=now)
                 for kind, at in events:
                     LifecycleEvent.objects.get_or_create(customer=customer, kind=kind, occurred_at=at)
-                customer.status = status_of(events)
+                customer.status = status_of(events, last_order_at=orders[-1] if orders else None)
                 customer.lifecycle_due_at = due
                 customer.lifecycle_version = customer.history_version
                 customer.save()

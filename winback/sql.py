@@ -82,7 +82,12 @@ LAST_EVENT = (
     "       FROM lc_events) x"
     " WHERE x.rn = 1 AND x.customer_id = lc_customers.customer_id"
 )
-STATUS_FROM_LAST_EVENT = "UPDATE lc_customers SET status = " + STATUS_SQL
+# At risk ends with the next order (the rule restarts from it, docs/metrics.md s.1), which is no event of its own:
+# a customer whose latest event is at_risk and who ordered after it is active. Index: order_customer_time.
+STATUS_FROM_LAST_EVENT = render(
+    "UPDATE lc_customers SET status = CASE WHEN last_kind = 'at_risk' AND EXISTS (SELECT 1 FROM {order} o"
+    "   WHERE o.customer_id = lc_customers.customer_id AND o.ordered_at > lc_customers.last_at) THEN 'active'"
+    " ELSE " + STATUS_SQL + " END", order=Order)
 EVENTS_INSERT_PYTHON = "INSERT INTO lc_events (customer_id, kind, occurred_at) VALUES (%s, %s, %s)"
 DUE_UPDATE_PYTHON = "UPDATE lc_customers SET due_at = %s WHERE customer_id = %s"
 GONE_EARLIEST = render("SELECT min(occurred_at) FROM {event} WHERE id IN (SELECT id FROM lc_gone)", event=LifecycleEvent)

@@ -45,14 +45,22 @@ RATES = {
           "excluded); a case is won by an order within the attribution window after a contact or coupon"), "rate"),
     "incremental_reactivation": Definition(
         _("Incremental reactivation"),
+        # xgettext:no-python-format
         _("reactivation rate of contacted cases - that of the holdout, over win-back cases opened in P (a case "
           "reactivates when its customer orders again); contacted = every case not in the holdout (intention to "
           "treat); 95% confidence interval of the difference of two proportions"), "rate"),
     "repeat_purchase_rate": Definition(
         _("Repeat purchase rate"),
         _("customers who ordered in P and have more than one order up to E / customers who ordered in P"), "rate"),
-    "nps": Definition(_("NPS"), _("% of NPS scores 9-10 - % of scores 0-6, responses in P (-100..100)"), "score"),
-    "csat": Definition(_("CSAT"), _("% of CSAT responses in P scoring 4 or 5 (1-5 scale)"), "rate"),
+    # The "%" of these formulas is a percent sign, not a placeholder (else makemessages flags them python-format).
+    "nps": Definition(
+        _("NPS"),
+        # xgettext:no-python-format
+        _("% of NPS scores 9-10 - % of scores 0-6, responses in P (-100..100)"), "score"),
+    "csat": Definition(
+        _("CSAT"),
+        # xgettext:no-python-format
+        _("% of CSAT responses in P scoring 4 or 5 (1-5 scale)"), "rate"),
     "csat_mean": Definition(_("CSAT mean"), _("mean CSAT score of the responses in P (1-5)"), "score"),
     # CES asks how much effort it took: a higher score is worse.
     "ces": Definition(_("CES"), _("mean CES score of the responses in P (1-7 scale)"), "score", False),

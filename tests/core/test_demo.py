@@ -170,7 +170,8 @@ def test_demo_no_serve_sets_up_once_and_starts_nothing(tmp_path, demo_database_u
         out = manage("shell", "-c", "from crm.models import Customer; print(Customer.objects.count())")
         return int(out.split()[-1])  # the last line: the shell may first report its automatic imports
 
-    out = manage("demo", "--no-serve", "--port", "8123", "--customers", "20")
+    # Two simulated months: the demo's wiring, not the simulation (tests/core/test_demo_activity.py covers it)
+    out = manage("demo", "--no-serve", "--port", "8123", "--customers", "20", "--months", "2")
     assert "http://127.0.0.1:8123/admin/" in out and "http://127.0.0.1:8123/api/docs/" in out
     assert all(username in out and password in out for username, password, _ in DEMO_LOGINS)
     assert customers() == 20
@@ -178,7 +179,7 @@ def test_demo_no_serve_sets_up_once_and_starts_nothing(tmp_path, demo_database_u
     # The purchase models were fitted once (20 customers are too few: the attempts say so)
     assert "bgnbd" in out and "NOT USABLE: Only" in out
     # Run again (as every `make demo` does): nothing is re-seeded or duplicated.
-    manage("demo", "--no-serve", "--port", "8123", "--customers", "20")
+    manage("demo", "--no-serve", "--port", "8123", "--customers", "20", "--months", "2")
     assert customers() == 20
 
 
@@ -191,7 +192,7 @@ def test_demo_serves_admin_docs_health_and_data_then_stops_everything_on_ctrl_c(
     known: set[int] = set()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "manage.py", "demo", "--port", str(port), "--customers", str(CUSTOMERS)],
+            [sys.executable, "manage.py", "demo", "--port", str(port), "--customers", str(CUSTOMERS), "--months", "2"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -244,7 +245,7 @@ def test_demo_serves_admin_docs_health_and_data_then_stops_everything_on_ctrl_c(
         # No email is printed whole: at most one log line per message (the demo writes them to files)
         assert "Content-Type:" not in printed and "MIME-Version" not in printed and "Subject:" not in printed
         # and the worker's own two lines per task (received, succeeded) are quiet: a sent email leaves its one line
-        assert "touchpoints.send_batch" not in printed and "Task core.heartbeat" not in printed
+        assert "Task touchpoints.send_batch[" not in printed and "Task core.heartbeat[" not in printed
         mail = tmp_path / "var" / "mail"
         assert printed.count("email sent: touchpoint") <= (len(list(mail.iterdir())) if mail.exists() else 0)
 

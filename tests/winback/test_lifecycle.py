@@ -55,6 +55,25 @@ def test_a_regular_customer_lapses_after_three_missed_cycles(make_customer):
     assert events_of(customer)[-2:] == [("at_risk", day(45)), ("lapsed", day(60))]
 
 
+def test_an_order_after_the_at_risk_crossing_makes_the_customer_active_again(make_customer):
+    # Given a one-time buyer who turned at risk on day 45 (default 90 days, at_risk_k / k = 1.5 / 3)
+    customer = make_customer([0])
+    lifecycle_scan(full=True, now=day(50))
+    customer.refresh_from_db()
+    assert customer.status == "at_risk"
+    # When they order again on day 60, before the lapse, and the engine runs
+    add_orders(customer, [60])
+    lifecycle_refresh(customer_ids=[customer.pk], now=day(61))
+    # Then they are active again (at risk ended with the order, which is no event of its own) ...
+    customer.refresh_from_db()
+    assert customer.status == "active"
+    assert events_of(customer) == [("acquired", day(0)), ("at_risk", day(45))]
+    # ... and turn at risk anew only when the rule says so again, from the new order (90 days after day 60: 45)
+    lifecycle_scan(full=True, now=day(106))
+    customer.refresh_from_db()
+    assert (customer.status, events_of(customer)[-1]) == ("at_risk", ("at_risk", day(105)))
+
+
 def test_rerunning_and_running_late_give_the_same_events_and_cases(make_customer):
     for days in ([0], [0, 10, 20, 30], [0, 5, 200, 210, 215], [0, 30, 60, 90, 120, 150, 180]):
         make_customer(days)

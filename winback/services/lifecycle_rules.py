@@ -78,10 +78,13 @@ PRECEDENCE = {"acquired": 0, "reactivated": 1, "at_risk": 2, "lapsed": 3, "cance
 STATUS_OF = {"acquired": "active", "reactivated": "active", "at_risk": "at_risk", "lapsed": "lapsed", "cancelled": "cancelled"}
 
 
-def status_of(events: Sequence[Event]) -> str:
-    """The status follows the latest event; at the same instant the later stage wins."""
+def status_of(events: Sequence[Event], *, last_order_at: dt.datetime | None = None) -> str:
+    """The status follows the latest event; at the same instant the later stage wins. At risk ends with the
+    next order (the rule restarts from it), which is no event of its own."""
     if not events:
         return "prospect"
-    kind, _ = max(events, key=lambda e: (e[1], PRECEDENCE[e[0]]))
+    kind, when = max(events, key=lambda e: (e[1], PRECEDENCE[e[0]]))
+    if kind == "at_risk" and last_order_at is not None and last_order_at > when:
+        return "active"
     return STATUS_OF[kind]
 

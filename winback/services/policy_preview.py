@@ -117,8 +117,8 @@ def _thresholds(p: PolicyParams, prefix: str) -> tuple[str, str]:
 
 # What an order's segment leaves as the customer's latest event by now, when no later segment has one (the
 # events of a segment all come after those of the segments before it): 0 none, 1 a lapse or cancellation
-# that the next order (even one dated ahead) already reactivated, 2 cancelled, 3 lapsed, 4 at risk. An order
-# after an at-risk crossing, with no lapse in between, is no event: the customer stays at risk.
+# that the next order (even one dated ahead) already reactivated, or an at-risk crossing the next order ended
+# (no event of its own: the status is active again), 2 cancelled, 3 lapsed, 4 at risk.
 _ACTIVE, _CANCELLED, _LAPSED, _AT_RISK = 1, 2, 3, 4
 CODE_STATUS = {_ACTIVE: "active", _CANCELLED: "cancelled", _LAPSED: "lapsed", _AT_RISK: "at_risk"}
 
@@ -129,7 +129,7 @@ def _segment_code(lapse: str, risk: str) -> str:
         f" WHEN {lapse} <= age_us AND (nxt_us IS NULL OR {lapse} < nxt_us) AND (c_us IS NULL OR {lapse} < c_us)"
         f"   THEN CASE WHEN nxt IS NULL THEN {_LAPSED} ELSE {_ACTIVE} END"
         f" WHEN {risk} < {lapse} AND {risk} <= age_us AND (nxt_us IS NULL OR {risk} < nxt_us)"
-        f"   AND (c_us IS NULL OR {risk} < c_us) THEN {_AT_RISK}"
+        f"   AND (c_us IS NULL OR {risk} < c_us) THEN CASE WHEN nxt IS NULL THEN {_AT_RISK} ELSE {_ACTIVE} END"
         " ELSE 0 END"
     )
 
