@@ -99,7 +99,7 @@ def demo_process_env(*, host: str, port: int, base_url: str) -> dict[str, str]:
     env.setdefault("LOG_LEVELS", "celery.app.trace=WARNING,celery.worker.strategy=WARNING")
     env["DEMO_BASE_URL"] = base_url  # what `manage.py demo_announce` waits for and prints
     env.setdefault("SITE_URL", base_url)  # links in demo emails point at this server
-    # The demo's emails go to files under VAR_DIR/mail, one per message, not into the terminal (where the
+    # The demo's emails go to files under VAR_DIR/mail (one per sending batch), not into the terminal (where the
     # console backend printed every message whole, drowning the URL and the logins).
     env.setdefault("EMAIL_URL", "filemail://")
     host_header = f"[{host}]" if ":" in host else host

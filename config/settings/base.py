@@ -170,8 +170,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 # --- Email ------------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
-# EMAIL_URL=filemail:// writes each message to a file of its own in this folder (what `make demo` does:
-# the emails stay readable without flooding the terminal).
+# EMAIL_URL=filemail:// writes the messages to files in this folder, one file per connection (a sending batch),
+# each message whole (what `make demo` does: the emails stay readable without flooding the terminal).
 EMAIL_FILE_PATH = EMAIL_CONFIG.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Customer care <care@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
