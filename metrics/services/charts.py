@@ -187,7 +187,7 @@ def svg_lines_chart(*, title: str, labels: list[str], series: list[tuple[str, st
         parts.append(f'<text x="{left}" y="14" font-size="12" font-weight="bold">{escape(title)}</text>')
     # The legend: one short line and the series' text each, left to right under the title.
     x = left
-    for key, legend, _ in series:
+    for key, legend, _points in series:
         colour, dash = LINE_STYLES.get(key, _DEFAULT_LINE)
         dashed = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(f'<line x1="{x}" x2="{x + 22}" y1="{legend_y}" y2="{legend_y}" stroke="{colour}" stroke-width="2"'
