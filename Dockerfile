@@ -19,6 +19,9 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
+# The compiled catalogues are built here from the .po files (.mo files are not committed): Babel, from
+# requirements.txt, compiles them without GNU gettext.
+RUN python -m core.catalogues
 # collectstatic needs settings the production profile accepts, not secrets: a random key that exists only in
 # this build step (a key written here would be public), a host and an https address it never serves. The
 # production profile's manifest storage writes hashed names that whitenoise then serves from STATIC_ROOT.

@@ -17,14 +17,24 @@ LOCK_VENV := var/lock-tools-$(subst ==,-,$(LOCK_TOOL))
 LOCK := $(LOCK_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" $(LOCK_ARGS)
 
-.PHONY: install lock demo test backup restore bench-import clean
+.PHONY: install catalogues messages lock demo test backup restore bench-import clean
+
+# The compiled catalogues (.mo) are built, not committed (.gitignore): each from its .po whenever that changes,
+# by Babel in pure Python (core/catalogues.py), since GNU gettext's msgfmt is not on a fresh machine.
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po */locale/*/LC_MESSAGES/*.po)
+MO_FILES := $(PO_FILES:.po=.mo)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-install: $(STAMP)
+%.mo: %.po | $(STAMP)
+	$(BIN)/python -m core.catalogues $<
+
+catalogues: $(MO_FILES)
+
+install: $(STAMP) catalogues
 
 ## Compile requirements.in / requirements-dev.in into the locks: every dependency pinned, with hashes.
 lock:
@@ -32,12 +42,25 @@ lock:
 	$(LOCK) requirements.in -o requirements.txt
 	$(LOCK) requirements-dev.in -o requirements-dev.txt
 
+## Extract the strings of the code into the .po files (needs GNU gettext: apt-get install gettext), for every
+## language that has catalogues; LANGS="-l fa" starts a new one. The touchpoints app's catalogue holds its code
+## and the templates it owns, which makemessages would otherwise put in the project's (tests/test_catalogues.py
+## checks that this reproduces the committed msgids exactly).
+LANGS ?= --all
+messages: $(STAMP)
+	$(BIN)/python manage.py makemessages --ignore touchpoints --ignore var $(LANGS)
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && mkdir -p "$$tmp/templates/admin" \
+	  && ln -s "$(CURDIR)/touchpoints" "$$tmp/touchpoints" && ln -s "$(CURDIR)/touchpoints/locale" "$$tmp/locale" \
+	  && ln -s "$(CURDIR)/templates/touchpoints" "$$tmp/templates/touchpoints" \
+	  && ln -s "$(CURDIR)/templates/admin/touchpoints" "$$tmp/templates/admin/touchpoints" \
+	  && cd "$$tmp" && env -u DJANGO_SETTINGS_MODULE "$(CURDIR)/$(BIN)/python" -m django makemessages --symlinks --ignore locale $(LANGS)
+
 ## Migrate, load demo data if the database is empty, start web + worker + beat, print URL and logins.
-demo: $(STAMP)
+demo: $(STAMP) catalogues
 	$(BIN)/python manage.py demo --port $(PORT)
 
 ## Install and run the whole test suite (SQLite + filesystem broker unless DATABASE_URL / REDIS_URL are set).
-test: $(STAMP)
+test: $(STAMP) catalogues
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 ## Back up DATABASE_URL: pg_dump -Fc into var/backups/<db>-<UTC time>.dump (or BACKUP_FILE=...); prints file and size.

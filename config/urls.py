@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.auth_api import TokenLogoutAllView, TokenLogoutView
-from core.views import Login, health, home, liveness, totp_enrol
+from core.views import Login, health, home, language_set, liveness, totp_enrol
 
 urlpatterns = [
     path("", home, name="home"),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/login/", Login.as_view(), name="login"),  # before django.contrib.auth's own
     path("accounts/authenticator/", totp_enrol, name="totp-enrol"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("language/", language_set, name="language-set"),
     path("agent/", include("winback.urls")),
     path("t/", include("touchpoints.urls")),  # the links in emails: unsubscribe, survey scores
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),

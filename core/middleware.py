@@ -1,12 +1,15 @@
-"""The API's answers outside DRF's reach: a NUL in the URL, and Django's own error pages, in the error shape."""
+"""The API's answers outside DRF's reach (a NUL in the URL, Django's own error pages in the error shape), and a
+person's own language."""
 
 from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core.api import error_body, request_error_body
+from core.selectors import user_language
 
 API_PREFIX = "/api/"
 NUL = "\x00"
@@ -58,3 +61,20 @@ def nul_errors(*, path: str, query: str, headers: dict[str, str]) -> list[dict[s
 def json_error_page(status: int) -> JsonResponse:
     detail = _("Not found.") if status == 404 else _("The request could not be served (HTTP %(status)d).") % {"status": status}
     return JsonResponse(request_error_body(detail), status=status)
+
+
+class UserLanguageMiddleware:
+    """A logged-in person's chosen language (core.UserPreference) over the one LocaleMiddleware found (cookie,
+    then browser): an agent's pages follow the agent, whatever machine they sit at. Without a choice the
+    browser's stays. Placed after LocaleMiddleware and AuthenticationMiddleware; LocaleMiddleware then names
+    this language in Content-Language on the way out."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        language = user_language(user=request.user)
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
+        return self.get_response(request)

@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -69,3 +70,27 @@ class BusinessSettings(models.Model):
     def __str__(self) -> str:
         return f"Margin {self.gross_margin:.0%}"
 
+
+
+# The languages a person may choose: settings.LANGUAGES, "" for the browser's (Accept-Language, or the cookie).
+LANGUAGE_CODES = tuple(code for code, _name in settings.LANGUAGES)
+
+
+class UserPreference(models.Model):
+    """A person's own settings (agents and managers): today the language of their pages."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    language = models.CharField(
+        max_length=10, blank=True, choices=settings.LANGUAGES,
+        help_text=_("The language of this person's pages; blank follows their browser's."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("user preference")
+        verbose_name_plural = _("user preferences")
+        constraints = [
+            models.CheckConstraint(condition=Q(language__in=("", *LANGUAGE_CODES)), name="userpreference_language_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.language or 'browser'}"

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from core.models import BusinessSettings
+from core.models import BusinessSettings, UserPreference
 
 from core.models import EnqueueFailure, Heartbeat
 
@@ -116,3 +116,10 @@ def user_second_step_missing(*, user: AbstractBaseUser | AnonymousUser) -> bool:
 def business_settings() -> BusinessSettings:
     """The business figures (one row, created with its defaults when missing)."""
     return BusinessSettings.objects.get_or_create(pk=1)[0]
+
+
+def user_language(*, user: AbstractBaseUser | AnonymousUser) -> str:
+    """The language a logged-in person chose ("" when none: their browser's applies)."""
+    if not user.is_authenticated:
+        return ""
+    return UserPreference.objects.filter(user=user).values_list("language", flat=True).first() or ""

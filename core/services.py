@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
-from core.models import EnqueueFailure, Heartbeat
+from core.models import LANGUAGE_CODES, EnqueueFailure, Heartbeat, UserPreference
 from core.selectors import totp_device_confirmed
 
 
@@ -96,3 +96,12 @@ def api_token_revoke(*, token: AuthToken) -> None:
 def api_tokens_revoke_all(*, user: AbstractBaseUser) -> int:
     """Every token of the user stops working at once; returns how many there were."""
     return AuthToken.objects.filter(user=user).delete()[0]
+
+
+def user_language_set(*, user: AbstractBaseUser, language: str) -> UserPreference:
+    """Stores a person's language ("" = their browser's); a code outside settings.LANGUAGES changes nothing."""
+    if language not in ("", *LANGUAGE_CODES):
+        raise ValidationError(_("Unknown language %(code)s: choose one of %(codes)s.")
+                              % {"code": language[:20], "codes": ", ".join(LANGUAGE_CODES)})
+    preference, _created = UserPreference.objects.update_or_create(user=user, defaults={"language": language})
+    return preference

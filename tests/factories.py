@@ -5,6 +5,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from core.models import UserPreference
 from crm.models import Complaint, Contact, Customer, Feedback, Order
 
 
@@ -16,6 +17,15 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = factory.django.Password("correct-horse-battery-staple")
+
+
+class UserPreferenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UserPreference
+        django_get_or_create = ("user",)
+
+    user = factory.SubFactory(UserFactory)
+    language = "ar"
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):

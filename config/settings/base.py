@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After LocaleMiddleware (the browser's or the cookie's language) and the user: a person's own choice wins.
+    "core.middleware.UserLanguageMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -155,7 +157,8 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- I18n -------------------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
-LANGUAGES = [("en", "English"), ("ar", "Arabic")]
+# Each named in its own language: the chooser is read by someone who may not read the page's current one.
+LANGUAGES = [("en", "English"), ("ar", "العربية"), ("fa", "فارسی"), ("hu", "Magyar")]
 # The project's catalogues (apps with a locale/ of their own, like touchpoints, keep theirs).
 LOCALE_PATHS = [BASE_DIR / "locale"]
 # The business time zone: docs/metrics.md counts days and periods in it.

@@ -84,6 +84,8 @@ POLICY: dict[str, Rule] = {
     "touchpoints:score": Rule(EVERYONE, EVERYONE),
     # The answer's own token (in the body) authorises a comment.
     "touchpoints:comment": Rule(EVERYONE, EVERYONE),
+    # The language chooser: a person's stored choice, anybody else's cookie (POST only).
+    "language-set": Rule(EVERYONE, EVERYONE),
     # A manager sets up the authenticator app for the second login step.
     "totp-enrol": Rule(MANAGER, MANAGER),
     # Revoking the calling token (or all of its user's): whoever holds one.

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.template import Context, TemplateDoesNotExist
 from django.template.loader import get_template
+from django.utils import translation
 
 from crm.models import Customer
 from touchpoints.services.links import score_links, unsubscribe_url
@@ -71,11 +72,14 @@ def touchpoint_render(*, template: str, locale: str, context: dict[str, Any]) ->
         # Plain text is not HTML: no entity escaping ("Tom & Jerry" stays as it is).
         return get_template(name).template.render(_plain_context(ctx)).strip()
 
-    subject = " ".join(text(f"{base}.subject.txt").split())  # one line: a header cannot hold a newline
-    return Rendered(
-        locale=chosen, subject=subject, text=text(f"{base}.txt") + "\n",
-        html=get_template(f"{base}.html").render(ctx), sms=text(f"{base}.sms.txt"),
-    )
+    # The message's whole language is the templates': gettext, dates and numbers too, whoever renders it (a
+    # worker, or a manager's preview in another language). No mixed-language message.
+    with translation.override(chosen):
+        subject = " ".join(text(f"{base}.subject.txt").split())  # one line: a header cannot hold a newline
+        return Rendered(
+            locale=chosen, subject=subject, text=text(f"{base}.txt") + "\n",
+            html=get_template(f"{base}.html").render(ctx), sms=text(f"{base}.sms.txt"),
+        )
 
 
 def _plain_context(ctx: dict[str, Any]):
