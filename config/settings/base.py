@@ -160,7 +160,9 @@ LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 # Each named in its own language: the chooser is read by someone who may not read the page's current one.
 LANGUAGES = [("en", "English"), ("ar", "العربية"), ("fa", "فارسی"), ("hu", "Magyar")]
 # The project's catalogues (apps with a locale/ of their own, like touchpoints, keep theirs).
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# EXTRA_LOCALE_PATH: a directory of catalogues that wins over the shipped ones (a business's own wording).
+LOCALE_PATHS = [*([Path(env.str("EXTRA_LOCALE_PATH"))] if env.str("EXTRA_LOCALE_PATH", default="") else []),
+                BASE_DIR / "locale"]
 # The business time zone: docs/metrics.md counts days and periods in it.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
