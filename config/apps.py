@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PipelineConfig(AppConfig):
@@ -6,7 +7,7 @@ class PipelineConfig(AppConfig):
 
     name = "config"
     label = "pipeline"
-    verbose_name = "Pipeline"
+    verbose_name = _("Pipeline")
 
     def ready(self) -> None:
         from django.apps import apps

@@ -10,8 +10,11 @@ import datetime as dt
 import json
 from typing import Any
 
+from babel.lists import format_list
 from celery import current_app
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
@@ -34,13 +37,33 @@ def _number(field: str, low: int, high: int) -> int | None:
     return int(field) if field.isdigit() and low <= int(field) <= high else None
 
 
-def _weekdays(field: str) -> list[str] | None:
-    """Cron's day-of-week list ("1", "1,3,5"; 0 and 7 are Sunday) as day names, or None for anything else."""
-    names = [_("Sunday"), _("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday")]
+def _weekday_numbers(field: str) -> list[int] | None:
+    """Cron's day-of-week list ("1", "1,3,5"; 0 and 7 are Sunday) as 0-6 (Sunday first), or None for anything else."""
     parts = field.split(",")
     if not all(p.isdigit() and int(p) <= 7 for p in parts):
         return None
-    return [names[int(p) % 7] for p in parts]
+    return [int(p) % 7 for p in parts]
+
+
+def _day_names() -> list[str]:
+    return [_("Sunday"), _("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday")]
+
+
+def _one_weekday_sentence(day: int, *, time: str, zone: str) -> str:
+    # One whole sentence per day: languages say "every Monday" with the day in a form of its own
+    # (Hungarian "hétfőnként"), which a day name put into a sentence would not give.
+    sentences = [
+        _("every Sunday at %(time)s %(zone)s"), _("every Monday at %(time)s %(zone)s"),
+        _("every Tuesday at %(time)s %(zone)s"), _("every Wednesday at %(time)s %(zone)s"),
+        _("every Thursday at %(time)s %(zone)s"), _("every Friday at %(time)s %(zone)s"),
+        _("every Saturday at %(time)s %(zone)s"),
+    ]
+    return sentences[day] % {"time": time, "zone": zone}
+
+
+def _list(items: list[str]) -> str:
+    """Items joined as the active language joins a list ("Monday and Friday", "hétfő és péntek")."""
+    return format_list(items, locale=translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE))
 
 
 def _crontab_sentence(crontab: CrontabSchedule) -> str:
@@ -53,9 +76,13 @@ def _crontab_sentence(crontab: CrontabSchedule) -> str:
         time = f"{h:02d}:{m:02d}"
         if every_day:
             return _("every day at %(time)s %(zone)s") % {"time": time, "zone": zone}
-        days = _weekdays(dow)
+        days = _weekday_numbers(dow)
         if days and dom == "*" and moy == "*":
-            return _("every %(days)s at %(time)s %(zone)s") % {"days": ", ".join(days), "time": time, "zone": zone}
+            if len(set(days)) == 1:
+                return _one_weekday_sentence(days[0], time=time, zone=zone)
+            # Translators: %(days)s is a list of day names, such as "Monday and Friday".
+            return _("every week on %(days)s at %(time)s %(zone)s") % {
+                "days": _list([_day_names()[d] for d in dict.fromkeys(days)]), "time": time, "zone": zone}
         d = _number(dom, 1, 31)
         if d is not None and moy == "*" and dow == "*":
             return _("on day %(day)s of every month at %(time)s %(zone)s") % {"day": d, "time": time, "zone": zone}
@@ -70,9 +97,23 @@ def _crontab_sentence(crontab: CrontabSchedule) -> str:
 
 
 def _solar_sentence(solar: SolarSchedule) -> str:
-    return _("at %(event)s at latitude %(latitude)s, longitude %(longitude)s") % {
-        "event": solar.get_event_display().lower(), "latitude": f"{float(solar.latitude):g}",
-        "longitude": f"{float(solar.longitude):g}"}
+    # One whole sentence per event: the event's name inside a sentence takes a form of its own in each language.
+    sentences = {
+        "dawn_astronomical": _("at astronomical dawn at latitude %(latitude)s, longitude %(longitude)s"),
+        "dawn_nautical": _("at nautical dawn at latitude %(latitude)s, longitude %(longitude)s"),
+        "dawn_civil": _("at civil dawn at latitude %(latitude)s, longitude %(longitude)s"),
+        "sunrise": _("at sunrise at latitude %(latitude)s, longitude %(longitude)s"),
+        "solar_noon": _("at solar noon at latitude %(latitude)s, longitude %(longitude)s"),
+        "sunset": _("at sunset at latitude %(latitude)s, longitude %(longitude)s"),
+        "dusk_civil": _("at civil dusk at latitude %(latitude)s, longitude %(longitude)s"),
+        "dusk_nautical": _("at nautical dusk at latitude %(latitude)s, longitude %(longitude)s"),
+        "dusk_astronomical": _("at astronomical dusk at latitude %(latitude)s, longitude %(longitude)s"),
+    }
+    coordinates = {"latitude": f"{float(solar.latitude):g}", "longitude": f"{float(solar.longitude):g}"}
+    if solar.event not in sentences:
+        return _("at the solar event “%(event)s” at latitude %(latitude)s, longitude %(longitude)s") % {
+            "event": solar.event, **coordinates}
+    return sentences[solar.event] % coordinates
 
 
 def _clocked_sentence(clocked: ClockedSchedule) -> str:

@@ -1,8 +1,10 @@
 from axes.admin import AccessAttemptAdmin
+from babel.lists import format_list
 from axes.models import AccessAttempt
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from knox.models import AuthToken
@@ -14,7 +16,7 @@ from core.services import api_token_revoke, login_lockout_clear
 
 @admin.register(BusinessSettings)
 class BusinessSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
-    list_display = ("__str__", "gross_margin", "monthly_discount_rate", "currency", "updated_at")
+    list_display = ("__str__", "gross_margin", "monthly_discount_rate", "currency", "digits", "updated_at")
 
 
 @admin.register(Heartbeat)
@@ -49,7 +51,8 @@ class LockoutAdmin(AccessAttemptAdmin):
         usernames = sorted({u for u in queryset.values_list("username", flat=True) if u})
         login_lockout_clear(usernames=usernames)
         self.message_user(request, ngettext("Unlocked %(names)s.", "Unlocked %(names)s.", len(usernames))
-                          % {"names": ", ".join(usernames)}, messages.SUCCESS)
+                          % {"names": format_list(usernames, locale=translation.to_locale(translation.get_language() or "en"))},
+                          messages.SUCCESS)
 
 
 admin.site.unregister(AuthToken)

@@ -5,12 +5,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -18,7 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state of the resource."
+    default_detail = gettext_lazy("The request conflicts with the current state of the resource.")
     default_code = "conflict"
 
 
@@ -69,6 +70,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                               status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
         return error_response(_("The request has too many fields or files."), status_code=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Http404):
+        # get_object_or_404's message is English and names the model's class; DRF's own is translated.
+        exc = NotFound()
     response = drf_exception_handler(exc, context)
     if response is not None and response.status_code == 429:
         # DRF's answer already carries Retry-After (the seconds until the throttle's window ends).

@@ -18,6 +18,7 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 EARLIEST_BUSINESS_DATETIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FUTURE_ALLOWANCE = dt.timedelta(days=366)
@@ -44,18 +45,20 @@ def business_datetime_error(value: dt.datetime) -> str | None:
     """Why ``value`` is not an acceptable business instant, or None when it is."""
     offset = value.utcoffset()
     if offset is not None and abs(offset) > MAX_UTC_OFFSET:
-        return f"The UTC offset {_offset_text(offset)} is outside -15:59..+15:59."
+        return _("The UTC offset %(offset)s is outside -15:59..+15:59.") % {"offset": _offset_text(offset)}
     if value.tzinfo is None:
         value = timezone.make_aware(value)
     try:
         utc = value.astimezone(dt.UTC)
     except (OverflowError, ValueError):
-        return "The date is outside 1970 to one year from now."
+        return _("The date is outside 1970 to one year from now.")
     latest = latest_business_datetime()
     if utc < EARLIEST_BUSINESS_DATETIME:
-        return f"The date must be on or after {EARLIEST_BUSINESS_DATETIME:%Y-%m-%d}; got {value.isoformat()}."
+        return _("The date must be on or after %(earliest)s; got %(value)s.") % {
+            "earliest": f"{EARLIEST_BUSINESS_DATETIME:%Y-%m-%d}", "value": value.isoformat()}
     if utc > latest:
-        return f"The date must be at most one year ahead (on or before {latest:%Y-%m-%d}); got {value.isoformat()}."
+        return _("The date must be at most one year ahead (on or before %(latest)s); got %(value)s.") % {
+            "latest": f"{latest:%Y-%m-%d}", "value": value.isoformat()}
     return None
 
 
@@ -77,5 +80,5 @@ def _offset_text(offset: dt.timedelta) -> str:
 def text_error(value: str) -> str | None:
     """Why a text cannot be stored (PostgreSQL text holds no NUL character), or None."""
     if "\x00" in value:
-        return "Contains a NUL character (\\x00), which cannot be stored."
+        return _("Contains a NUL character (\\x00), which cannot be stored.")
     return None

@@ -35,12 +35,17 @@ class ApiMiddleware:
         # Cookies as parsed: a quoted cookie value spells NUL as \000 in the header itself.
         credentials = {"Authorization": request.META.get("HTTP_AUTHORIZATION", ""),
                        "Cookie": "".join(request.COOKIES.values())}
-        errors = nul_errors(path=request.path_info, query=request.META.get("QUERY_STRING", ""), headers=credentials)
-        if errors:
-            return JsonResponse(error_body(errors), status=400)
+        # Before LocaleMiddleware (it must answer before sessions are read): the client's language is found
+        # here for its own answers, else they would speak whatever language the thread last served.
+        with translation.override(translation.get_language_from_request(request)):
+            errors = nul_errors(path=request.path_info, query=request.META.get("QUERY_STRING", ""), headers=credentials)
+            if errors:
+                return JsonResponse(error_body(errors), status=400)
         response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
-            return json_error_page(response.status_code)
+            with translation.override(getattr(request, "LANGUAGE_CODE", None)
+                                      or translation.get_language_from_request(request)):
+                return json_error_page(response.status_code)
         return response
 
 

@@ -1,10 +1,13 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from core.locale_format import BUSINESS_DIGITS_CACHE_KEY, DIGITS_LATIN, DIGITS_NATIVE
 
 
 class Heartbeat(models.Model):
@@ -39,6 +42,12 @@ BUSINESS_BOUNDS = {
 }
 
 
+class Digits(models.TextChoices):
+    LATIN = DIGITS_LATIN, _("Latin digits (0123456789)")
+    # Translators: the digits setting of Arabic and Persian text; keep the digits as they are.
+    NATIVE = DIGITS_NATIVE, _("The language's own digits (Arabic ٠١٢٣٤٥٦٧٨٩, Persian ۰۱۲۳۴۵۶۷۸۹)")
+
+
 class BusinessSettings(models.Model):
     """Business figures that the data does not hold (one row, managers edit it): the KPIs and the purchase
     predictions both read them, so they live in the lowest app. The table keeps its first name
@@ -56,19 +65,36 @@ class BusinessSettings(models.Model):
         help_text=_("Monthly discount rate of the predicted 12-month CLV (0.01 = 1% a month)."),
     )
     currency = models.CharField(max_length=3, default="EUR", help_text=_("Shown beside revenue figures."))
+    # Translators: the setting's label: which digits numbers are written in (Latin 123 or Arabic/Persian ones).
+    digits = models.CharField(
+        _("digits"), max_length=10, choices=Digits.choices, default=Digits.LATIN,
+        help_text=_("The digits of Arabic and Persian dates, numbers and amounts, on the pages and in the "
+                    "messages to customers: Latin (123) or the language's own (Arabic ١٢٣, Persian ۱۲۳)."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         db_table = "metrics_businesssettings"
         verbose_name = verbose_name_plural = _("business settings")
         constraints = [
-            models.CheckConstraint(condition=Q(**{f"{field}__gte": low, f"{field}__lte": high}),
-                                   name=f"businesssettings_{field}_in_range")
-            for field, (low, high) in BUSINESS_BOUNDS.items()
+            *(models.CheckConstraint(condition=Q(**{f"{field}__gte": low, f"{field}__lte": high}),
+                                     name=f"businesssettings_{field}_in_range")
+              for field, (low, high) in BUSINESS_BOUNDS.items()),
+            models.CheckConstraint(condition=Q(digits__in=Digits.values), name="businesssettings_digits_known"),
         ]
 
     def __str__(self) -> str:
         return f"Margin {self.gross_margin:.0%}"
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        # Dates and amounts read the digits through the cache (core.locale_format): the change shows at once.
+        cache.delete(BUSINESS_DIGITS_CACHE_KEY)
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        cache.delete(BUSINESS_DIGITS_CACHE_KEY)
+        return result
 
 
 

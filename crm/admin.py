@@ -1,6 +1,8 @@
 import json
 
 from django import forms
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
@@ -10,9 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import get_language_info, gettext, gettext_lazy as _
 
 from core.admin_mixins import ReadOnlyAdminMixin
+from core.locale_format import money_local
+from core.templatetags.locale_format import date_html
 from core.drilldown import KpiDrilldownFilter
 from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order, SuppressionEntry
 from crm.selectors import audit_change_lines, customer_audit, customer_summary, customer_timeline
@@ -25,7 +29,20 @@ from crm.services.customers import (
 from crm.services.records import record_create, record_update
 
 
-class ServiceAdmin(admin.ModelAdmin):
+class IsolatedDataColumns:
+    """List columns of data that stay in their own direction inside a right-to-left page: the customer (a name
+    and a Latin key), keys and codes (left to right), amounts with their currency."""
+
+    @admin.display(description=_("customer"), ordering="customer")
+    def customer_isolated(self, obj) -> str:
+        return format_html("<bdi>{}</bdi>", obj.customer) if obj.customer_id else "-"
+
+    @admin.display(description=_("external id"), ordering="external_id")
+    def external_id_ltr(self, obj) -> str:
+        return format_html('<bdi dir="ltr">{}</bdi>', obj.external_id)
+
+
+class ServiceAdmin(IsolatedDataColumns, admin.ModelAdmin):
     """Saves go through the services so the admin leaves the same audit rows as the API."""
 
     def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
@@ -52,6 +69,13 @@ class CustomerForm(forms.ModelForm):
     class Meta:
         model = Customer
         fields = "__all__"
+        # Always left to right, whatever the page's direction: a key, an address, a number.
+        widgets = {
+            "external_id": forms.TextInput(attrs={"dir": "ltr"}),
+            "email": forms.EmailInput(attrs={"dir": "ltr"}),
+            "phone": forms.TextInput(attrs={"dir": "ltr"}),
+            "timezone": forms.TextInput(attrs={"dir": "ltr"}),
+        }
 
     def clean(self) -> dict:
         data = super().clean()
@@ -72,31 +96,68 @@ class PrivacyReasonForm(forms.Form):
 
 
 def readable_changes(entry: AuditEntry) -> str:
-    """An audit row's changes as a small list, "field: old -> new" (the arrow turns right to left)."""
+    """An audit row's changes as a small list, "field: old -> new" (the arrow turns right to left); the values
+    are isolated, so a date or an address keeps its order in a right-to-left page."""
     lines = audit_change_lines(entity=entry.entity, changes=entry.changes)
     if not lines:
         return "-"
     items = format_html_join("", "<li>{}</li>", (
-        (format_html('<span class="c360-field">{}:</span> {}', line.field, line.new) if line.old is None else
-         format_html('<span class="c360-field">{}:</span> <del>{}</del> <span class="c360-arrow" aria-hidden="true">'
-                     '&rarr;</span> <ins>{}</ins>', line.field, line.old, line.new),)
+        (format_html('<span class="c360-field">{}:</span> <bdi>{}</bdi>', line.field, line.new) if line.old is None else
+         format_html('<span class="c360-field">{}:</span> <del><bdi>{}</bdi></del> <span class="c360-arrow" '
+                     'aria-hidden="true">&rarr;</span> <ins><bdi>{}</bdi></ins>', line.field, line.old, line.new),)
         for line in lines))
     return format_html('<ul class="c360-changes">{}</ul>', items)
+
+
+def _audit_what(entry: AuditEntry) -> str:
+    try:
+        entity = apps.get_model(entry.entity)._meta.verbose_name
+    except (LookupError, ValueError):
+        entity = entry.entity
+    # Translators: the "What" column of a customer's audit trail, e.g. "Updated (order)".
+    return gettext("%(action)s (%(entity)s)") % {"action": entry.get_action_display(), "entity": entity}
 
 
 def audit_trail_url(*, customer_id: int) -> str:
     return reverse("admin:crm_auditentry_changelist") + "?" + urlencode({"customer__id__exact": customer_id})
 
 
+class CustomerLocaleFilter(admin.SimpleListFilter):
+    """The customers' languages by their names in the page's language (a code such as "pt-br" is not a word
+    a manager reads), the code where Django does not know the language."""
+
+    title = _("locale")
+    parameter_name = "locale"
+
+    def lookups(self, request, model_admin):
+        codes = Customer.objects.order_by("locale").values_list("locale", flat=True).distinct()
+        return [(code, _language_name(code)) for code in codes]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(locale=self.value()) if self.value() else queryset
+
+
+def _language_name(code: str) -> str:
+    try:
+        return str(get_language_info(code.lower())["name_translated"])
+    except KeyError:
+        try:
+            return str(get_language_info(code.split("-")[0].lower())["name_translated"])
+        except KeyError:
+            return code
+
+
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(IsolatedDataColumns, admin.ModelAdmin):
     """The customer 360: a read-only summary, the edit form (with the privacy actions and the inlines other
     apps add), then the timeline of everything about the customer (templates/admin/crm/customer/)."""
 
     form = CustomerForm
     actions = ["export_personal_data", "erase_personal_data"]
-    list_display = ("external_id", "name", "email", "status", "order_count", "total_spent", "last_order_at", "do_not_call_flag")
-    list_filter = ("status", "email_consent", "locale", ("do_not_call_since", admin.EmptyFieldListFilter), ("cancelled_at", admin.EmptyFieldListFilter), KpiDrilldownFilter)
+    list_display = ("external_id_ltr", "name", "email_ltr", "status", "order_count", "total_spent_money",
+                    "last_order_on", "do_not_call_flag")
+    list_display_links = ("external_id_ltr",)
+    list_filter = ("status", "email_consent", CustomerLocaleFilter, ("do_not_call_since", admin.EmptyFieldListFilter), ("cancelled_at", admin.EmptyFieldListFilter), KpiDrilldownFilter)
     search_fields = ("external_id", "name", "email", "phone")
     date_hierarchy = "acquired_at"
     list_per_page = 50
@@ -110,9 +171,22 @@ class CustomerAdmin(admin.ModelAdmin):
         (_("Audit trail"), {"classes": ("collapse",), "fields": ("audit_trail", "created_at", "updated_at")}),
     )
 
-    @admin.display(boolean=True, description="DNC")
+    @admin.display(boolean=True, description=_("Do-not-call"))
     def do_not_call_flag(self, obj: Customer) -> bool:
         return obj.do_not_call
+
+    # The list's data columns: keys and addresses left to right, amounts and dates as the language writes them.
+    @admin.display(description=_("email"), ordering="email")
+    def email_ltr(self, obj: Customer) -> str:
+        return format_html('<bdi dir="ltr">{}</bdi>', obj.email) if obj.email else "-"
+
+    @admin.display(description=_("total spent"), ordering="total_spent")
+    def total_spent_money(self, obj: Customer) -> str:
+        return format_html("<bdi>{}</bdi>", money_local(amount=obj.total_spent, currency=settings.DEFAULT_CURRENCY))
+
+    @admin.display(description=_("last order at"), ordering="last_order_at")
+    def last_order_on(self, obj: Customer) -> str:
+        return format_html("<bdi>{}</bdi>", date_html(obj.last_order_at)) if obj.last_order_at else "-"
 
     class Media:
         # The summary, the timeline and the audit trail's lists (templates/admin/crm/customer/).
@@ -123,8 +197,8 @@ class CustomerAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "-"
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
-            ((f"{timezone.localtime(a.at):%Y-%m-%d %H:%M}", a.actor_label, a.get_action_display(), a.entity,
+            "", "<tr><td><bdi>{} {}</bdi></td><td><bdi>{}</bdi></td><td>{}</td><td>{}</td></tr>",
+            ((date_html(a.at), f"{timezone.localtime(a.at):%H:%M}", a.actor_label, _audit_what(a),
               readable_changes(a)) for a in customer_audit(customer=obj)),
         )
         return format_html('<div class="c360-scroll"><table class="c360-audit"><thead><tr><th>{}</th><th>{}</th>'
@@ -223,10 +297,11 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(IsolatedDataColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Orders arrive from other systems (API, import) and never change: read-only here."""
 
-    list_display = ("external_id", "customer", "ordered_at", "amount", "currency", "coupon_code")
+    list_display = ("external_id_ltr", "customer_isolated", "ordered_at", "amount_money", "coupon_code_ltr")
+    list_display_links = ("external_id_ltr",)
     list_filter = ("currency",)
     search_fields = ("external_id", "customer__external_id", "coupon_code")
     date_hierarchy = "ordered_at"
@@ -234,10 +309,18 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     raw_id_fields = ("customer",)
     show_full_result_count = False
 
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_money(self, obj: Order) -> str:
+        return format_html("<bdi>{}</bdi>", money_local(amount=obj.amount, currency=obj.currency))
+
+    @admin.display(description=_("coupon code"), ordering="coupon_code")
+    def coupon_code_ltr(self, obj: Order) -> str:
+        return format_html('<bdi dir="ltr">{}</bdi>', obj.coupon_code) if obj.coupon_code else "-"
+
 
 @admin.register(Contact)
 class ContactAdmin(ServiceAdmin):
-    list_display = ("occurred_at", "customer", "channel", "direction", "outcome", "agent")
+    list_display = ("occurred_at", "customer_isolated", "channel", "direction", "outcome", "agent")
     list_filter = ("channel", "direction", "outcome")
     search_fields = ("customer__external_id", "customer__name", "notes")
     date_hierarchy = "occurred_at"
@@ -248,7 +331,7 @@ class ContactAdmin(ServiceAdmin):
 
 @admin.register(Complaint)
 class ComplaintAdmin(ServiceAdmin):
-    list_display = ("opened_at", "customer", "category", "severity", "status", "resolved_at", "owner")
+    list_display = ("opened_at", "customer_isolated", "category", "severity", "status", "resolved_at", "owner")
     list_filter = ("status", "category", "severity")
     search_fields = ("customer__external_id", "customer__name", "summary")
     date_hierarchy = "opened_at"
@@ -259,7 +342,7 @@ class ComplaintAdmin(ServiceAdmin):
 
 @admin.register(Feedback)
 class FeedbackAdmin(ServiceAdmin):
-    list_display = ("responded_at", "customer", "kind", "score")
+    list_display = ("responded_at", "customer_isolated", "kind", "score")
     list_filter = ("kind", "score", KpiDrilldownFilter)
     search_fields = ("customer__external_id", "comment")
     date_hierarchy = "responded_at"
@@ -292,13 +375,13 @@ class CustomerIdFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEntryAdmin(IsolatedDataColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The audit trail: read-only for everyone, superusers included (no add, change or delete; no delete
     action). Filter by customer (from their page, or search their external id), by actor (the user; or search
     the label, e.g. "import_csv" or "task:"), action, entity and period (the date hierarchy, or
     ?at__gte=...&at__lt=... in the address)."""
 
-    list_display = ("at", "actor_label", "action", "entity", "entity_id", "customer", "changes_readable")
+    list_display = ("at", "actor_isolated", "action", "entity", "entity_id", "customer_isolated", "changes_readable")
     list_filter = (CustomerIdFilter.on("customer_id", "customer__id__exact"), ("actor", admin.RelatedOnlyFieldListFilter), "action", "entity")
     search_fields = ("actor_label", "customer__external_id")
     date_hierarchy = "at"
@@ -309,6 +392,10 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     class Media:
         css = {"all": ("crm/customer360.css",)}
+
+    @admin.display(description=_("actor label"), ordering="actor_label")
+    def actor_isolated(self, obj: AuditEntry) -> str:
+        return format_html("<bdi>{}</bdi>", obj.actor_label)
 
     @admin.display(description=_("Changes"))
     def changes_readable(self, obj: AuditEntry) -> str:

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_lazy as _
 
 from core.bounds import DB_LATEST_DATETIME, EARLIEST_BUSINESS_DATETIME, validate_business_datetime
 from crm.validators import validate_currency, validate_locale, validate_time_zone
@@ -38,60 +39,62 @@ BUSINESS_INSTANTS = {
 
 class Customer(models.Model):
     class Status(models.TextChoices):
-        PROSPECT = "prospect", "Prospect (no order yet)"
-        ACTIVE = "active", "Active"
-        AT_RISK = "at_risk", "At risk"
-        LAPSED = "lapsed", "Lapsed"
-        CANCELLED = "cancelled", "Cancelled"
+        PROSPECT = "prospect", _("Prospect (no order yet)")
+        ACTIVE = "active", _("Active")
+        AT_RISK = "at_risk", _("At risk")
+        LAPSED = "lapsed", _("Lapsed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     class Consent(models.TextChoices):
-        UNKNOWN = "unknown", "Unknown (no marketing)"
-        GRANTED = "granted", "Consent given"
-        RELATIONSHIP = "relationship", "Existing customer relationship"
-        WITHDRAWN = "withdrawn", "Opted out"
+        UNKNOWN = "unknown", _("Unknown (no marketing)")
+        GRANTED = "granted", _("Consent given")
+        RELATIONSHIP = "relationship", _("Existing customer relationship")
+        WITHDRAWN = "withdrawn", _("Opted out")
 
-    external_id = models.CharField(max_length=64, help_text="The key other systems use.")
-    name = models.CharField(max_length=200)
-    email = models.EmailField(blank=True, db_index=True)
-    phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +33612345678.")
-    timezone = models.CharField(
+    external_id = models.CharField(_("external id"), max_length=64, help_text=_("The key other systems use."))
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("email"), blank=True, db_index=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, help_text=_("E.164, e.g. +33612345678."))
+    timezone = models.CharField(_("timezone"), 
         max_length=64,
         blank=True,
         validators=[validate_time_zone],
-        help_text="IANA zone; when blank it is derived from the phone number where unambiguous.",
+        help_text=_("IANA zone; when blank it is derived from the phone number where unambiguous."),
     )
     # The zones the customer may be in, comma-separated (their own zone, else every zone their phone number
     # may be in); kept by the services. Calls happen only when it is calling hours in all of them.
-    call_zones = models.CharField(max_length=200, blank=True, editable=False)
-    locale = models.CharField(max_length=16, default="en", validators=[validate_locale])
-    acquired_at = models.DateTimeField(
-        null=True, blank=True, validators=[validate_business_datetime], help_text="Contract start if given, else the first order (the earlier)."
+    call_zones = models.CharField(_("call zones"), max_length=200, blank=True, editable=False)
+    locale = models.CharField(_("locale"), max_length=16, default="en", validators=[validate_locale])
+    acquired_at = models.DateTimeField(_("acquired at"), 
+        null=True, blank=True, validators=[validate_business_datetime], help_text=_("Contract start if given, else the first order (the earlier).")
     )
-    cancelled_at = models.DateTimeField(null=True, blank=True, validators=[validate_business_datetime])
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROSPECT, db_index=True)
-    email_consent = models.CharField(max_length=12, choices=Consent.choices, default=Consent.UNKNOWN)
-    email_consent_at = models.DateTimeField(null=True, blank=True, validators=[validate_business_datetime])
-    email_consent_source = models.CharField(max_length=100, blank=True)
-    do_not_call_since = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True, validators=[validate_business_datetime])
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PROSPECT, db_index=True)
+    email_consent = models.CharField(_("email consent"), max_length=12, choices=Consent.choices, default=Consent.UNKNOWN)
+    email_consent_at = models.DateTimeField(_("email consent at"), null=True, blank=True, validators=[validate_business_datetime])
+    email_consent_source = models.CharField(_("email consent source"), max_length=100, blank=True)
+    do_not_call_since = models.DateTimeField(_("do not call since"), null=True, blank=True)
     # Set when the person's email, phone or shop key is on the suppression list (an erasure asked for it):
     # consent stays off and do-not-call on for good, and the senders check it again (touchpoints rules).
-    suppressed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    suppressed_at = models.DateTimeField(_("suppressed at"), null=True, blank=True, editable=False)
     # Set once the personal data was erased (crm.services.privacy); the row stays for the KPIs.
-    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True, editable=False)
     # Kept right by the order services (one UPDATE per order or per import batch).
-    last_order_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    order_count = models.PositiveIntegerField(default=0)
-    total_spent = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    last_order_at = models.DateTimeField(_("last order at"), null=True, blank=True, db_index=True)
+    order_count = models.PositiveIntegerField(_("order count"), default=0)
+    total_spent = models.DecimalField(_("total spent"), max_digits=14, decimal_places=2, default=Decimal("0"))
     # Bumped by every change the lifecycle depends on (an order, a cancellation, a new acquisition date);
     # the lifecycle engine records the version it computed, so it knows whom to recompute without races.
-    history_version = models.PositiveIntegerField(default=0)
-    lifecycle_version = models.PositiveIntegerField(default=0)
+    history_version = models.PositiveIntegerField(_("history version"), default=0)
+    lifecycle_version = models.PositiveIntegerField(_("lifecycle version"), default=0)
     # The next instant a lifecycle event (at risk, lapse, a dated cancellation) can fall due by itself.
-    lifecycle_due_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    lifecycle_due_at = models.DateTimeField(_("lifecycle due at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
         ordering = ["id"]
         # Managers only (core.roles): integrations and imports never take a customer off do-not-call.
         permissions = [
@@ -115,7 +118,8 @@ class Customer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.external_id})"
+        # Translators: a customer wherever one is named: their name, then their key, e.g. "Anna Kovács (CUST-0042)".
+        return gettext("%(name)s (%(id)s)") % {"name": self.name, "id": self.external_id}
 
     @property
     def do_not_call(self) -> bool:
@@ -125,11 +129,13 @@ class Customer(models.Model):
 class Cancellation(models.Model):
     """An explicit cancellation (subscription or contract): a lapse at its own date (docs/metrics.md s.1)."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cancellations", db_index=False)
-    cancelled_at = models.DateTimeField(validators=[validate_business_datetime])
-    created_at = models.DateTimeField(auto_now_add=True)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="cancellations", db_index=False)
+    cancelled_at = models.DateTimeField(_("cancelled at"), validators=[validate_business_datetime])
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("cancellation")
+        verbose_name_plural = _("cancellations")
         ordering = ["customer", "cancelled_at"]
         constraints = [
             models.UniqueConstraint(fields=["customer", "cancelled_at"], name="cancellation_unique"),
@@ -137,20 +143,22 @@ class Cancellation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Cancelled {self.cancelled_at:%Y-%m-%d}"
+        return gettext("Cancelled on %(date)s") % {"date": f"{self.cancelled_at:%Y-%m-%d}"}
 
 
 class Order(models.Model):
-    external_id = models.CharField(max_length=64)
+    external_id = models.CharField(_("external id"), max_length=64)
     # Indexed by order_customer_time (customer first), so no index of its own.
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", db_index=False)
-    ordered_at = models.DateTimeField(validators=[validate_business_datetime])
-    amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
-    currency = models.CharField(max_length=3, validators=[validate_currency])
-    coupon_code = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="orders", db_index=False)
+    ordered_at = models.DateTimeField(_("ordered at"), validators=[validate_business_datetime])
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
+    coupon_code = models.CharField(_("coupon code"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         ordering = ["-ordered_at", "-id"]
         indexes = [models.Index(fields=["customer", "ordered_at"], name="order_customer_time")]
         constraints = [
@@ -160,49 +168,51 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Order {self.external_id}"
+        return gettext("Order %(id)s") % {"id": self.external_id}
 
 
 class Contact(models.Model):
     class Channel(models.TextChoices):
-        CALL = "call", "Call"
-        EMAIL = "email", "Email"
-        SMS = "sms", "SMS"
-        VISIT = "visit", "Visit"
-        NOTE = "note", "Note"
+        CALL = "call", _("Call")
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
+        VISIT = "visit", _("Visit")
+        NOTE = "note", _("Note")
 
     class Direction(models.TextChoices):
-        OUTBOUND = "outbound", "Outbound"
-        INBOUND = "inbound", "Inbound"
-        INTERNAL = "internal", "Internal (note)"
+        OUTBOUND = "outbound", _("Outbound")
+        INBOUND = "inbound", _("Inbound")
+        INTERNAL = "internal", _("Internal (note)")
 
     class Outcome(models.TextChoices):
-        REACHED_WILL_RETURN = "reached_will_return", "Reached - will return"
-        REACHED_DECLINED = "reached_declined", "Reached - declined"
-        CALLBACK_REQUESTED = "callback_requested", "Callback requested"
-        NO_ANSWER = "no_answer", "No answer"
-        VOICEMAIL = "voicemail", "Voicemail"
-        BUSY = "busy", "Busy"
-        WRONG_NUMBER = "wrong_number", "Wrong number"
-        DO_NOT_CALL = "do_not_call", "Do not call"
-        COMPLAINT_ESCALATED = "complaint_escalated", "Complaint escalated"
-        SENT = "sent", "Sent"
-        REPLIED = "replied", "Replied"
-        OTHER = "other", "Other"
+        REACHED_WILL_RETURN = "reached_will_return", _("Reached - will return")
+        REACHED_DECLINED = "reached_declined", _("Reached - declined")
+        CALLBACK_REQUESTED = "callback_requested", _("Callback requested")
+        NO_ANSWER = "no_answer", _("No answer")
+        VOICEMAIL = "voicemail", _("Voicemail")
+        BUSY = "busy", _("Busy")
+        WRONG_NUMBER = "wrong_number", _("Wrong number")
+        DO_NOT_CALL = "do_not_call", _("Do not call")
+        COMPLAINT_ESCALATED = "complaint_escalated", _("Complaint escalated")
+        SENT = "sent", _("Sent")
+        REPLIED = "replied", _("Replied")
+        OTHER = "other", _("Other")
 
-    external_id = models.CharField(max_length=64, default=new_external_id)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="contacts")
-    channel = models.CharField(max_length=8, choices=Channel.choices)
-    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
-    occurred_at = models.DateTimeField(validators=[validate_business_datetime])
+    external_id = models.CharField(_("external id"), max_length=64, default=new_external_id)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="contacts")
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    direction = models.CharField(_("direction"), max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
+    occurred_at = models.DateTimeField(_("occurred at"), validators=[validate_business_datetime])
     agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+        settings.AUTH_USER_MODEL, verbose_name=_("agent"), null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
     )
-    outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
-    notes = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(_("outcome"), max_length=24, choices=Outcome.choices, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
         ordering = ["-occurred_at", "-id"]
         indexes = [models.Index(fields=["customer", "occurred_at"], name="contact_customer_time")]
         constraints = [
@@ -211,45 +221,49 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()} {self.occurred_at:%Y-%m-%d}"
+        # Translators: a contact wherever one is named, e.g. "Call on 2026-12-01".
+        return gettext("%(channel)s on %(date)s") % {"channel": self.get_channel_display(),
+                                                    "date": f"{self.occurred_at:%Y-%m-%d}"}
 
 
 class Complaint(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        IN_PROGRESS = "in_progress", "In progress"
-        RESOLVED = "resolved", "Resolved"
+        OPEN = "open", _("Open")
+        IN_PROGRESS = "in_progress", _("In progress")
+        RESOLVED = "resolved", _("Resolved")
 
     class Category(models.TextChoices):
-        PRODUCT = "product", "Product quality"
-        DELIVERY = "delivery", "Delivery"
-        BILLING = "billing", "Billing"
-        SERVICE = "service", "Service or support"
-        PRICE = "price", "Price"
-        OTHER = "other", "Other"
+        PRODUCT = "product", _("Product quality")
+        DELIVERY = "delivery", _("Delivery")
+        BILLING = "billing", _("Billing")
+        SERVICE = "service", _("Service or support")
+        PRICE = "price", _("Price")
+        OTHER = "other", _("Other")
 
     class Severity(models.TextChoices):
-        LOW = "low", "Low"
-        MEDIUM = "medium", "Medium"
-        HIGH = "high", "High"
-        CRITICAL = "critical", "Critical"
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+        CRITICAL = "critical", _("Critical")
 
-    external_id = models.CharField(max_length=64, default=new_external_id)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="complaints")
-    opened_at = models.DateTimeField(validators=[validate_business_datetime])
-    category = models.CharField(max_length=12, choices=Category.choices, default=Category.OTHER)
-    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
-    summary = models.TextField()
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
-    resolved_at = models.DateTimeField(null=True, blank=True, validators=[validate_business_datetime])
-    resolution = models.TextField(blank=True)
+    external_id = models.CharField(_("external id"), max_length=64, default=new_external_id)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="complaints")
+    opened_at = models.DateTimeField(_("opened at"), validators=[validate_business_datetime])
+    category = models.CharField(_("category"), max_length=12, choices=Category.choices, default=Category.OTHER)
+    severity = models.CharField(_("severity"), max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
+    summary = models.TextField(_("summary"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, validators=[validate_business_datetime])
+    resolution = models.TextField(_("resolution"), blank=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="complaints"
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True, on_delete=models.SET_NULL, related_name="complaints"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("complaint")
+        verbose_name_plural = _("complaints")
         ordering = ["-opened_at", "-id"]
         indexes = [models.Index(fields=["customer", "status"], name="complaint_customer_status")]
         constraints = [
@@ -264,26 +278,29 @@ class Complaint(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_category_display()} complaint {self.external_id}"
+        # Translators: a complaint wherever one is named, e.g. "Delivery complaint 3f2a…".
+        return gettext("%(category)s complaint %(id)s") % {"category": self.get_category_display(),
+                                                          "id": self.external_id}
 
 
 class Feedback(models.Model):
     class Kind(models.TextChoices):
-        NPS = "nps", "NPS (0-10)"
-        CSAT = "csat", "CSAT (1-5)"
-        CES = "ces", "CES (1-7)"
+        NPS = "nps", _("NPS (0-10)")
+        CSAT = "csat", _("CSAT (1-5)")
+        CES = "ces", _("CES (1-7)")
 
-    external_id = models.CharField(max_length=64, default=new_external_id)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="feedback")
-    kind = models.CharField(max_length=4, choices=Kind.choices)
-    score = models.SmallIntegerField()
-    comment = models.TextField(blank=True)
-    responded_at = models.DateTimeField(validators=[validate_business_datetime])
-    created_at = models.DateTimeField(auto_now_add=True)
+    external_id = models.CharField(_("external id"), max_length=64, default=new_external_id)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="feedback")
+    kind = models.CharField(_("kind"), max_length=4, choices=Kind.choices)
+    score = models.SmallIntegerField(_("score"))
+    comment = models.TextField(_("comment"), blank=True)
+    responded_at = models.DateTimeField(_("responded at"), validators=[validate_business_datetime])
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
         ordering = ["-responded_at", "-id"]
-        verbose_name_plural = "feedback"
         indexes = [models.Index(fields=["kind", "responded_at"], name="feedback_kind_time")]
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="feedback_external_id_unique"),
@@ -304,28 +321,29 @@ class AuditEntry(models.Model):
     """Who changed what, when: written by the services for every create, update and cancel."""
 
     class Action(models.TextChoices):
-        CREATE = "create", "Created"
-        UPDATE = "update", "Updated"
-        CANCEL = "cancel", "Cancelled"
-        EXPORT = "export", "Personal data exported"
-        ERASE = "erase", "Personal data erased"
+        CREATE = "create", _("Created")
+        UPDATE = "update", _("Updated")
+        CANCEL = "cancel", _("Cancelled")
+        EXPORT = "export", _("Personal data exported")
+        ERASE = "erase", _("Personal data erased")
 
-    at = models.DateTimeField()
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField(_("at"))
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True, on_delete=models.SET_NULL)
     # Who, when there is no user (an import file, the demo seeder, a task); kept even if the user goes.
-    actor_label = models.CharField(max_length=150)
-    action = models.CharField(max_length=8, choices=Action.choices)
-    entity = models.CharField(max_length=30, help_text="Model label, e.g. crm.order.")
-    entity_id = models.BigIntegerField()
+    actor_label = models.CharField(_("actor label"), max_length=150)
+    action = models.CharField(_("action"), max_length=8, choices=Action.choices)
+    entity = models.CharField(_("entity"), max_length=30, help_text=_("Model label, e.g. crm.order."))
+    entity_id = models.BigIntegerField(_("entity id"))
     # Indexed by audit_customer_time.
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        Customer, verbose_name=_("customer"), null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
-    changes = models.JSONField(default=dict, help_text="{field: [old, new]}; on create, {field: new}.")
+    changes = models.JSONField(_("changes"), default=dict, help_text=_("{field: [old, new]}; on create, {field: new}."))
 
     class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
         ordering = ["-id"]  # the id follows time and is indexed
-        verbose_name_plural = "audit entries"
         indexes = [
             models.Index(fields=["entity", "entity_id"], name="audit_entity"),
             models.Index(fields=["customer", "at"], name="audit_customer_time"),
@@ -334,7 +352,8 @@ class AuditEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.entity}#{self.entity_id}"
+        return gettext("%(action)s %(entity)s #%(id)s") % {"action": self.get_action_display(), "entity": self.entity,
+                                                          "id": self.entity_id}
 
 
 class SuppressionEntry(models.Model):
@@ -343,22 +362,23 @@ class SuppressionEntry(models.Model):
     against it. No plain value is stored, so the list itself holds no personal data to erase."""
 
     class Kind(models.TextChoices):
-        EMAIL = "email", "Email address"
-        PHONE = "phone", "Phone number"
-        EXTERNAL_ID = "external_id", "Shop customer key"
+        EMAIL = "email", _("Email address")
+        PHONE = "phone", _("Phone number")
+        EXTERNAL_ID = "external_id", _("Shop customer key")
 
-    kind = models.CharField(max_length=12, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     # HMAC-SHA256 (hex) of "kind:normalised value" under the suppression key.
-    digest = models.CharField(max_length=64)
+    digest = models.CharField(_("digest"), max_length=64)
     # Which key made the digest (a fingerprint, not the key): after a rotation, entries of a key no longer
     # configured would silently stop matching; /health/ reports them (crm.health).
-    key_id = models.CharField(max_length=16)
-    created_at = models.DateTimeField(auto_now_add=True)
-    source = models.CharField(max_length=40, help_text="Why it was listed, e.g. 'erasure'.")
+    key_id = models.CharField(_("key id"), max_length=16)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    source = models.CharField(_("source"), max_length=40, help_text=_("Why it was listed, e.g. 'erasure'."))
 
     class Meta:
+        verbose_name = _("suppression entry")
+        verbose_name_plural = _("suppression entries")
         ordering = ["-id"]
-        verbose_name_plural = "suppression entries"
         constraints = [models.UniqueConstraint(fields=["digest"], name="suppression_digest_unique")]
 
     def __str__(self) -> str:

@@ -10,6 +10,8 @@ from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy as _
 
+from core.isolation import label, list_isolated, sentence_isolated
+from core.locale_format import date_local, money_local
 from crm import timeline
 from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order
 from crm.services.privacy import CONSENT_KEYS
@@ -29,6 +31,11 @@ class CustomerSummary:
     currency: str
     prediction: Any  # the predictions app's row (by its related name), or None
     facts: list[timeline.Fact]  # what the apps above crm add (the open case and who holds it)
+
+    @property
+    def rhythm_count(self) -> int:
+        """The whole number that picks the plural form of "every N days" (the days themselves have a decimal)."""
+        return round(self.rhythm_days or 0)
 
 
 def customer_summary(*, customer: Customer, now: dt.datetime | None = None) -> CustomerSummary:
@@ -93,9 +100,11 @@ def _readable(model_field, value: Any) -> str:
     if isinstance(value, bool):
         return gettext("yes") if value else gettext("no")
     if isinstance(value, list):
-        return ", ".join(_readable(None, v) for v in value)
+        # Translators: the separator between the values of a list in an audit line.
+        return gettext(", ").join(_readable(None, v) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_readable(None, v)}" for k, v in value.items())
+        return gettext(", ").join(gettext("%(field)s: %(new)s") % {"field": k, "new": _readable(None, v)}
+                                  for k, v in value.items())
     if model_field is not None and model_field.choices:
         return str(dict(model_field.flatchoices).get(value, value))
     if isinstance(value, str) and model_field is not None and model_field.get_internal_type() == "DateTimeField":
@@ -105,7 +114,8 @@ def _readable(model_field, value: Any) -> str:
             return value
         if timezone.is_aware(instant):
             instant = timezone.localtime(instant)
-        return f"{instant:%Y-%m-%d %H:%M}"
+        # Translators: a date and a time of day in an audit line, e.g. "2026-12-01 14:05".
+        return gettext("%(date)s %(time)s") % {"date": date_local(value=instant), "time": f"{instant:%H:%M}"}
     text = str(value)
     return text if len(text) <= 200 else text[:199] + "…"
 
@@ -124,42 +134,73 @@ def _clip(text: str, most: int = 120) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"
 
 
+# The describers give a line of HTML, each datum isolated (core/isolation.py).
+
+
 def _order(order: Order) -> tuple[str, str]:
-    text = gettext("%(amount)s %(currency)s, order %(id)s") % {
-        "amount": order.amount, "currency": order.currency, "id": order.external_id}
+    amount = money_local(amount=order.amount, currency=order.currency)
     if order.coupon_code:
-        text += ", " + gettext("coupon %(code)s") % {"code": order.coupon_code}
+        # Translators: a line of the customer's timeline; amount is e.g. "€80.00".
+        text = sentence_isolated(gettext("%(amount)s, order %(id)s, coupon %(code)s"), amount=amount, id=order.external_id,
+                         code=order.coupon_code)
+    else:
+        # Translators: a line of the customer's timeline; amount is e.g. "€80.00".
+        text = sentence_isolated(gettext("%(amount)s, order %(id)s"), amount=amount, id=order.external_id)
     return gettext("Order"), text
 
 
 def _contact(contact: Contact) -> tuple[str, str]:
-    head = contact.get_channel_display()
+    # One whole sentence per shape (with or without a direction, an agent, details) so each language can
+    # order the parts its own way.
+    data: dict[str, Any] = {"channel": label(contact.get_channel_display())}
     if contact.direction != Contact.Direction.INTERNAL:
-        head += ", " + contact.get_direction_display().lower()
+        data["direction"] = label(contact.get_direction_display())
     if contact.agent_id:
-        head += " " + gettext("by %(who)s") % {"who": contact.agent.get_username()}
-    details = [str(contact.get_outcome_display())] if contact.outcome else []
+        data["who"] = contact.agent.get_username()
+    details: list[Any] = [label(contact.get_outcome_display())] if contact.outcome else []
     if contact.notes:
         details.append(_clip(contact.notes, 80))
-    text = head + (": " + "; ".join(details) if details else "")
+    key = ("direction" in data, "who" in data, bool(details))
+    templates = {
+        # Translators: a contact on the customer's timeline, e.g. "Call (Outbound) by anna: No answer".
+        (True, True, True): gettext("%(channel)s (%(direction)s) by %(who)s: %(details)s"),
+        (True, True, False): gettext("%(channel)s (%(direction)s) by %(who)s"),
+        (True, False, True): gettext("%(channel)s (%(direction)s): %(details)s"),
+        (True, False, False): gettext("%(channel)s (%(direction)s)"),
+        (False, True, True): gettext("%(channel)s by %(who)s: %(details)s"),
+        (False, True, False): gettext("%(channel)s by %(who)s"),
+        (False, False, True): gettext("%(channel)s: %(details)s"),
+        (False, False, False): "%(channel)s",
+    }
+    if details:
+        # The outcome is a label of ours, the note the agent's own words: each isolated on its own.
+        data["details"] = list_isolated(details)
+    text = sentence_isolated(templates[key], **data)
     return (gettext("Call") if contact.channel == Contact.Channel.CALL else gettext("Contact")), text
 
 
 def _complaint_opened(complaint: Complaint) -> tuple[str, str]:
-    return gettext("Complaint opened"), gettext("%(category)s, %(severity)s severity, now %(status)s: %(summary)s") % {
-        "category": complaint.get_category_display(), "severity": complaint.get_severity_display().lower(),
-        "status": complaint.get_status_display().lower(), "summary": _clip(complaint.summary, 80)}
+    # Translators: a complaint on the customer's timeline, e.g. "Delivery, severity: High, now: Open: Parcel lost".
+    return gettext("Complaint opened"), sentence_isolated(
+        gettext("%(category)s, severity: %(severity)s, now: %(status)s: %(summary)s"),
+        category=label(complaint.get_category_display()), severity=label(complaint.get_severity_display()),
+        status=label(complaint.get_status_display()), summary=_clip(complaint.summary, 80))
 
 
 def _complaint_resolved(complaint: Complaint) -> tuple[str, str]:
-    return gettext("Complaint resolved"), "%s: %s" % (
-        complaint.get_category_display(), _clip(complaint.resolution or complaint.summary, 100))
+    # Translators: a resolved complaint on the customer's timeline: its category, then how it was resolved.
+    return gettext("Complaint resolved"), sentence_isolated(gettext("%(category)s: %(resolution)s"),
+                                                    category=label(complaint.get_category_display()),
+                                                    resolution=_clip(complaint.resolution or complaint.summary, 100))
 
 
 def _feedback(feedback: Feedback) -> tuple[str, str]:
-    text = gettext("%(kind)s: score %(score)s") % {"kind": feedback.get_kind_display(), "score": feedback.score}
     if feedback.comment:
-        text += " (" + _clip(feedback.comment, 80) + ")"
+        # Translators: a survey answer on the customer's timeline, e.g. "NPS (0-10): score 3 (Slow delivery)".
+        text = sentence_isolated(gettext("%(kind)s: score %(score)s (%(comment)s)"), kind=label(feedback.get_kind_display()),
+                         score=feedback.score, comment=_clip(feedback.comment, 80))
+    else:
+        text = sentence_isolated(gettext("%(kind)s: score %(score)s"), kind=label(feedback.get_kind_display()), score=feedback.score)
     return gettext("Feedback"), text
 
 
@@ -168,14 +209,19 @@ def _consent(entry: AuditEntry) -> tuple[str, str]:
     parts = []
     for line in audit_change_lines(entity=entry.entity, changes=changed):
         if line.old is None:
-            parts.append(gettext("%(field)s: %(new)s") % {"field": line.field, "new": line.new})
+            parts.append(sentence_isolated(gettext("%(field)s: %(new)s"), field=label(line.field), new=line.new))
         else:
-            parts.append(gettext("%(field)s changed from %(old)s to %(new)s") % {
-                "field": line.field, "old": line.old, "new": line.new})
-    text = "; ".join(parts) + " " + gettext("(by %(who)s)") % {"who": entry.actor_label}
+            parts.append(sentence_isolated(gettext("%(field)s changed from %(old)s to %(new)s"), field=label(line.field),
+                                   old=line.old, new=line.new))
+    data: dict[str, Any] = {"changes": list_isolated(parts), "who": entry.actor_label}
     if entry.changes.get("reason"):
-        text += ": " + _clip(str(entry.changes["reason"]), 80)
-    return gettext("Consent changed"), text
+        data["reason"] = _clip(str(entry.changes["reason"]), 80)
+        # Translators: a consent change on the customer's timeline: what changed, who changed it, and why.
+        template = gettext("%(changes)s (by %(who)s): %(reason)s")
+    else:
+        # Translators: a consent change on the customer's timeline: what changed and who changed it.
+        template = gettext("%(changes)s (by %(who)s)")
+    return gettext("Consent changed"), sentence_isolated(template, **data)
 
 
 def _consent_rows(customer_id: int) -> QuerySet[AuditEntry]:

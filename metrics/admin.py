@@ -12,14 +12,20 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.template.defaultfilters import floatformat
-from django.utils.safestring import mark_safe
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from core.admin_mixins import ReadOnlyAdminMixin
+from core.content import content_texts
 from core.drilldown import drilldown_url
+from core.templatetags.locale_format import date_html
 from metrics.models import MetricSnapshot
-from metrics.services.charts import change_judgement, format_change, format_value, svg_line_chart, svg_lines_chart
+from metrics.services.charts import (
+    change_judgement, format_change_html, format_value, format_value_html, isolated_text, number_text, svg_line_chart,
+    svg_lines_chart,
+)
 from metrics.services.cohorts import cohort_retention
 from metrics.services.definitions import ALL, CONVENTIONS, COUNTS, HEADLINE
 from metrics.services.drilldown import input_parts
@@ -76,7 +82,8 @@ class KpiAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, "; ".join(exc.messages), level="error")
         data = _page_data(period, chart_range)
         return TemplateResponse(request, "admin/metrics/kpis.html", {
-            **self.admin_site.each_context(request), "title": _("KPIs: %(period)s") % {"period": period.label()},
+            **self.admin_site.each_context(request),
+            "title": _("KPIs: %(period)s") % {"period": isolated_text(period.label())},
             "opts": self.model._meta, "period": period, "query": request.GET.urlencode(),
             "presets": _presets(period, chart_range), **data,
         })
@@ -102,7 +109,7 @@ class KpiAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponseRedirect(back)
         refresh_task.delay(start=months[0].start.isoformat(), end=months[-1].end.isoformat())
         self.message_user(request, _("Recomputing %(period)s now: reload the page in a minute to see the figures "
-                                     "with their new computation time.") % {"period": period.label()},
+                                     "with their new computation time.") % {"period": isolated_text(period.label())},
                           level=messages.SUCCESS)
         return HttpResponseRedirect(back)
 
@@ -122,6 +129,42 @@ class KpiAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         for row in rows:
             writer.writerow([csv_safe(cell) for cell in row])
         return response
+
+
+def bdi(text: str) -> SafeString:
+    """Data inside a sentence (a period's label, a name), isolated so that it reads right in right-to-left."""
+    return format_html("<bdi>{}</bdi>", text)
+
+
+def _percent(share: float) -> str:
+    """A share as a whole percentage ("42%"), as the cohort and reasons tables show it."""
+    # Translators: a percentage, e.g. "12.5%"; %(value)s is the number (it may carry a sign).
+    return _("%(value)s%%") % {"value": number_text(share * 100)}
+
+
+def _ci_html(ci: list[float] | None) -> dict:
+    """A confidence interval's bounds (signed fractions), each isolated as left-to-right."""
+    if not ci:
+        return {}
+    return {"ci_low": format_html('<bdi dir="ltr">{}</bdi>', number_text(ci[0], decimals=3)),
+            "ci_high": format_html('<bdi dir="ltr">{}</bdi>', number_text(ci[1], decimals=3))}
+
+
+# Names that stay in Latin script in every language (models, a paper, a command): isolated as left-to-right.
+_TERMS = re.compile(r"`[^`]+`|\bM?BG/NBD\b|\bGamma-Gamma\b|Fader, Hardie & Lee 2005|E\[X\([^)]*\)\]")
+
+
+def _technical_terms(text: str) -> SafeString:
+    """``text`` escaped, a `command` as <code> and the models' and papers' names isolated (<bdi dir="ltr">)."""
+    out, last = [], 0
+    for match in _TERMS.finditer(text):
+        out.append(escape(text[last:match.start()]))
+        term = match.group()
+        out.append(format_html("<code>{}</code>", term[1:-1]) if term.startswith("`")
+                   else format_html('<bdi dir="ltr">{}</bdi>', term))
+        last = match.end()
+    out.append(escape(text[last:]))
+    return mark_safe("".join(out))  # noqa: S308 - every piece escaped above
 
 
 def _default_period() -> Period:
@@ -147,7 +190,7 @@ def _choices(request: HttpRequest) -> tuple[Period, Period]:
     else:
         chart_range = _default_chart_range(period)
     if month_count(chart_range) > 60:
-        raise ValidationError({"from": "Charts cover at most 60 months."})
+        raise ValidationError({"from": _("Charts cover at most 60 months.")})
     return period, chart_range
 
 
@@ -177,13 +220,13 @@ def _page_data(period: Period, chart_range: Period) -> dict:
         change = None if f.value is None or before.value is None else f.value - before.value
         judgement = change_judgement(change, higher_is_better=d.higher_is_better)
         cards.append({
-            "name": name, "label": d.label, "value": format_value(f.value, d.unit), "formula": d.formula,
+            "name": name, "label": d.label, "value": format_value_html(f.value, d.unit), "formula": d.formula,
             "inputs": f.inputs(), "parts": _linked(input_parts(f), period), "ci": f.extra.get("ci95"),
-            "change": change, "change_text": format_change(change, d.unit), "judgement": judgement,
+            "change": change, "change_text": format_change_html(change, d.unit), "judgement": judgement,
             "better": {"better": True, "worse": False}.get(judgement), "good_direction": d.good_direction,
-            "extra": f.extra,
+            "extra": f.extra, **_ci_html(f.extra.get("ci95")),
         })
-    counts = [{"name": k, "label": COUNTS[k].label, "value": int(current.figures[k].value), "formula": COUNTS[k].formula,
+    counts = [{"name": k, "label": COUNTS[k].label, "value": number_text(current.figures[k].value), "formula": COUNTS[k].formula,
                "url": drilldown_url(key=k, start=period.start, end=period.end)} for k in COUNTS]
     charts = []
     series = series_many(metrics=CHARTS, start=chart_range.start, end=chart_range.end)
@@ -191,14 +234,14 @@ def _page_data(period: Period, chart_range: Period) -> dict:
         points = series[name]
         charts.append({"name": name, "label": ALL[name].label, "formula": ALL[name].formula, "svg": mark_safe(svg_line_chart(
             title=ALL[name].label, unit=ALL[name].unit, points=[(p["period"], p["value"]) for p in points])),
-            "points": [(p["period"], format_value(p["value"], ALL[name].unit)) for p in points]})
+            "points": [(p["period"], format_value_html(p["value"], ALL[name].unit)) for p in points]})
     cohorts = cohort_retention(period=chart_range)
     for row in cohorts["cohorts"]:
         month = month_of(dt.date.fromisoformat(row["cohort"] + "-01"))
         row["url"] = drilldown_url(key="cohort", start=month.start, end=month.end)
         for cell in row["cells"]:
             share = cell["share"]
-            cell["text"] = _("n/a") if share is None else f"{share * 100:.0f}%"
+            cell["text"] = _("n/a") if share is None else _percent(share)
             cell["heat"] = None if share is None else round(share * 10)  # a class of static/metrics/kpis.css
     agents = _agent_rows(agent_table(period=period), period)
     return {
@@ -207,7 +250,10 @@ def _page_data(period: Period, chart_range: Period) -> dict:
         "reasons": _reason_rows(reasons_table(period=period), period), "agents": agents, "agent_columns": AGENT_COLUMNS,
         "agent_headers": [(AGENT_LABELS[k], AGENT_COLUMNS[k]) for k in AGENT_COLUMNS],
         "conventions": CONVENTIONS, "source": current.source, "computed_at": current.computed_at,
-        "previous": period.previous(), "chart_range": chart_range, "chart_last": add_months(chart_range.end, -1),
+        "previous": period.previous(), "previous_html": bdi(period.previous().label()), "period_html": bdi(period.label()),
+        # The half-open interval [S, E) is notation read left to right, dates and all, in every language.
+        "range_html": format_html('<bdi dir="ltr">[{}, {})</bdi>', date_html(period.start), date_html(period.end)),
+        "chart_range": chart_range, "chart_last": add_months(chart_range.end, -1),
         "predicted": _predicted_section(period),
     }
 
@@ -226,30 +272,36 @@ def _agent_rows(rows: list[dict], period: Period) -> list[dict]:
         for column in AGENT_COLUMNS:
             value = row[column]
             if column == "reach_rate":
-                text = _("n/a") if value is None else floatformat(value, 2)
+                text = _("n/a") if value is None else number_text(value, decimals=2)
             elif column == "reactivated_revenue":
-                text = floatformat(value, 2)
+                text = number_text(value, decimals=2)
             else:
-                text = str(int(value))
+                text = number_text(int(value))
             key = f"agent_{column}:{parameter}"
             linked = (column in AGENT_COLUMN_MODELS and parameter is not None
                       and not (team and column == "cases_worked"))
             cells.append({"text": text, "key": key if linked else None,
                           "url": drilldown_url(key=key, start=period.start, end=period.end) if linked else None})
-        out.append({**row, "cells": cells})
+        out.append({**row, "cells": cells, "team": team})
     return out
 
 
 def _reason_rows(data: dict, period: Period) -> dict:
     """The reasons table with the admin list of the calls behind each count, the trend's months' too."""
-    ids = dict(LeaveReason.objects.filter(name__in=[r["reason"] for r in data["rows"]]).values_list("name", "pk"))
+    reasons = list(LeaveReason.objects.filter(name__in=[r["reason"] for r in data["rows"]]))
+    ids = {reason.name: reason.pk for reason in reasons}
+    # The rows keep the stored name (the CSV's and the snapshot's key); the page shows the manager's wording
+    # in the reader's language.
+    names = content_texts(objects=reasons, field="name", language=get_language() or "en")
     months = [month_of(dt.date.fromisoformat(f"{label}-01")) for label in data["months"]]
     rows = []
     for r in data["rows"]:
         key = f"reason:{ids[r['reason']]}" if r["reason"] in ids else None
-        trend = [{"text": str(n), "url": drilldown_url(key=key, start=m.start, end=m.end) if key else None}
+        trend = [{"text": number_text(n), "url": drilldown_url(key=key, start=m.start, end=m.end) if key else None}
                  for n, m in zip(data["trend"].get(r["reason"], []), months)]
-        rows.append({**r, "key": key, "trend_cells": trend,
+        rows.append({**r, "key": key, "trend_cells": trend, "count_text": number_text(r["count"]),
+                     "reason_text": names.get(ids.get(r["reason"]), r["reason"]),
+                     "share_text": _("n/a") if r["share"] is None else _percent(r["share"]),
                      "url": drilldown_url(key=key, start=period.start, end=period.end) if key else None})
     return {**data, "rows": rows}
 
@@ -262,7 +314,7 @@ def _predicted_section(period: Period) -> dict:
     for key, label in pool_labels().items():
         p = pools[key]
         cards.append({"key": key, "label": label, "definition": p["definition"], "count": p["count"],
-                      "sum": format_value(p["sum"], "money"), "mean": format_value(p["mean"], "money"),
+                      "sum": format_value_html(p["sum"], "money"), "mean": format_value(p["mean"], "money"),
                       "url": drilldown_url(key=f"predicted:{key}", start=period.start, end=period.end)})
     chart = None
     if tracking["weeks"]:
@@ -277,9 +329,17 @@ def _predicted_section(period: Period) -> dict:
         "available": pools["available"], "unavailable_reason": pools["unavailable_reason"], "cards": cards,
         "count_definition": pools["count_definition"], "as_of": pools["as_of"], "scored_at": pools["scored_at"],
         "tracking": tracking, "chart": chart,
-        "rows": [(w, a, f"{e:,.1f}") for w, a, e in zip(tracking["weeks"], tracking["actual"], tracking["expected"])],
-        "fit": fit, "params": param_text(fit["params"]) if fit else "",
-        "log_likelihood": "n/a" if not fit or fit["log_likelihood"] is None else f"{fit['log_likelihood']:,.2f}",
+        "rows": [(w, number_text(a), number_text(e, decimals=1))
+                 for w, a, e in zip(tracking["weeks"], tracking["actual"], tracking["expected"])],
+        "fit": fit, "params": format_html('<bdi dir="ltr">{}</bdi>', param_text(fit["params"])) if fit else "",
+        "fit_label": bdi(fit["label"]) if fit else "",
+        "unavailable_reason_html": _technical_terms(pools["unavailable_reason"]),
+        "note_html": _technical_terms(tracking["note"]), "empty_reason_html": _technical_terms(tracking["empty_reason"]),
+        "definition_html": _technical_terms(tracking["definition"]),
+        "log_likelihood": _("n/a") if not fit or fit["log_likelihood"] is None
+        else format_html('<bdi dir="ltr">{}</bdi>', number_text(fit["log_likelihood"], decimals=2)),
+        "customers": number_text(fit["customers"]) if fit else "",
+        "repeat_buyers": number_text(fit["repeat_buyers"]) if fit else "",
     }
 
 
@@ -345,7 +405,9 @@ def home_section(request: HttpRequest) -> dict:
         if f.name in ALL:
             f.links["detail"] = f"{kpi_page}?{month}#kpi-card-{f.name}"
         f.links["list"] = drilldown_url(key=lists[f.name], start=home.period.start, end=home.period.end)
-    return {"template": "admin/metrics/home.html", "home": home, "kpi_page": f"{kpi_page}?{month}"}
+    return {"template": "admin/metrics/home.html", "home": home, "kpi_page": f"{kpi_page}?{month}",
+            "period_html": bdi(home.period.label()), "previous_html": bdi(home.previous.label()),
+            "queue_since_html": date_html(home.queue_since)}
 
 
 admin.site.register_home_section(home_section)

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MetricsConfig(AppConfig):
     name = "metrics"
-    verbose_name = "KPIs"
+    verbose_name = _("KPIs")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

@@ -320,3 +320,36 @@ class RuleTuningFactory(factory.django.DjangoModelFactory):
     holdout_days = 180
     customers = 0
     reason = "Only 0 customers bought before the calibration end."
+
+
+class OfferTranslationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.OfferTranslation"
+        django_get_or_create = ("offer", "language")
+
+    offer = factory.SubFactory(OfferFactory)
+    language = "ar"
+    name = "خصم 15%"
+    script = "خصم خمسة عشر بالمئة على طلبك القادم."
+
+
+class LeaveReasonTranslationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "winback.LeaveReasonTranslation"
+        django_get_or_create = ("reason", "language")
+
+    reason = factory.SubFactory(LeaveReasonFactory)
+    language = "ar"
+    name = "السعر"
+
+
+class CadenceStepTextFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "touchpoints.CadenceStepText"
+        django_get_or_create = ("step", "language")
+
+    step = factory.SubFactory(CadenceStepFactory)
+    language = "ar"
+    subject = "شكرًا لطلبك"
+    body = "مرحبًا {first_name}،\n\nشكرًا لطلبك من {brand}."
+    sms = "{brand}: شكرًا لطلبك، {first_name}."

@@ -3,6 +3,7 @@ import datetime as dt
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from csp.decorators import csp
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -10,8 +11,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
@@ -20,7 +23,7 @@ from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
 from core.bounds import EARLIEST_BUSINESS_YEAR, latest_business_year
 from crm.models import Customer
 from crm.services.audit import Actor
-from touchpoints.models import Cadence, CadenceStep, Touchpoint, TouchpointSettings
+from touchpoints.models import Cadence, CadenceStep, CadenceStepText, Touchpoint, TouchpointSettings
 from touchpoints.selectors import (
     MAX_CUSTOMER_QUERY, cadence_results, customer_choices, result_definitions, settings_problems,
 )
@@ -30,9 +33,11 @@ from touchpoints.services.cadence_fields import (
 from touchpoints.services.preview import cadence_step_preview
 from touchpoints.services.sending import RETRY_REASONS, touchpoint_retry
 from touchpoints.services.trial_send import TEST_SUBJECT_PREFIX, SendRefused, cadence_step_test_send
-from winback.admin import SettingsProblemsAdminMixin
+from winback.admin import (
+    ContentTranslationsAdminMixin, SettingsProblemsAdminMixin, TranslationInlineMixin, content_missing_html,
+)
 
-PREVIEW_LOCALES = ("en", "ar")
+PREVIEW_LOCALES = tuple(code for code, _name in settings.LANGUAGES)  # every language has its emails
 # The policy of the email preview's HTML part: the inline styles every email carries, and nothing else (no
 # script, no request out); only the preview page may frame it, and "sandbox" gives it an origin of its own.
 EMAIL_PREVIEW_POLICY = {
@@ -41,21 +46,38 @@ EMAIL_PREVIEW_POLICY = {
 }
 
 
+def step_preview_links(step: CadenceStep) -> str:
+    if not step.pk or not step.template:
+        return "-"
+    url = reverse("admin:touchpoints_cadencestep_preview", args=[step.pk])
+    links = format_html_join(" ", '<a href="{}?locale={}">{}</a>', ((url, loc, loc) for loc in PREVIEW_LOCALES))
+    return format_html('{} &middot; <a href="{}#customer-chooser">{}</a>', links, url, _("as a customer…"))
+
+
 class CadenceStepInline(admin.StackedInline):
     # Stacked, not tabular: eight columns of a table do not fit a phone's width; each step is a small card.
     model = CadenceStep
     extra = 0
-    fields = (("position", "enabled"), ("offset_days", "offset_hours"), ("channel", "template"), "offer", "preview")
-    readonly_fields = ("preview",)
+    fields = (("position", "enabled"), ("offset_days", "offset_hours"), ("channel", "template"), "offer", "preview",
+              "texts")
+    readonly_fields = ("preview", "texts")
     classes = ("cadence-steps",)
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("texts")
+
+    @admin.display(description=_("texts per language"))
+    def texts(self, step: CadenceStep) -> str:
+        # A step's own texts are edited on a page of their own: the admin cannot nest an inline in an inline.
+        if not step.pk or not step.template:
+            return "-"
+        url = reverse("admin:touchpoints_cadencestep_change", args=[step.pk])
+        return format_html('{} <a href="{}">{}</a>', content_missing_html(step), url,
+                           _("write the message per language"))
 
     @admin.display(description=_("preview"))
     def preview(self, step: CadenceStep) -> str:
-        if not step.pk or not step.template:
-            return "-"
-        url = reverse("admin:touchpoints_cadencestep_preview", args=[step.pk])
-        links = format_html_join(" ", '<a href="{}?locale={}">{}</a>', ((url, loc, loc) for loc in PREVIEW_LOCALES))
-        return format_html('{} &middot; <a href="{}#customer-chooser">{}</a>', links, url, _("as a customer…"))
+        return step_preview_links(step)
 
 
 class CadenceAdminForm(forms.ModelForm):
@@ -118,10 +140,10 @@ class CadenceAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
     )
 
     class Media:
-        css = {"all": ("touchpoints/cadence.css",)}
+        css = {"all": ("touchpoints/cadence.css", "winback/content_languages.css")}
         js = ("touchpoints/cadence.js",)
 
-    @admin.display(description="steps")
+    @admin.display(description=_("steps"))
     def step_count(self, cadence: Cadence) -> int:
         return cadence.steps.count()
 
@@ -237,8 +259,41 @@ class CadenceAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
         return (choices[0] if len(choices) == 1 else None), (choices if len(choices) > 1 else [])
 
 
+class CadenceStepTextInline(TranslationInlineMixin, admin.StackedInline):
+    model = CadenceStepText
+    extra = 0
+    max_num = len(settings.LANGUAGES)
+    fields = ("language", "subject", "body", "sms")
+
+
+@admin.register(CadenceStep)
+class CadenceStepAdmin(ContentTranslationsAdminMixin, admin.ModelAdmin):
+    """A step's messages per language, written by a manager (each replaces the step's file template in its
+    language). The step itself is edited on its cadence's page; here it is read only."""
+
+    translations_related = "texts"
+    inlines = [CadenceStepTextInline]
+    fields = ("cadence", "position", "channel", "template", "offer", "language_status", "preview")
+    readonly_fields = fields
+    list_display = ("__str__", "channel", "template", "missing_languages")
+    list_select_related = ("cadence",)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return False  # reached from its cadence's page, not the admin index
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # steps are added on their cadence's page
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # touchpoints point at the steps; disable a step instead
+
+    @admin.display(description=_("preview"))
+    def preview(self, step: CadenceStep) -> str:
+        return step_preview_links(step)
+
+
 class TouchpointStatusFilter(admin.SimpleListFilter):
-    title = "reason"
+    title = _("reason")
     parameter_name = "reason"
 
     def lookups(self, request, model_admin):
@@ -283,20 +338,25 @@ class TouchpointAdmin(SettingsProblemsAdminMixin, ReadOnlyAdminMixin, admin.Mode
                  else _("Retrying after a temporary error"))
         if tp.retry_at is None or tp.retry_at <= timezone.now():
             return format_html("{}<br>{}", label, _("next attempt: now"))
-        return format_html("{}<br>{} {}", label, _("next attempt:"), date_format(timezone.localtime(tp.retry_at), "SHORT_DATETIME_FORMAT"))
+        when = format_html("<bdi>{}</bdi>", date_format(timezone.localtime(tp.retry_at), "SHORT_DATETIME_FORMAT"))
+        return format_html("{}<br>{}", label, mark_safe(conditional_escape(gettext("next attempt: %(time)s")) % {"time": when}))
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def short_error(self, tp: Touchpoint) -> str:
         return tp.last_error[:80]
 
-    @admin.action(description="Retry the selected failed touchpoints now")
+    @admin.action(description=_("Retry the selected failed touchpoints now"))
     def retry(self, request: HttpRequest, queryset) -> None:
         count = touchpoint_retry(touchpoint_ids=list(queryset.values_list("pk", flat=True)),
                                  actor=Actor.of(request.user, via="admin"))
         skipped = queryset.count() - count
-        self.message_user(request, f"{count} touchpoint(s) back in the outbox, due now."
-                          + (f" {skipped} skipped: only failed ones can be retried." if skipped else ""),
-                          messages.SUCCESS if count else messages.WARNING)
+        level = messages.SUCCESS if count else messages.WARNING
+        self.message_user(request, ngettext("%(count)s touchpoint back in the outbox, due now.",
+                                            "%(count)s touchpoints back in the outbox, due now.", count) % {"count": count}, level)
+        if skipped:
+            self.message_user(request, ngettext("%(count)s skipped: only failed touchpoints can be retried.",
+                                                "%(count)s skipped: only failed touchpoints can be retried.", skipped)
+                              % {"count": skipped}, level)
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         # Read-only, but the retry action needs the change permission.

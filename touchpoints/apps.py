@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TouchpointsConfig(AppConfig):
     name = "touchpoints"
-    verbose_name = "Touchpoints"
+    verbose_name = _("Touchpoints")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

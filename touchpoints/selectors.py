@@ -37,9 +37,9 @@ def settings_problems() -> list[str]:
             step_label = _("%(cadence)s, step %(position)s") % {"cadence": label, "position": step.position}
             problems += row_problems(step, label=step_label)
             if step.offer is not None and not step.offer.active:
-                offer = _("offer “%(name)s”") % {"name": step.offer.name}
-                problems.append(_("%(step)s issues the %(offer)s, which is no longer active.") % {"step": step_label, "offer": offer})
-                problems += row_problems(step.offer, label=f"{step_label}, {offer}")
+                names = {"step": step_label, "offer": step.offer.name}
+                problems.append(_("%(step)s issues the offer “%(offer)s”, which is no longer active.") % names)
+                problems += row_problems(step.offer, label=_("%(step)s, offer “%(offer)s”") % names)
     return problems
 
 

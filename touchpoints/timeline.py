@@ -5,6 +5,7 @@ from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext, gettext_lazy as _
 
+from core.isolation import label, sentence_isolated
 from crm import timeline
 from touchpoints.models import Touchpoint
 
@@ -26,14 +27,21 @@ def _touchpoints(customer_id: int) -> QuerySet[Touchpoint]:
 
 
 def _touchpoint(tp: Touchpoint) -> tuple[str, str]:
-    text = f"{tp.get_channel_display()}: {tp.step.cadence.name}"
-    if tp.subject:
-        text += f" ({tp.subject[:80]})"
+    # Whole sentences, one per shape: a translator orders the parts as the language needs.
+    # The channel and the reason are our own words; the cadence's name, the subject and an error are data,
+    # isolated (core/isolation.py): a manager's English cadence name inside an Arabic sentence reads right.
+    values = {"channel": label(tp.get_channel_display()), "cadence": tp.step.cadence.name, "subject": tp.subject[:80]}
     if tp.status != Status.SENT and tp.reason:
-        text += "; " + gettext("reason: %(reason)s") % {"reason": tp.get_reason_display()}
+        values["reason"] = label(tp.get_reason_display())
+        text = (gettext("%(channel)s: %(cadence)s (%(subject)s); reason: %(reason)s") if tp.subject
+                else gettext("%(channel)s: %(cadence)s; reason: %(reason)s"))
     elif tp.status == Status.FAILED and tp.last_error:
-        text += "; " + gettext("error: %(error)s") % {"error": tp.last_error[:80]}
-    return str(LABELS[tp.status]), text
+        values["error"] = tp.last_error[:80]
+        text = (gettext("%(channel)s: %(cadence)s (%(subject)s); error: %(error)s") if tp.subject
+                else gettext("%(channel)s: %(cadence)s; error: %(error)s"))
+    else:
+        text = gettext("%(channel)s: %(cadence)s (%(subject)s)") if tp.subject else gettext("%(channel)s: %(cadence)s")
+    return str(LABELS[tp.status]), sentence_isolated(text, **values)
 
 
 def register() -> None:

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
@@ -20,15 +22,18 @@ from touchpoints.services.links import (
     SCORE_RANGES, AlreadyCommented, BadLink, BadInput, ExpiredLink, SurveyLink, answer_read, answer_token,
     customer_unsubscribe, feedback_comment_add, feedback_record_from_link, survey_answer_find, survey_link_read, unsubscribe_read,
 )
-from touchpoints.services.rendering import RTL_LANGUAGES, locale_candidates
+from touchpoints.services.rendering import RTL_LANGUAGES
 
 SURVEY_TEMPLATE = "touchpoints/survey.html"
 
 
 def _language(locale: str) -> str:
-    """The customer's language when the pages exist in it, else the site's."""
+    """The customer's language when the pages exist in it, else the browser's (LocaleMiddleware's choice)."""
     available = {code for code, _name in settings.LANGUAGES}
-    return next((c for c in locale_candidates(locale) if c in available), settings.LANGUAGE_CODE)
+    # Not locale_candidates' last resort (the site's language): a customer whose language is unknown or has
+    # no pages reads their browser's, which LocaleMiddleware chose from the cookie or Accept-Language.
+    tag = (locale or "").lower().replace("_", "-")
+    return next((c for c in (tag, tag.split("-")[0]) if c in available), translation.get_language() or settings.LANGUAGE_CODE)
 
 
 def _page(request: HttpRequest, template: str, context: dict, *, locale: str | None = None, status: int = 200) -> HttpResponse:
@@ -39,6 +44,8 @@ def _page(request: HttpRequest, template: str, context: dict, *, locale: str | N
         return render(request, template, {
             "lang": lang, "dir": "rtl" if lang.split("-")[0] in RTL_LANGUAGES else "ltr",
             "brand": settings.WINBACK_BRAND_NAME, **context,
+            # The brand inside a sentence, isolated: a Latin name in an Arabic sentence keeps the words around it in place.
+            "brand_html": format_html("<bdi>{}</bdi>", settings.WINBACK_BRAND_NAME),
         }, status=status)
 
 
@@ -70,7 +77,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 def _question(link: SurveyLink) -> str:
     template = link.touchpoint.step.template if link.touchpoint.step_id else ""
     if link.kind == "nps":
-        return _("How likely are you to recommend %(brand)s to a friend or colleague?") % {"brand": settings.WINBACK_BRAND_NAME}
+        # The brand isolated (<bdi>): a Latin name inside an Arabic or Persian question keeps the words in order.
+        question = conditional_escape(_("How likely are you to recommend %(brand)s to a friend or colleague?"))
+        return mark_safe(question % {"brand": format_html("<bdi>{}</bdi>", settings.WINBACK_BRAND_NAME)})
     if template == "complaint_follow_up":
         return _("How satisfied are you with the way we handled it?")
     return _("How satisfied are you with your order?")

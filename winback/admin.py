@@ -1,6 +1,8 @@
 import datetime as dt
 from collections.abc import Callable
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets
@@ -9,17 +11,19 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import get_language_info, gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
+from core.content import content_missing_languages
 from core.drilldown import KpiDrilldownFilter
 from crm.admin import CustomerIdFilter
 from crm.models import Customer
 from winback.models import (
-    CallSettings, CaseEvent, Coupon, Disposition, DormancyPolicy, LeaveReason, LifecycleEvent, LifecycleScanState, Offer,
-    RuleTuning, WinbackCase,
+    CallSettings, CaseEvent, Coupon, Disposition, DormancyPolicy, LeaveReason, LeaveReasonTranslation, LifecycleEvent,
+    LifecycleScanState, Offer, OfferTranslation, RuleTuning, WinbackCase,
 )
 from winback.selectors import settings_problems, tuning_latest
 from winback.services.policy import POLICY_FIELDS, policy_change
@@ -163,12 +167,13 @@ def _preview_rows(preview: PolicyPreview) -> list[dict]:
 
 
 class AgeFilter(admin.SimpleListFilter):
-    title = "age"
+    title = gettext_lazy("age")
     parameter_name = "age"
     BUCKETS = {"7": (0, 7), "30": (7, 30), "90": (30, 90), "old": (90, None)}
 
     def lookups(self, request, model_admin):
-        return [("7", "opened in the last 7 days"), ("30", "7-30 days"), ("90", "30-90 days"), ("old", "over 90 days")]
+        return [("7", _("opened in the last 7 days")), ("30", _("7-30 days")), ("90", _("30-90 days")),
+                ("old", _("over 90 days"))]
 
     def queryset(self, request, queryset):
         if self.value() not in self.BUCKETS:
@@ -237,7 +242,7 @@ class LifecycleEventInline(admin.TabularInline):
     ordering = ("-occurred_at",)
     extra = 0
     can_delete = False
-    verbose_name_plural = "lifecycle events"
+    verbose_name_plural = gettext_lazy("lifecycle events")
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -267,19 +272,97 @@ class CallSettingsAdmin(SettingsProblemsAdminMixin, SingletonAdminMixin, admin.M
     list_display = ("__str__", "calling_start", "calling_end", "max_attempts", "lease_minutes", "callback_grace_minutes", "updated_at")
 
 
+class ContentTranslationsAdminMixin:
+    """Where a manager's text (an offer, a reason, a step's message) is missing in a language: a column on the
+    list and a line per language on the change page, saying what customers of that language get instead."""
+
+    translations_related = "translations"
+
+    class Media:
+        css = {"all": ("winback/content_languages.css",)}
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related(self.translations_related)
+
+    @admin.display(description=gettext_lazy("missing languages"))
+    def missing_languages(self, obj) -> str:
+        return content_missing_html(obj)
+
+    @admin.display(description=gettext_lazy("languages"))
+    def language_status(self, obj) -> str:
+        if obj is None or obj.pk is None:
+            return "-"
+        missing = set(content_missing_languages(obj=obj))
+        default = _language_name(settings.LANGUAGE_CODE)
+        lines = []
+        for code, _native in settings.LANGUAGES:
+            if code == settings.LANGUAGE_CODE.lower():
+                continue
+            if code in missing:
+                # Translators: on an offer's (reason's, step's) admin page, one line per language without a text.
+                line = _("%(language)s: missing. Customers of this language get the text in the fallback language: "
+                         "%(fallback)s.") % {"language": _language_name(code), "fallback": default}
+                lines.append(("content-missing", line))
+            else:
+                lines.append(("content-complete", _("%(language)s: written.") % {"language": _language_name(code)}))
+        return format_html('<ul class="content-languages">{}</ul>',
+                           format_html_join("", '<li class="{}">{}</li>', lines))
+
+
+def content_missing_html(obj) -> str:
+    """The languages ``obj``'s text is missing in, as marks (codes, with the language's name on hover)."""
+    missing = content_missing_languages(obj=obj)
+    if not missing:
+        return format_html('<span class="content-complete">{}</span>', _("none"))
+    return format_html_join(" ", '<bdi class="content-missing" title="{}">{}</bdi>',
+                            ((_language_name(code), code) for code in missing))
+
+
+def _language_name(code: str) -> str:
+    return get_language_info(code)["name_translated"]
+
+
+class TranslationInlineMixin:
+    """A translation's texts are typed in their own language: dir="auto" lets Arabic and Persian run right to
+    left in the box (and Latin placeholders like {first_name} stay where they were typed) on any page language."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and isinstance(field.widget, (forms.TextInput, forms.Textarea)):
+            field.widget.attrs["dir"] = "auto"
+        return field
+
+
+class LeaveReasonTranslationInline(TranslationInlineMixin, admin.TabularInline):
+    model = LeaveReasonTranslation
+    extra = 0
+    max_num = len(settings.LANGUAGES)
+
+
 @admin.register(LeaveReason)
-class LeaveReasonAdmin(admin.ModelAdmin):
-    list_display = ("name", "position", "active")
+class LeaveReasonAdmin(ContentTranslationsAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "position", "active", "missing_languages")
+    inlines = [LeaveReasonTranslationInline]
+    readonly_fields = ("language_status",)
     list_editable = ("position", "active")
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # deactivate instead: past calls keep their reason
 
 
+class OfferTranslationInline(TranslationInlineMixin, admin.StackedInline):
+    # Stacked: a 300-character script does not fit a table's cell on a phone.
+    model = OfferTranslation
+    extra = 0
+    max_num = len(settings.LANGUAGES)
+
+
 @admin.register(Offer)
-class OfferAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
+class OfferAdmin(ContentTranslationsAdminMixin, SettingsProblemsAdminMixin, admin.ModelAdmin):
     settings_problems = staticmethod(settings_problems)
-    list_display = ("name", "script", "code_prefix", "valid_days", "active", "created_at")
+    list_display = ("name", "script", "code_prefix", "valid_days", "active", "created_at", "missing_languages")
+    inlines = [OfferTranslationInline]
+    readonly_fields = ("language_status",)
     list_filter = ("active",)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:

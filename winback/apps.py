@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WinbackConfig(AppConfig):
     name = "winback"
-    verbose_name = "Win-back"
+    verbose_name = _("Win-back")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

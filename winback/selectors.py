@@ -9,10 +9,13 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import get_language_info, gettext_lazy
+from django.utils.translation import get_language, get_language_info, gettext_lazy
 from django.utils.translation import gettext as _
 
+from core.content import content_text, content_texts
+from core.isolation import sentence_isolated
 from core.db import fetch_all, field_value, instances
+from core.locale_format import date_local
 from core.sql import column_list, render
 from crm.models import Complaint, Contact, Customer, Feedback, Order
 from predictions.models import CustomerPrediction
@@ -21,6 +24,11 @@ from winback.models import (
     RuleTuning, WinbackCase,
 )
 from winback.services.calling_hours import callback_presets, inside_calling_hours, open_zones, zone_info, zone_keys
+
+
+def language_code(*, locale: str) -> str:
+    """The base language of a locale tag as the content tables key it: "fa-IR" -> "fa"."""
+    return locale.replace("_", "-").split("-")[0].lower() or "en"
 
 
 def customer_lifecycle_events(*, customer: Customer) -> QuerySet[LifecycleEvent]:
@@ -87,6 +95,10 @@ def case_card(*, case: WinbackCase, now: dt.datetime | None = None) -> dict:
     earlier = instances(Disposition, rows)
     for disposition, reason in zip(earlier, instances(LeaveReason, rows, start=len(Disposition._meta.concrete_fields))):
         disposition.reason = reason
+    # Reasons for leaving are read by the agent: in the agent's language, not the customer's.
+    reason_names = content_texts(objects=[d.reason for d in earlier], field="name", language=get_language() or "en")
+    for disposition in earlier:
+        disposition.reason_text = reason_names.get(disposition.reason.pk, disposition.reason.name)
     prediction = next(iter(instances(CustomerPrediction, fetch_all(_CARD_PREDICTION, me))), None)
     if prediction is not None:
         prediction.p_alive_percent = round(prediction.p_alive * 100)
@@ -100,6 +112,8 @@ def case_card(*, case: WinbackCase, now: dt.datetime | None = None) -> dict:
         "lifetime_value": customer.total_spent,
         "order_count": customer.order_count,
         "rhythm_days": rhythm,
+        "rhythm_days_whole": round(rhythm) if rhythm is not None else None,  # picks the plural form
+        "customer_language_code": language_code(locale=customer.locale),
         "prediction": prediction,
         "days_since_last_order": (now - customer.last_order_at).days if customer.last_order_at else None,
         "recent_orders": orders,
@@ -147,18 +161,21 @@ def call_guide(*, case: WinbackCase, open_complaints: list[Complaint], now: dt.d
     was asked for (a low survey score, an open complaint), a plain win-back call keeps CALL_GUIDE.
 
     Returns {"kind": "winback" | "recovery" | "care", "why": [lines to open with], "steps": [...]}."""
-    complaints = [_("%(category)s complaint, opened %(date)s: %(summary)s") % {
-        "category": c.get_category_display(), "date": f"{c.opened_at:%Y-%m-%d}", "summary": c.summary}
-        for c in open_complaints]
+    # Translators: a line of the call guide: the complaint's category, the day it was opened, its summary.
+    complaints = [sentence_isolated(_("%(category)s complaint, opened %(date)s: %(summary)s"),
+                                    category=c.get_category_display(), date=date_local(value=c.opened_at),
+                                    summary=c.summary)
+                  for c in open_complaints]
     if case.kind == WinbackCase.Kind.CARE:
         low = (Feedback.objects.filter(customer_id=case.customer_id, responded_at__lte=now,
                                        responded_at__gte=case.opened_at - dt.timedelta(days=CARE_FEEDBACK_DAYS))
                .filter(functools.reduce(operator.or_, LOW_SCORES.values())).order_by("-responded_at", "-id").first())
-        why = []
+        why: list[str] = []
         if low is not None:
-            why.append(_("Low %(kind)s score: %(score)s on %(date)s.") % {
-                "kind": low.kind.upper(), "score": low.score, "date": f"{low.responded_at:%Y-%m-%d}"}
-                + (" " + _("They wrote: “%(comment)s”") % {"comment": low.comment} if low.comment else ""))
+            facts = {"kind": low.kind.upper(), "score": low.score, "date": date_local(value=low.responded_at)}
+            why.append(sentence_isolated(_("Low %(kind)s score: %(score)s on %(date)s. They wrote: “%(comment)s”"),
+                                         **facts, comment=low.comment) if low.comment
+                       else sentence_isolated(_("Low %(kind)s score: %(score)s on %(date)s."), **facts))
         why += complaints
         if not why:
             why.append(_("A care call was asked for (an unhappy customer); ask how we can help."))
@@ -280,8 +297,14 @@ def held_case_call_zones(*, agent: AbstractBaseUser, case_id: int) -> str | None
 
 def agent_callbacks_local(*, agent: AbstractBaseUser) -> list[dict]:
     """The agent's booked callbacks, each with the customer's zone to show the time as agreed."""
-    return [{"case": c, "local": c.callback_at, "zone": zone_keys(c.customer.call_zones)[0]}
-            for c in agent_callbacks(agent=agent)]
+    rows = []
+    for c in agent_callbacks(agent=agent):
+        zone = zone_keys(c.customer.call_zones)[0]
+        # The day and hour as agreed with the customer, in their zone (not the agent's).
+        local = c.callback_at.astimezone(zone_info(zone) or dt.timezone.utc)
+        rows.append({"case": c, "local": c.callback_at, "zone": zone, "local_date": local.date(),
+                     "local_time": local.time()})
+    return rows
 
 
 def agent_last_coupon(*, agent, within_minutes: int = 60):
@@ -289,7 +312,13 @@ def agent_last_coupon(*, agent, within_minutes: int = 60):
     d = (Disposition.objects.filter(agent=agent, coupon__isnull=False,
                                     created_at__gte=timezone.now() - dt.timedelta(minutes=within_minutes))
          .select_related("coupon__offer", "coupon__customer").order_by("-created_at").first())
-    return d.coupon if d else None
+    if d is None:
+        return None
+    coupon = d.coupon
+    # The offer as it was read out: in the customer's language.
+    coupon.offer_text = content_text(obj=coupon.offer, field="name", language=language_code(
+        locale=coupon.customer.locale)) if coupon.offer_id else ""
+    return coupon
 
 
 # --- Settings health ---------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy as _
 
+from core.isolation import label as label_text, sentence_isolated
+from core.locale_format import date_local
 from crm import timeline
 from crm.models import Contact, Customer
 from winback.models import CaseEvent, Disposition, LifecycleEvent, WinbackCase
@@ -20,16 +22,27 @@ def _lifecycle(event: LifecycleEvent) -> tuple[str, str]:
 
 def _case_event(event: CaseEvent) -> tuple[str, str]:
     case = event.case
-    text = (gettext("Care call #%(id)s") if case.kind == WinbackCase.Kind.CARE
-            else gettext("Win-back case #%(id)s")) % {"id": case.pk}
+    # Translators: a win-back or care case on the customer's timeline, e.g. "Care call #12".
+    label = (gettext("Care call #%(id)s") if case.kind == WinbackCase.Kind.CARE
+             else gettext("Win-back case #%(id)s")) % {"id": case.pk}
     who = event.agent.get_username() if event.agent_id else event.actor
-    if who:
-        text += " " + gettext("by %(who)s") % {"who": who}
-    if event.from_status and event.from_status != event.to_status:
-        text += ", " + gettext("%(old)s to %(new)s") % {"old": event.get_from_status_display(),
-                                                          "new": event.get_to_status_display()}
+    changed = bool(event.from_status and event.from_status != event.to_status)
+    # The case's name and the statuses are our own words (labels); who did it is data (isolated).
+    data = {"case": label_text(label), "who": who, "old": label_text(event.get_from_status_display()),
+            "new": label_text(event.get_to_status_display())}
+    # One whole sentence for each combination: word order differs between languages.
+    if who and changed:
+        # Translators: "Win-back case #12 by anna, Open to Won".
+        text = sentence_isolated(gettext("%(case)s by %(who)s, %(old)s to %(new)s"), **data)
+    elif who:
+        text = sentence_isolated(gettext("%(case)s by %(who)s"), case=data["case"], who=who)
+    elif changed:
+        text = sentence_isolated(gettext("%(case)s, %(old)s to %(new)s"), case=data["case"], old=data["old"], new=data["new"])
+    else:
+        text = label_text(label)
     if event.reason:
-        text += " (" + event.reason[:100] + ")"
+        # Translators: a case event on the timeline, then the reason it gives (free text, in brackets).
+        text = sentence_isolated(gettext("%(event)s (%(reason)s)"), event=text, reason=event.reason[:100])
     return gettext("Case %(what)s") % {"what": event.get_kind_display().lower()}, text
 
 
@@ -41,18 +54,28 @@ def _case_events(customer_id: int) -> QuerySet[CaseEvent]:
 
 
 def _disposition(disposition: Disposition) -> tuple[str, str]:
-    text = gettext("Call by %(agent)s: %(outcome)s") % {
-        "agent": disposition.agent.get_username(), "outcome": OUTCOMES.get(disposition.outcome, disposition.outcome)}
+    text = sentence_isolated(gettext("Call by %(agent)s: %(outcome)s"), agent=disposition.agent.get_username(),
+                             outcome=label_text(OUTCOMES.get(disposition.outcome, disposition.outcome)))
+    details = []
     if disposition.reason_id:
-        text += "; " + gettext("reason for leaving: %(reason)s") % {"reason": disposition.reason.name}
+        # The reason and the offer as the business wrote them (its default language): translating them here
+        # would cost two queries more per timeline (core.content), over the timeline's one per source. Isolated:
+        # they may be in another script than the page.
+        details.append(sentence_isolated(gettext("reason for leaving: %(reason)s"), reason=disposition.reason.name))
     if disposition.coupon_id:
         coupon = disposition.coupon
-        offer = coupon.offer.name if coupon.offer_id else gettext("no offer")
-        text += "; " + gettext("offer: %(offer)s, coupon %(code)s") % {"offer": offer, "code": coupon.code}
+        offer = coupon.offer.name if coupon.offer_id else label_text(gettext("no offer"))
+        details.append(sentence_isolated(gettext("offer: %(offer)s, coupon %(code)s"), offer=offer, code=coupon.code))
     if disposition.callback_at:
-        text += "; " + gettext("callback %(at)s") % {"at": f"{timezone.localtime(disposition.callback_at):%Y-%m-%d %H:%M}"}
+        local = timezone.localtime(disposition.callback_at)
+        details.append(sentence_isolated(gettext("callback %(date)s %(time)s"), date=date_local(value=local),
+                                         time=f"{local:%H:%M}"))
+    for detail in details:
+        # Translators: the call's summary, then one more detail of it (Arabic and Persian use "؛").
+        text = sentence_isolated(gettext("%(call)s; %(detail)s"), call=text, detail=detail)
     if disposition.note:
-        text += " (" + " ".join(disposition.note.split())[:80] + ")"
+        text = sentence_isolated(gettext("%(event)s (%(reason)s)"), event=text,
+                                 reason=" ".join(disposition.note.split())[:80])
     return gettext("Call"), text
 
 
@@ -69,13 +92,17 @@ def open_case_facts(customer: Customer) -> list[timeline.Fact]:
     facts = []
     for case in cases:
         label = gettext("Open care call") if case.kind == WinbackCase.Kind.CARE else gettext("Open win-back case")
-        value = gettext("#%(id)s, opened %(at)s") % {"id": case.pk, "at": f"{timezone.localtime(case.opened_at):%Y-%m-%d}"}
-        if case.holdout:
-            value += ", " + gettext("in the holdout (never contacted)")
-        if case.claimed_by_id:
-            value += ", " + gettext("held by %(agent)s") % {"agent": case.claimed_by.get_username()}
+        data = {"id": case.pk, "at": date_local(value=case.opened_at),
+                "agent": case.claimed_by.get_username() if case.claimed_by_id else ""}
+        # One whole sentence for each combination (the holdout, who holds the case).
+        if case.holdout and case.claimed_by_id:
+            value = sentence_isolated(gettext("#%(id)s, opened %(at)s, in the holdout (never contacted), held by %(agent)s"), **data)
+        elif case.holdout:
+            value = sentence_isolated(gettext("#%(id)s, opened %(at)s, in the holdout (never contacted), not held by an agent"), **data)
+        elif case.claimed_by_id:
+            value = sentence_isolated(gettext("#%(id)s, opened %(at)s, held by %(agent)s"), **data)
         else:
-            value += ", " + gettext("not held by an agent")
+            value = sentence_isolated(gettext("#%(id)s, opened %(at)s, not held by an agent"), **data)
         facts.append(timeline.Fact("open_case", label, value,
                                    url=reverse("admin:winback_winbackcase_change", args=[case.pk])))
     return facts

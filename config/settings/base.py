@@ -167,6 +167,8 @@ LOCALE_PATHS = [*([Path(env.str("EXTRA_LOCALE_PATH"))] if env.str("EXTRA_LOCALE_
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates and numbers where the project writes them otherwise than Django ("2026. 12. 01." in Hungarian).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))

@@ -117,15 +117,13 @@ def customer_protected_changes(*, data: dict[str, Any], current: Customer) -> di
         opted_out_at = current.email_consent_at or current.updated_at
         given_at = data.get("email_consent_at")
         if given_at is None or given_at <= opted_out_at:
-            refused["email_consent"] = (
-                f"The customer opted out on {opted_out_at:%Y-%m-%d %H:%M} UTC; only a consent recorded after "
-                f"that (with a later email_consent_at) can replace the opt-out."
-            )
+            refused["email_consent"] = _(
+                "The customer opted out on %(at)s UTC; only a consent recorded after that (with a later "
+                "email_consent_at) can replace the opt-out.") % {"at": f"{opted_out_at:%Y-%m-%d %H:%M}"}
     if current.do_not_call_since is not None and clears_dnc:
-        refused["do_not_call"] = (
-            f"The customer is on do-not-call since {current.do_not_call_since:%Y-%m-%d}; only a manager can "
-            f"clear it, with a reason."
-        )
+        refused["do_not_call"] = _(
+            "The customer is on do-not-call since %(date)s; only a manager can clear it, with a reason."
+        ) % {"date": f"{current.do_not_call_since:%Y-%m-%d}"}
     return refused
 
 
@@ -168,10 +166,10 @@ def _same_or_conflict(existing: Customer, data: dict[str, Any]) -> Customer:
     wanted = _normalize(data, current=existing)
     differing = sorted(f for f, v in wanted.items() if getattr(existing, f) != v and f != "email_consent_at")
     if differing:
-        raise ConflictError(
-            f"Customer '{existing.external_id}' already exists with different {', '.join(differing)}; "
-            f"update it with PATCH /api/customers/{existing.external_id}/ instead."
-        )
+        # Translators: an API answer; fields are the API's field names, kept as they are.
+        raise ConflictError(_(
+            "Customer '%(id)s' already exists with different %(fields)s; update it with PATCH %(url)s instead."
+        ) % {"id": existing.external_id, "fields": ", ".join(differing), "url": f"/api/customers/{existing.external_id}/"})
     return existing
 
 
@@ -256,9 +254,9 @@ def customer_do_not_call_clear(*, actor: Actor, customer: Customer, reason: str)
     """A manager takes a customer off do-not-call (e.g. they asked to be called again), with a reason."""
     reason = reason.strip()
     if not reason:
-        raise ValidationError({"reason": "Say why do-not-call is cleared (it is kept in the audit trail)."})
+        raise ValidationError({"reason": _("Say why do-not-call is cleared (it is kept in the audit trail).")})
     if actor.user is None or not actor.user.has_perm("crm.clear_do_not_call"):
-        raise PermissionDenied("Only a manager can clear do-not-call.")
+        raise PermissionDenied(_("Only a manager can clear do-not-call."))
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.do_not_call_since is None:
         return customer

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext, ngettext
 from tqdm import tqdm
 
 from crm.inputs import ComplaintSerializer, CustomerInputSerializer, FeedbackSerializer
@@ -54,11 +55,21 @@ class ImportResult:
     report_path: Path | None = None
 
     def summary(self) -> str:
-        kept = f", {self.kept} with an opt-out or do-not-call kept" if self.kept else ""
-        return (
-            f"{self.kind}: {self.rows} rows read, {self.created} created, {self.updated} updated, "
-            f"{self.unchanged} already present, {self.rejected} rejected{kept}"
-        )
+        data = {"kind": self.kind, "rows": self.rows, "created": self.created, "updated": self.updated,
+                "unchanged": self.unchanged, "rejected": self.rejected, "kept": self.kept}
+        if self.kept:
+            # Translators: after a CSV import; kind is the file's kind as typed (customers, orders...).
+            return ngettext(
+                "%(kind)s: %(rows)s row read, %(created)s created, %(updated)s updated, %(unchanged)s already "
+                "present, %(rejected)s rejected, %(kept)s with an opt-out or do-not-call kept",
+                "%(kind)s: %(rows)s rows read, %(created)s created, %(updated)s updated, %(unchanged)s already "
+                "present, %(rejected)s rejected, %(kept)s with an opt-out or do-not-call kept", self.rows) % data
+        # Translators: after a CSV import; kind is the file's kind as typed (customers, orders...).
+        return ngettext(
+            "%(kind)s: %(rows)s row read, %(created)s created, %(updated)s updated, %(unchanged)s already present, "
+            "%(rejected)s rejected",
+            "%(kind)s: %(rows)s rows read, %(created)s created, %(updated)s updated, %(unchanged)s already present, "
+            "%(rejected)s rejected", self.rows) % data
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ def _serializer_parse(serializer_class: type, require_external_id: bool = True) 
         if not serializer.is_valid():
             errors = {f: " ".join(map(str, m)) for f, m in serializer.errors.items()}
         if require_external_id and not data.get("external_id"):
-            errors["external_id"] = "Required in an import, so that importing the file again adds nothing."
+            errors["external_id"] = gettext("Required in an import, so that importing the file again adds nothing.")
         return (None, errors) if errors else (serializer.validated_data, {})
 
     return parse
@@ -178,22 +189,24 @@ def _records(stream: io.TextIOBase, spec: ImportKind) -> Iterator[tuple[int, dic
     try:
         header = next(reader)
     except StopIteration:
-        raise ImportFileError("The file is empty: expected a header row.") from None
+        raise ImportFileError(gettext("The file is empty: expected a header row.")) from None
     except csv.Error as exc:
-        raise ImportFileError(f"The header row is not valid CSV: {exc}.") from None
+        raise ImportFileError(gettext("The header row is not valid CSV: %(why)s.") % {"why": exc}) from None
     names = [h.strip().lower() for h in header]
     unknown = [n for n in names if n not in spec.columns]
     missing = [c for c in spec.required if c not in names]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if unknown or missing or duplicated:
         problems = []
+        # Column names are the file's and the API's: kept as they are in every language.
         if missing:
-            problems.append(f"missing required column(s) {', '.join(missing)}")
+            problems.append(gettext("missing required column(s) %(columns)s") % {"columns": ", ".join(missing)})
         if unknown:
-            problems.append(f"unknown column(s) {', '.join(unknown)}")
+            problems.append(gettext("unknown column(s) %(columns)s") % {"columns": ", ".join(unknown)})
         if duplicated:
-            problems.append(f"repeated column(s) {', '.join(duplicated)}")
-        raise ImportFileError(f"Header: {'; '.join(problems)}. Expected columns: {', '.join(spec.columns)}.")
+            problems.append(gettext("repeated column(s) %(columns)s") % {"columns": ", ".join(duplicated)})
+        raise ImportFileError(gettext("Header: %(problems)s. Expected columns: %(columns)s.") % {
+            "problems": gettext("; ").join(problems), "columns": ", ".join(spec.columns)})
     width = len(names)
     row_number = 1
     while True:
@@ -203,18 +216,19 @@ def _records(stream: io.TextIOBase, spec: ImportKind) -> Iterator[tuple[int, dic
         except StopIteration:
             return
         except csv.Error as exc:
-            yield row_number, None, f"Not valid CSV: {exc}."
+            yield row_number, None, gettext("Not valid CSV: %(why)s.") % {"why": exc}
             continue
         if not values or values == [""]:
             continue  # a blank line holds nothing to import (but is still a spreadsheet row)
         if len(values) != width:
-            yield row_number, None, f"Expected {width} fields, found {len(values)}."
+            yield row_number, None, gettext("Expected %(width)s fields, found %(found)s.") % {
+                "width": width, "found": len(values)}
             continue
         row = dict(zip(names, values))
         if undecodable := [name for name, value in row.items() if NOT_UTF8.search(value)]:
-            yield row_number, None, (
-                f"Not UTF-8 text (in {', '.join(undecodable)}): save the file as UTF-8 and import it again; "
-                f"the other rows were read.")
+            yield row_number, None, gettext(
+                "Not UTF-8 text (in %(columns)s): save the file as UTF-8 and import it again; the other rows were "
+                "read.") % {"columns": ", ".join(undecodable)}
             continue
         yield row_number, row, ""
 
@@ -283,7 +297,7 @@ def csv_import(
 ) -> ImportResult:
     """Import ``path`` as ``kind``; rejected rows are written to ``report_path`` (row, column, reason)."""
     if kind not in KINDS:
-        raise ImportFileError(f"Unknown kind '{kind}': one of {', '.join(KINDS)}.")
+        raise ImportFileError(gettext("Unknown kind '%(kind)s': one of %(kinds)s.") % {"kind": kind, "kinds": ", ".join(KINDS)})
     spec = KINDS[kind]
     result = ImportResult(kind=kind, report_path=report_path)
     with open(path, "rb") as raw, open(report_path, "w", newline="", encoding="utf-8") as report_file, tqdm(
@@ -311,7 +325,8 @@ def csv_import(
             result.rejected += len(errors)
             result.kept += len(notes)
             lines = [(r, c, reason) for r in errors for c, reason in errors[r].items()]
-            lines += [(r, c, f"Kept (the row's other values were imported): {why}") for r in notes for c, why in notes[r].items()]
+            lines += [(r, c, gettext("Kept (the row's other values were imported): %(why)s") % {"why": why})
+                      for r in notes for c, why in notes[r].items()]
             for line in sorted(lines, key=lambda x: x[0]):
                 report.writerow(line)
             bar.update(raw.tell() - bar.n)

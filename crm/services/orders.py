@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.bounds import business_datetime_error, text_error
 from core.dialect import is_postgresql
@@ -84,49 +85,51 @@ def order_input_parse(raw: dict[str, Any]) -> tuple[OrderInput | None, dict[str,
             errors[key] = problem
     external_id = _text(raw, "external_id")
     if not external_id:
-        errors["external_id"] = "This field is required."
+        errors["external_id"] = gettext("This field is required.")
     elif len(external_id) > 64:
-        errors["external_id"] = "At most 64 characters."
+        errors["external_id"] = gettext("At most 64 characters.")
     customer = _text(raw, "customer")
     if not customer:
-        errors["customer"] = "This field is required (the customer's external_id)."
+        errors["customer"] = gettext("This field is required (the customer's external_id).")
     ordered_at = raw.get("ordered_at")
     if isinstance(ordered_at, dt.datetime):
         if ordered_at.tzinfo is None:
             ordered_at = timezone.make_aware(ordered_at)
     elif not ordered_at:
-        errors["ordered_at"] = "This field is required."
+        errors["ordered_at"] = gettext("This field is required.")
     else:
         try:
             ordered_at = parse_datetime_value(str(ordered_at))
         except (ValueError, OverflowError):
-            errors["ordered_at"] = f"'{ordered_at}' is not an ISO 8601 date-time (e.g. 2024-05-31T14:03:00+02:00)."
+            errors["ordered_at"] = gettext(
+                "'%(value)s' is not an ISO 8601 date-time (e.g. 2024-05-31T14:03:00+02:00).") % {"value": ordered_at}
     if "ordered_at" not in errors and (problem := business_datetime_error(ordered_at)):
         errors["ordered_at"] = problem
     amount_text = _text(raw, "amount")
     amount = None
     if not amount_text:
-        errors["amount"] = "This field is required."
+        errors["amount"] = gettext("This field is required.")
     else:
         try:
             amount = Decimal(amount_text)
         except InvalidOperation:
-            errors["amount"] = f"'{amount_text}' is not a number."
+            errors["amount"] = gettext("'%(value)s' is not a number.") % {"value": amount_text}
         else:
             if not amount.is_finite():
-                errors["amount"] = f"'{amount_text}' is not a finite number."
+                errors["amount"] = gettext("'%(value)s' is not a finite number.") % {"value": amount_text}
             elif amount < 0:
-                errors["amount"] = f"An amount cannot be negative; got {amount_text}."
+                errors["amount"] = gettext("An amount cannot be negative; got %(value)s.") % {"value": amount_text}
             elif amount.as_tuple().exponent < -2:
-                errors["amount"] = f"At most 2 decimal places; got {amount_text}."
+                errors["amount"] = gettext("At most 2 decimal places; got %(value)s.") % {"value": amount_text}
             elif amount > MAX_AMOUNT:
-                errors["amount"] = f"At most {MAX_AMOUNT}; got {amount_text}."
+                errors["amount"] = gettext("At most %(most)s; got %(value)s.") % {"most": MAX_AMOUNT, "value": amount_text}
     currency = _text(raw, "currency").upper() or settings.DEFAULT_CURRENCY
     if len(currency) != 3 or not CURRENCY_RE.match(currency):
-        errors["currency"] = f"'{raw.get('currency')}' is not a three-letter ISO 4217 currency code."
+        errors["currency"] = gettext("'%(value)s' is not a three-letter ISO 4217 currency code.") % {
+            "value": raw.get("currency")}
     coupon_code = _text(raw, "coupon_code")
     if len(coupon_code) > 64:
-        errors["coupon_code"] = "At most 64 characters."
+        errors["coupon_code"] = gettext("At most 64 characters.")
     if errors:
         return None, errors
     return OrderInput(external_id, customer, ordered_at, amount, currency, coupon_code), {}
@@ -179,7 +182,7 @@ def _orders_insert_once(*, actor: Actor, items: list[OrderInput], all_or_nothing
         if item.customer not in customer_ids:
             result.errors.append(
                 {"index": index, "field": "customer", "code": "unknown_customer",
-                 "message": f"No customer with external_id '{item.customer}'."}
+                 "message": gettext("No customer with external_id '%(id)s'.") % {"id": item.customer}}
             )
             continue
         prior = known.get(item.external_id)
@@ -189,8 +192,8 @@ def _orders_insert_once(*, actor: Actor, items: list[OrderInput], all_or_nothing
             else:
                 result.errors.append(
                     {"index": index, "field": "external_id", "code": "conflict",
-                     "message": f"Order '{item.external_id}' already exists with different data "
-                     f"({_differences(prior, item)}); orders are immutable."}
+                     "message": gettext("Order '%(id)s' already exists with different data (%(fields)s); orders "
+                                        "are immutable.") % {"id": item.external_id, "fields": _differences(prior, item)}}
                 )
             continue
         known[item.external_id] = item

@@ -5,6 +5,7 @@ from typing import Any, Literal, TypeVar
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback
 from crm.services.audit import Actor, apply_changes, audit_record, fields_snapshot
@@ -39,10 +40,11 @@ def _complaint_rules(complaint: Complaint, data: dict[str, Any]) -> None:
         resolved = data.get("resolved_at") or complaint.resolved_at
         opened = data.get("opened_at", complaint.opened_at)
         if opened and resolved < opened:
-            raise ValidationError({"resolved_at": "A complaint cannot be resolved before it was opened."})
+            raise ValidationError({"resolved_at": _("A complaint cannot be resolved before it was opened.")})
     else:
         if data.get("resolved_at"):
-            raise ValidationError({"resolved_at": "Only a resolved complaint has a resolution date; set status to resolved."})
+            raise ValidationError({"resolved_at": _(
+                "Only a resolved complaint has a resolution date; set status to resolved.")})
         data["resolved_at"] = None
 
 
@@ -95,10 +97,9 @@ def record_create_once(*, actor: Actor, model: type[R], data: dict[str, Any]) ->
 def _same_or_conflict(model: type[R], existing: R, data: dict[str, Any]) -> R:
     differing = sorted(f for f, v in data.items() if f in FIELDS[model] and getattr(existing, f) != v)
     if differing:
-        raise ConflictError(
-            f"A {model._meta.verbose_name} with external_id '{existing.external_id}' already exists with different "
-            f"{', '.join(differing)}."
-        )
+        raise ConflictError(gettext(
+            "A %(model)s with external_id '%(id)s' already exists with different %(fields)s.") % {
+            "model": model._meta.verbose_name, "id": existing.external_id, "fields": ", ".join(differing)})
     return existing
 
 
@@ -124,14 +125,16 @@ def record_upsert(*, actor: Actor, model: type[R], data: dict[str, Any], mutable
     if existing is None:
         return "created", _save_new(actor=actor, model=model, data=data)
     if existing.customer_id != data["customer"].pk:
-        raise ConflictError(f"'{data['external_id']}' already belongs to another customer.", field="customer")
+        raise ConflictError(gettext("'%(id)s' already belongs to another customer.") % {"id": data["external_id"]},
+                            field="customer")
     wanted = {k: v for k, v in data.items() if k not in ("external_id", "customer")}
     differing = [k for k, v in wanted.items() if getattr(existing, k) != v]
     if not differing:
         return "unchanged", existing
     if not mutable:
         raise ConflictError(
-            f"'{data['external_id']}' already exists with different {', '.join(differing)}; it cannot change.",
+            gettext("'%(id)s' already exists with different %(fields)s; it cannot change.") % {
+                "id": data["external_id"], "fields": ", ".join(differing)},
             field=differing[0],
         )
     return "updated", record_update(actor=actor, record=existing, data=wanted)

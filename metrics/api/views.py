@@ -2,6 +2,8 @@
 (managers only)."""
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import BasePermission
@@ -23,7 +25,7 @@ MAX_COHORT_MONTHS = 60
 
 
 class IsManager(BasePermission):
-    message = "KPIs are for managers."
+    message = gettext_lazy("KPIs are for managers.")
 
     def has_permission(self, request, view) -> bool:
         return user_is_manager(request.user)
@@ -33,11 +35,12 @@ def period_from(request: Request) -> Period:
     params = request.query_params
     if "month" in params:
         if "start" in params or "end" in params:
-            raise ValidationError({"month": "Give either month or start and end, not both."})
+            raise ValidationError({"month": _("Give either month or start and end, not both.")})
         return parse_month(params["month"])
     if "start" in params and "end" in params:
         return parse_range(params["start"], params["end"])
-    raise ValidationError({"start": "Give month=YYYY-MM, or start=YYYY-MM-DD and end=YYYY-MM-DD (end exclusive)."})
+    # Translators: month=, start= and end= are the request's parameters, as they are typed: not to be translated.
+    raise ValidationError({"start": _("Give month=YYYY-MM, or start=YYYY-MM-DD and end=YYYY-MM-DD (end exclusive).")})
 
 
 class MetricsView(APIView):
@@ -77,10 +80,12 @@ class MetricSeriesView(APIView):
         params = request.query_params
         metric = params.get("metric", "")
         if metric not in ALL:
-            raise ValidationError({"metric": f"Unknown metric '{metric}'; one of: {', '.join(sorted(ALL))}."})
+            raise ValidationError({"metric": _("Unknown metric '%(metric)s'; one of: %(known)s.")
+                                             % {"metric": metric, "known": ", ".join(sorted(ALL))}})
         grain = params.get("grain", "month")
         if grain not in GRAINS:
-            raise ValidationError({"grain": f"'{grain}' is not supported; use: {', '.join(GRAINS)}."})
+            raise ValidationError({"grain": _("'%(grain)s' is not supported; use: %(known)s.")
+                                            % {"grain": grain, "known": ", ".join(GRAINS)}})
         period = parse_range(params.get("start", ""), params.get("end", ""), max_months=MAX_SERIES_MONTHS)
         points = series_for(metric=metric, start=period.start, end=period.end)
         return Response({"metric": metric, "grain": grain, "definition": ALL[metric].formula, "unit": ALL[metric].unit,

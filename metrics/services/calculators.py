@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, OuterRef, Subquery, Sum
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from psycopg import sql
 
@@ -32,6 +33,7 @@ from core.dialect import is_postgresql
 from core.selectors import business_settings
 from core.sql import render
 from crm.models import Customer, Order
+from metrics.services.charts import number_text
 from metrics.services.definitions import ALL
 from metrics.services.periods import Period
 from metrics.sql import (
@@ -64,22 +66,35 @@ class Figure:
         return ALL[self.name].unit
 
     def inputs(self) -> str:
-        """The inputs in words, e.g. "15 of 500"."""
+        """The inputs in words, e.g. "15 of 500", each a whole translated sentence with its numbers."""
         x = self.extra
         if self.name == "historical_clv" and x.get("arpa") is not None and x.get("churn_rate"):
-            return f"ARPA {x['arpa']:,.2f} x margin {x['margin']:.0%} / churn {x['churn_rate']:.1%}"
+            # Translators: how a historical customer lifetime value is computed, e.g.
+            # "ARPA 12.50 x margin 30% / churn 2.5%"; ARPA is the average revenue per account.
+            return _("ARPA %(arpa)s x margin %(margin)s / churn %(churn)s") % {
+                "arpa": number_text(x["arpa"], decimals=2), "margin": _percent(x["margin"], 0),
+                "churn": _percent(x["churn_rate"], 1)}
         if self.name == "lost_profit" and x.get("profit_per_customer") is not None:
-            return f"{_fmt(self.numerator)} lost x {x['profit_per_customer']:,.2f} profit per customer"
+            # Translators: how the lost profit is computed, e.g. "12 lost x 4.50 profit per customer".
+            return _("%(lost)s lost x %(profit)s profit per customer") % {
+                "lost": _fmt(self.numerator), "profit": number_text(x["profit_per_customer"], decimals=2)}
         if self.name == "incremental_reactivation" and "contacted" in x:
             c, h = x["contacted"], x["holdout"]
-            return f"contacted {c['reactivated']} of {c['cases']}, holdout {h['reactivated']} of {h['cases']}"
+            return _("contacted %(contacted_back)s of %(contacted)s, holdout %(holdout_back)s of %(holdout)s") % {
+                "contacted_back": number_text(c["reactivated"]), "contacted": number_text(c["cases"]),
+                "holdout_back": number_text(h["reactivated"]), "holdout": number_text(h["cases"])}
         if self.name == "revenue_won_back" and "cases" in x:
-            return ngettext("%(n)d case won", "%(n)d cases won", x["cases"]) % {"n": x["cases"]}
+            return ngettext("%(n)s case won", "%(n)s cases won", x["cases"]) % {"n": number_text(x["cases"])}
         if self.name == "nps" and x.get("responses"):
-            return f"{x['promoters']} promoters, {x['detractors']} detractors of {x['responses']} responses"
+            return ngettext("%(promoters)s promoters, %(detractors)s detractors of %(responses)s response",
+                            "%(promoters)s promoters, %(detractors)s detractors of %(responses)s responses",
+                            x["responses"]) % {
+                "promoters": number_text(x["promoters"]), "detractors": number_text(x["detractors"]),
+                "responses": number_text(x["responses"])}
         if self.numerator is None or self.denominator is None:
             return ""
-        return f"{_fmt(self.numerator)} of {_fmt(self.denominator)}"
+        # Translators: a rate's inputs, e.g. "15 of 500".
+        return _("%(part)s of %(whole)s") % {"part": _fmt(self.numerator), "whole": _fmt(self.denominator)}
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator,
@@ -88,7 +103,12 @@ class Figure:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
+    return number_text(x, decimals=0 if float(x).is_integer() else 2)
+
+
+def _percent(fraction: float, decimals: int) -> str:
+    # Translators: a percentage, e.g. "12.5%"; %(value)s is the number (it may carry a sign).
+    return _("%(value)s%%") % {"value": number_text(fraction * 100, decimals=decimals)}
 
 
 def _ratio(name: str, num: float | Decimal | None, den: float | Decimal | None, **extra) -> Figure:

@@ -1,38 +1,124 @@
-"""Server-rendered SVG charts: nothing fetched at run time, numbers readable without JavaScript."""
+"""Server-rendered SVG charts: nothing fetched at run time, numbers readable without JavaScript.
+
+A figure's text is one translated sentence per unit ("%(value)s days", "%(points)s pp") around its number,
+written with the active language's decimal and group marks (core.locale_format). A number with a sign reads
+wrongly in right-to-left text ("-2.1%" shows as "2.1%-"), so the signed number is isolated as left-to-right:
+<bdi dir="ltr"> in pages (the *_html functions), Unicode isolates in plain text (SVG tooltips) in Arabic and
+Persian. The charts themselves keep their time axis left to right in every language (direction="ltr").
+"""
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.utils.html import escape
+from babel.numbers import format_decimal
+from django.utils import translation
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+
+from core.locale_format import NUMBERING_SYSTEM, digits_localize
 
 # What one character of a 10px axis label takes, and the gap kept between two labels: the x axis shows only
 # as many labels as fit side by side, so they never overlap however many points there are.
 _CHAR_PX = 6.2
 _LABEL_GAP_PX = 10
+# LEFT-TO-RIGHT ISOLATE ... POP DIRECTIONAL ISOLATE: <bdi dir="ltr"> for plain text.
+_LRI, _PDI = "\u2066", "\u2069"
+
+
+def number_text(value: float | Decimal | int, *, decimals: int = 0, grouping: bool = True) -> str:
+    """A number with exactly ``decimals`` decimals in the active language ("1,234.5", "1 234,5" in Hungarian),
+    in the business's digits; the sign is kept ("-3.0")."""
+    language = (translation.get_language() or "en").lower()
+    primary = language.split("-")[0]
+    native = digits_localize(text="1", language=language) != "1"
+    numbering = NUMBERING_SYSTEM[primary] if native else "latn"
+    pattern = ("#,##0" if grouping else "0") + ("." + "0" * decimals if decimals else "")
+    # Babel rounds half to even; a figure of 0.125 shown with two decimals reads 0.13 as people round.
+    exact = Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    text = format_decimal(exact, format=pattern, locale=translation.to_locale(language), numbering_system=numbering)
+    # CLDR's Arabic and Persian minus carries its own direction marks; the isolate below does that job.
+    text = text.replace("\u200e", "").replace("\u200f", "").replace("\u061c", "")
+    return digits_localize(text=text, language=language)
+
+
+_DECIMALS = {"rate": 1, "money": 2, "days": 1, "score": 1}
+
+
+def _sentence(unit: str) -> str:
+    """The translated sentence a figure of ``unit`` is written in, around its %(value)s."""
+    if unit == "rate":
+        # Translators: a percentage, e.g. "12.5%"; %(value)s is the number (it may carry a sign).
+        return _("%(value)s%%")
+    if unit == "days":
+        # Translators: a duration in days, always with one decimal (e.g. "321.7 days"): the form for fractions.
+        return _("%(value)s days")
+    return "%(value)s"
+
+
+def _signed(value: float, unit: str, *, sign: bool) -> tuple[str, str]:
+    """(the sentence, the number with its sign); a rate as a percentage of 100."""
+    number = value * 100 if unit == "rate" else value
+    digits = number_text(abs(number), decimals=_DECIMALS.get(unit, 0))
+    rounded_zero = digits.strip("0.,\u00a0 ٠۰٫٬") == ""
+    if rounded_zero:
+        mark = "\u00b1" if sign else ""
+    elif number < 0:
+        mark = "-"
+    else:
+        mark = "+" if sign else ""
+    return _sentence(unit), mark + digits
+
+
+def isolated_text(text: str) -> str:
+    """Data inside plain text (a page's <title>, a message) isolated as left-to-right in right-to-left
+    languages: a period "2025-01-10 .. 2025-02-09" would otherwise show its dates in reverse order."""
+    return f"{_LRI}{text}{_PDI}" if translation.get_language_bidi() else text
+
+
+def _plain(sentence: str, number: str) -> str:
+    if translation.get_language_bidi() and number[:1] in "+-\u00b1":
+        number = f"{_LRI}{number}{_PDI}"
+    return sentence % {"value": number}
+
+
+def _html(sentence: str, number: str) -> SafeString:
+    return mark_safe(escape(sentence) % {"value": format_html('<bdi dir="ltr">{}</bdi>', number)})  # noqa: S308
 
 
 def format_value(value: float | None, unit: str) -> str:
+    """A figure as plain text: "12.5%", "321.7 days", "1,234.50", "n/a"."""
     if value is None:
-        return "n/a"
+        return _("n/a")
+    return _plain(*_signed(value, unit, sign=False))
+
+
+def format_value_html(value: float | None, unit: str) -> SafeString:
+    """format_value for a page: the number isolated as left-to-right (<bdi dir="ltr">)."""
+    if value is None:
+        return escape(_("n/a"))
+    return _html(*_signed(value, unit, sign=False))
+
+
+def _change(change: float, unit: str) -> tuple[str, str]:
     if unit == "rate":
-        return f"{value * 100:.1f}%"
-    if unit == "money":
-        return f"{value:,.2f}"
-    if unit == "days":
-        return f"{value:,.1f} days"
-    if unit == "score":
-        return f"{value:,.1f}"
-    return f"{value:,.0f}"
+        # Translators: a change of a rate in percentage points, e.g. "+1.2 pp"; %(value)s is the signed number.
+        return _("%(value)s pp"), _signed(change * 100, "score", sign=True)[1]
+    return _signed(change, unit, sign=True)
 
 
 def format_change(change: float | None, unit: str) -> str:
     """A change between two periods: percentage points for rates ("+1.2 pp"), the unit's own format else."""
     if change is None:
         return ""
-    sign = "+" if change > 0 else ("-" if change < 0 else "\u00b1")
-    if unit == "rate":
-        return _("%(sign)s%(points)s pp") % {"sign": sign, "points": f"{abs(change) * 100:.1f}"}
-    return sign + format_value(abs(change), unit)
+    return _plain(*_change(change, unit))
+
+
+def format_change_html(change: float | None, unit: str) -> SafeString:
+    """format_change for a page, the signed number isolated as left-to-right."""
+    if change is None:
+        return mark_safe("")
+    return _html(*_change(change, unit))
 
 
 def change_judgement(change: float | None, *, higher_is_better: bool) -> str:
@@ -119,7 +205,7 @@ def svg_line_chart(*, title: str, points: list[tuple[str, float | None]], unit: 
         return left + i * step, top + plot_h - (v - lo) / (hi - lo) * plot_h
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="kpi-chart">',
+             f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="kpi-chart" direction="ltr">',
              f'<text x="{left}" y="14" font-size="12" font-weight="bold">{escape(title)}</text>']
     for frac in (0, 0.5, 1):
         v = lo + (hi - lo) * frac

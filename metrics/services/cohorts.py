@@ -11,6 +11,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
 from core.sql import render
 from crm.models import Customer
@@ -19,7 +20,10 @@ from metrics.services.calculators import state_changes
 from metrics.services.periods import Period, add_months
 
 DEFAULT_COHORTS = 12
-DEFINITION = " ".join(__doc__.split())
+DEFINITION = _(
+    "Customers grouped by the month they were acquired in; each cell is the share of the cohort active at the start "
+    "of the k-th month after that month (k = 1: active at the end of the month they were acquired in). A "
+    "customer's state at an instant comes from the events strictly before it.")
 
 
 def _month(value) -> dt.date | None:

@@ -20,12 +20,13 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from core.drilldown import drilldown_register
 from core.sql import render
 from crm.models import Customer, Feedback, Order
 from metrics.services.calculators import Figure, state_changes, won_back_cases
+from metrics.services.charts import number_text
 from metrics.services.definitions import COUNTS
 from metrics.services.periods import Period
 from metrics.services.predictions import POOLS, predicted_pool_customers
@@ -284,7 +285,9 @@ def input_parts(figure: Figure) -> list[dict] | None:
                                         "whole": (_n(f.denominator), "coupons:issued")}),
     }
     if f.name == "nps" and x.get("responses"):
-        spec[f.name] = (_("{promoters} promoters, {detractors} detractors of {responses} responses"), {
+        spec[f.name] = (ngettext("{promoters} promoters, {detractors} detractors of {responses} response",
+                                 "{promoters} promoters, {detractors} detractors of {responses} responses",
+                                 x["responses"]), {
             "promoters": (x["promoters"], "feedback:nps_promoters"),
             "detractors": (x["detractors"], "feedback:nps_detractors"), "responses": (x["responses"], "feedback:nps")})
     if f.name == "incremental_reactivation" and "contacted" in x:
@@ -293,7 +296,7 @@ def input_parts(figure: Figure) -> list[dict] | None:
             "cb": (c["reactivated"], "cases:contacted_back"), "c": (c["cases"], "cases:contacted"),
             "hb": (h["reactivated"], "cases:holdout_back"), "h": (h["cases"], "cases:holdout")})
     if f.name == "revenue_won_back" and "cases" in x:
-        spec[f.name] = (_("{n} cases won"), {"n": (x["cases"], "cases:won")})
+        spec[f.name] = (ngettext("{n} case won", "{n} cases won", x["cases"]), {"n": (x["cases"], "cases:won")})
     if f.name not in spec:
         return None
     template, numbers = spec[f.name]
@@ -306,7 +309,7 @@ def segments(template: str, numbers: dict[str, tuple[int, str | None]]) -> list[
         name = piece[1:-1] if piece.startswith("{") and piece.endswith("}") else None
         if name in numbers:
             value, key = numbers[name]
-            out.append({"text": f"{value:,}", "key": key, "value": value})
+            out.append({"text": number_text(value), "key": key, "value": value})
         elif piece:
             out.append({"text": piece})
     return out

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from metrics.services.charts import change_judgement, format_change, format_value, svg_sparkline
+from metrics.services.charts import (
+    change_judgement, format_change, format_change_html, format_value, format_value_html, svg_sparkline,
+)
 from metrics.services.definitions import ALL, HOME, QUEUE, Definition
 from metrics.services.drilldown import input_parts
 from metrics.services.kpis import kpis_for_period, series_many
@@ -33,6 +35,8 @@ class HomeFigure:
     judgement: str  # better | worse | same | "" (no change to judge)
     value_text: str
     change_text: str
+    value_html: str  # the texts for a page: the signed number isolated as left-to-right
+    change_html: str
     sparkline: str  # an SVG
     points: list[tuple[str, float | None]]
     inputs: list[dict] | None = None  # the counts behind the figure (drilldown.input_parts)
@@ -63,6 +67,7 @@ def _figure(name: str, d: Definition, *, value: float | None, previous: float | 
         name=name, label=str(d.label), definition=str(d.formula), unit=d.unit, good_direction=d.good_direction,
         value=value, previous=previous, change=change, judgement=change_judgement(change, higher_is_better=d.higher_is_better),
         value_text=format_value(value, d.unit), change_text=format_change(change, d.unit),
+        value_html=format_value_html(value, d.unit), change_html=format_change_html(change, d.unit),
         sparkline=svg_sparkline(title=str(d.label), points=points, unit=d.unit), points=points,
         inputs=inputs, inputs_text=inputs_text)
 

@@ -18,7 +18,8 @@ class Period:
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
-            raise ValidationError({"end": f"The period must end after it starts ({self.start} .. {self.end})."})
+            raise ValidationError({"end": _("The period must end after it starts (%(start)s .. %(end)s).")
+                                          % {"start": self.start.isoformat(), "end": self.end.isoformat()}})
 
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """Local midnights in the business time zone, as aware instants."""
@@ -106,7 +107,8 @@ def parse_month(text: str, *, field: str = "month") -> Period:
     try:
         month = dt.datetime.strptime(text, "%Y-%m").date()
     except (TypeError, ValueError) as exc:
-        raise ValidationError({field: f"'{text}' is not a month: use YYYY-MM."}) from exc
+        # Translators: YYYY-MM is the form the field takes (e.g. 2025-03), not to be translated.
+        raise ValidationError({field: _("'%(text)s' is not a month: use YYYY-MM.") % {"text": text}}) from exc
     error = _outside_business_years(month, text=text)
     if error:
         raise ValidationError({field: error})
@@ -122,7 +124,8 @@ def parse_range(start: str, end: str, *, max_months: int | None = None) -> Perio
         try:
             parsed[name] = dt.date.fromisoformat(text)
         except (TypeError, ValueError):
-            errors[name] = f"'{text}' is not a date: use YYYY-MM-DD."
+            # Translators: YYYY-MM-DD is the form the field takes (e.g. 2025-03-01), not to be translated.
+            errors[name] = _("'%(text)s' is not a date: use YYYY-MM-DD.") % {"text": text}
             continue
         error = _outside_business_years(parsed[name], text=text, is_end=name == "end")
         if error:

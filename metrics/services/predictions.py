@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
+from core.locale_format import date_local
 from crm.models import Customer
 from metrics.services.periods import Period
 from predictions.models import ModelFit
@@ -88,7 +89,8 @@ def tracking(fit: ModelFit | None) -> dict:
     if monday in weeks:
         out["as_of_week"] = monday
     out["note"] = _("Expected: %(model)s with the parameters fitted as of %(date)s; weeks after it are out of"
-                    " sample.") % {"model": _model_name(fit), "date": f"{fit.as_of.astimezone(zone):%Y-%m-%d %H:%M}"}
+                    " sample.") % {"model": _model_name(fit),
+                                  "date": f"{date_local(value=fit.as_of)} {fit.as_of.astimezone(zone):%H:%M}"}
     if not weeks:
         out["empty_reason"] = _("This fit has no weekly tracking yet: the next fit (`manage.py fit_models`, nightly)"
                                 " computes it.")

@@ -76,15 +76,17 @@
   var coupon = document.getElementById("offer-coupon");
   if (offer && coupon && window.fetch) {
     var token = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
-    var show = function (code, text) {
+    // "html" comes escaped from the server with its data (offer, date) in <bdi>, to read right in right-to-left.
+    var show = function (code, text, html) {
       coupon.textContent = "";
       if (code) {
         var label = document.createElement("span");
         label.className = "muted"; label.textContent = coupon.getAttribute("data-label-text");
         var strong = document.createElement("strong");
-        strong.className = "coupon-code"; strong.textContent = code;
+        strong.className = "coupon-code"; strong.dir = "ltr"; strong.textContent = code;
         var detail = document.createElement("span");
-        detail.textContent = text;
+        detail.className = "coupon-detail";
+        if (html) { detail.innerHTML = html; } else { detail.textContent = text; }
         coupon.append(label, " ", strong, " ", detail);
       } else {
         coupon.textContent = text;
@@ -107,7 +109,7 @@
         busy = false;
         if (again) { ask(); return; }  // the agent chose again meanwhile: only the latest answer is shown
         coupon.removeAttribute("aria-busy");
-        if (data.error) { show("", data.error); } else { show(data.code, data.text); }
+        if (data.error) { show("", data.error); } else { show(data.code, data.text, data.html); }
       });
     };
     offer.addEventListener("change", function () {

@@ -7,6 +7,7 @@ import json
 import pytest
 from celery.app.task import Task
 from django.contrib.admin.models import LogEntry
+from django.utils import translation
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from config.beat import periodic_task_sentence
@@ -79,7 +80,7 @@ def test_an_interval_reads_as_a_sentence(every, period, sentence):
     ({"minute": "*/15", "hour": "*"}, "every 15 minutes"),
     ({"minute": "*", "hour": "*"}, "every minute"),
     ({"minute": "0", "hour": "9", "day_of_week": "1"}, "every Monday at 09:00 UTC"),
-    ({"minute": "0", "hour": "9", "day_of_week": "1,5"}, "every Monday, Friday at 09:00 UTC"),
+    ({"minute": "0", "hour": "9", "day_of_week": "1,5"}, "every week on Monday and Friday at 09:00 UTC"),
     ({"minute": "0", "hour": "6", "day_of_month": "1"}, "on day 1 of every month at 06:00 UTC"),
     ({"minute": "0", "hour": "8-18/2"},
      "on the schedule “0 8-18/2 * * *” (minute, hour, day of month, month, day of week), UTC"),
@@ -99,6 +100,27 @@ def test_a_one_off_and_the_other_kinds_read_as_sentences():
     budapest_summer = dt.timezone(dt.timedelta(hours=2))
     clocked = ClockedSchedule.objects.create(clocked_time=dt.datetime(2026, 5, 1, 9, 30, tzinfo=budapest_summer))
     assert periodic_task_sentence(task_with(clocked=clocked, one_off=True)) == "once, at 2026-05-01 07:30 UTC"
+
+
+@pytest.mark.parametrize(("language", "weekly", "several", "sunrise"), [
+    ("hu", "hétfőnként 09:00-kor (UTC)", "hétfő és péntek", "napkeltekor, szélesség: 47.5, hosszúság: 19.04"),
+    ("fa", "هر دوشنبه ساعت 09:00 به وقت UTC", "دوشنبه و جمعه", "هنگام طلوع آفتاب در عرض جغرافیایی 47.5"),
+    ("ar", "كل يوم اثنين الساعة 09:00 بتوقيت UTC", "الاثنين والجمعة", "عند شروق الشمس على خط العرض 47.5"),
+])
+def test_the_sentences_are_whole_sentences_of_the_readers_language(language, weekly, several, sunrise):
+    # Given a weekly crontab, a crontab on two days, and a sunrise schedule
+    every = {"minute": "0", "hour": "9", "day_of_month": "*", "month_of_year": "*"}
+    monday = task_with(crontab=CrontabSchedule.objects.create(**every, day_of_week="1"))
+    two_days = task_with(crontab=CrontabSchedule.objects.create(**every, day_of_week="1,5"))
+    solar = PeriodicTask.objects.get(pk=task_with(
+        solar=SolarSchedule.objects.create(event="sunrise", latitude=47.5, longitude=19.04)).pk)
+    # When a manager reads them in their language
+    with translation.override(language):
+        sentences = [periodic_task_sentence(t) for t in (monday, two_days, solar)]
+    # Then each is a sentence of that language: the day's own form, the language's list, the event in its sentence
+    assert sentences[0] == weekly
+    assert several in sentences[1]
+    assert sentences[2].startswith(sunrise)
 
 
 def test_the_managers_list_shows_the_projects_schedule_as_sentences(client, manager):

@@ -91,7 +91,7 @@ def test_an_agent_works_a_case_with_the_keyboard_under_the_policy(watched, agent
     expect(page.get_by_label("No answer")).to_be_checked()
     with page.expect_navigation():
         page.keyboard.press("Control+Enter")
-    expect(page.locator(".messages")).to_contain_text("Saved: Ada Lovelace, no answer.")
+    expect(page.locator(".messages")).to_contain_text("Saved: Ada Lovelace (No answer).")
     assert Disposition.objects.get(case=case).outcome == "no_answer"
 
     # And nothing was refused or failed on the way

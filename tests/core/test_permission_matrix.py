@@ -153,6 +153,8 @@ ADMIN_REFUSED_TO_MANAGERS = [
     # Cases are opened by the lifecycle; settings are one row each, made by a migration.
     (re.compile(r"^admin:(winback_winbackcase|core_businesssettings|touchpoints_touchpointsettings"
                 r"|winback_callsettings)_add$"), NOBODY, NOBODY),
+    # A cadence's steps are added on the cadence's page; a step's own page holds its texts per language.
+    (re.compile(r"^admin:touchpoints_cadencestep_add$"), NOBODY, NOBODY),
     # No model here has a page on a public site.
     (re.compile(r"^admin:view_on_site$"), NOBODY, NOBODY),
 ]

@@ -92,7 +92,8 @@ def test_a_settings_change_in_the_admin_is_in_the_admin_log(manager):
     client = Client()
     client.force_login(manager)
     url = "/admin/winback/leavereason/add/"
-    assert client.post(url, {"name": "Too far", "position": "9", "active": "on"}).status_code == 302
+    translations = {"translations-TOTAL_FORMS": 0, "translations-INITIAL_FORMS": 0}  # the reason's inline, empty
+    assert client.post(url, {"name": "Too far", "position": "9", "active": "on", **translations}).status_code == 302
     entry = LogEntry.objects.latest("id")
     assert (entry.user, entry.object_repr, entry.is_addition()) == (manager, "Too far", True)
 

@@ -1,9 +1,12 @@
 """The audit trail reads as "field: old -> new" with the fields' names and the choices' labels, in the audit
 trail's pages and on the customer page, never as a Python dict."""
 
+import datetime as dt
+
 import pytest
 from django.test import Client
 
+from core.locale_format import date_local
 from crm.selectors import ChangeLine, audit_change_lines
 from crm.services.audit import Actor
 from crm.services.customers import customer_update
@@ -27,7 +30,8 @@ def test_changes_read_with_the_fields_names_and_the_choices_labels(settings):
         "reason": "Asked to be called"})
     assert lines == [
         ChangeLine("Email consent", "Consent given", "Opted out"),
-        ChangeLine("Do not call since", "2026-03-01 10:30", "(empty)"),  # in the business time zone
+        # in the business time zone, the date as the language writes it
+        ChangeLine("Do not call since", f"{date_local(value=dt.date(2026, 3, 1))} 10:30", "(empty)"),
         ChangeLine("Reason", None, "Asked to be called"),  # not a field: the key, and only the value
     ]
     # A create records the new values only
@@ -43,9 +47,11 @@ def test_the_audit_entry_page_and_list_show_before_and_after_not_a_dict(staff):
     listing = staff.get(AUDIT).content.decode()
     # Then both show each change as "field: old -> new", readable
     for page in (detail, listing):
-        assert ('<span class="c360-field">Email consent:</span> <del>Consent given</del> '
-                '<span class="c360-arrow" aria-hidden="true">&rarr;</span> <ins>Opted out</ins>') in page
-        assert '<span class="c360-field">Name:</span> <del>Ada</del>' in page and "<ins>Ada King</ins>" in page
+        # (each value isolated, so it reads right in a right-to-left page)
+        assert ('<span class="c360-field">Email consent:</span> <del><bdi>Consent given</bdi></del> '
+                '<span class="c360-arrow" aria-hidden="true">&rarr;</span> <ins><bdi>Opted out</bdi></ins>') in page
+        assert ('<span class="c360-field">Name:</span> <del><bdi>Ada</bdi></del>' in page
+                and "<ins><bdi>Ada King</bdi></ins>" in page)
         assert "{&#x27;" not in page and "[&quot;" not in page and "&#x27;withdrawn&#x27;" not in page
     assert "crm/customer360.css" in detail  # the arrow turns around right to left (static/crm/customer360.css)
 
@@ -54,5 +60,6 @@ def test_the_customer_pages_audit_trail_is_readable(staff, manager):
     customer = CustomerFactory(name="Ada")
     customer_update(actor=Actor.of(manager, via="admin"), customer=customer, data={"name": "Ada King"})
     page = staff.get(f"/admin/crm/customer/{customer.pk}/change/").content.decode()
-    assert '<span class="c360-field">Name:</span> <del>Ada</del>' in page and "<ins>Ada King</ins>" in page
+    assert ('<span class="c360-field">Name:</span> <del><bdi>Ada</bdi></del>' in page
+            and "<ins><bdi>Ada King</bdi></ins>" in page)
     assert "[&#x27;Ada&#x27;" not in page

@@ -56,7 +56,7 @@ def test_a_manager_reads_the_summary_filters_and_pages_the_timeline(page, manage
     assert summary.bounding_box()["y"] < page.locator("#customer_form").bounding_box()["y"]
     expect(summary.locator('[data-fact="status"] dd')).to_have_text("Lapsed")
     expect(summary.locator('[data-fact="rhythm"] dd')).to_contain_text(re.compile(r"every \d+\.\d days"))
-    expect(summary.locator('[data-fact="lifetime-value"] dd')).to_contain_text("3044.00 EUR")
+    expect(summary.locator('[data-fact="lifetime-value"] dd')).to_contain_text("€3,044.00")
     expect(summary.locator('[data-fact="email-consent"] dd')).to_contain_text("Unknown (no marketing)")
     expect(summary.locator('[data-fact="open_case"] dd')).to_contain_text("held by holder")
     # And the timeline shows everything, newest first, 50 to a page

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from crm.models import Customer
 from crm.selectors import customer_summary, customer_timeline
@@ -83,10 +84,11 @@ def test_every_source_is_on_the_timeline_once_with_a_readable_line(manager):
     customer_update(actor=Actor.of(manager, via="admin"), customer=customer, data={"email_consent": "withdrawn"})
     # When the whole timeline is read
     entries = customer_timeline(customer_id=customer.pk).entries
-    lines = [(e.kind, e.label, e.description) for e in entries]
+    # (the crm describers isolate each datum in a <bdi>: the text without the tags is the line people read)
+    lines = [(e.kind, e.label, strip_tags(e.description)) for e in entries]
     # Then each source has its entry, described in one line
     expected = [
-        ("orders", "Order", "80.00 EUR, order ORD-"),
+        ("orders", "Order", "€80.00, order ORD-"),
         ("orders", "Order", "coupon WELCOME"),
         ("calls", "Contact", "Note: Prefers mornings"),
         ("lifecycle", "Lifecycle", "Status: Lapsed"),
@@ -97,7 +99,7 @@ def test_every_source_is_on_the_timeline_once_with_a_readable_line(manager):
                           "offer: Twenty off, coupon BACK-7Q2"),
         ("touchpoints", "Touchpoint sent", "Email: Thank you (Thanks for your order)"),
         ("touchpoints", "Touchpoint suppressed", "Email: We miss you; reason: No marketing consent"),
-        ("complaints", "Complaint opened", "Delivery, high severity, now resolved: Parcel lost"),
+        ("complaints", "Complaint opened", "Delivery, severity: High, now: Resolved: Parcel lost"),
         ("complaints", "Complaint resolved", "Delivery: Sent again"),
         ("feedback", "Feedback", "NPS (0-10): score 3 (Slow delivery)"),
         ("consent", "Consent changed", "Email consent changed from Consent given to Opted out; "),
@@ -108,7 +110,7 @@ def test_every_source_is_on_the_timeline_once_with_a_readable_line(manager):
     # And a call or a sent message is there once, as its disposition or touchpoint, not again as a contact;
     # the case's "call recorded" event is the disposition too
     assert [lb for _, lb, _ in lines].count("Call") == 1
-    assert not any(d.startswith("Email, outbound") for _, _, d in lines)
+    assert not any(d.startswith("Email (Outbound)") for _, _, d in lines)
     assert not any(lb == "Case call recorded" for _, lb, _ in lines)
     assert len(entries) == 13
 
@@ -190,14 +192,17 @@ def test_the_summary_shows_status_rhythm_value_last_order_consent_and_the_open_c
     assert summary.rhythm_days == 15.0
     assert summary.lifetime_value == Decimal("150.00") and summary.last_order.amount == Decimal("60.00")
     assert summary.days_since_last_order == 5 and summary.prediction is None
-    assert [(f.label, f.value.split(",")[0]) for f in summary.facts] == [("Open win-back case", f"#{case.pk}")]
-    assert "held by holder" in summary.facts[0].value
+    assert [(f.label, strip_tags(f.value).split(",")[0]) for f in summary.facts] == [("Open win-back case", f"#{case.pk}")]
+    assert "held by holder" in strip_tags(summary.facts[0].value)
     # And the page shows it, before the edit form
     page = page_of(staff, customer)
     assert page.index('id="customer-summary"') < page.index('id="customer_form"') < page.index('id="timeline"')
-    for text in ("At risk", "every 15.0 days", "150.00 EUR", "60.00 EUR", "Opted out", "not allowed (do-not-call)",
-                 "held by holder", "docs/metrics.md section 1", "No prediction"):
-        assert text in page, text
+    text = strip_tags(page)
+    for shown in ("At risk", "every 15.0 days", "€150.00", "€60.00", "Opted out", "not allowed (do-not-call)",
+                  "held by holder", "docs/metrics.md section 1", "No prediction"):
+        assert shown in text, shown
+    # And the rhythm's number is isolated from the sentence around it
+    assert "every <bdi>15.0</bdi> days" in page
 
 
 def test_a_customer_with_one_order_and_no_case_has_no_rhythm_yet(staff):
@@ -248,5 +253,7 @@ def test_consent_changes_come_from_the_audit_trail_with_the_reason(manager):
     customer_update(actor=SYSTEM, customer=customer, data={"name": "Not about consent"})
     entries = customer_timeline(customer_id=customer.pk, kind="consent").entries
     assert len(entries) == 1
-    assert entries[0].description.startswith("Do not call since changed from ")
-    assert entries[0].description.endswith("to (empty) (by manager via admin): Asked to be called")
+    assert strip_tags(entries[0].description).startswith("Do not call since changed from ")
+    assert strip_tags(entries[0].description).endswith("to (empty) (by manager via admin): Asked to be called")
+    # And who and why are isolated data
+    assert entries[0].description.endswith("(by <bdi>manager via admin</bdi>): <bdi>Asked to be called</bdi>")

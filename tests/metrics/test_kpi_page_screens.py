@@ -129,7 +129,7 @@ def test_refresh_now_enqueues_the_periods_refresh_after_commit_and_the_page_show
     # And the page shows the new count and when it was computed
     page = manager_client.get(KPIS, {"month": "2026-03"}).content.decode()
     local = timezone.localtime(after.computed_at)
-    assert f"Computed at {local:%Y-%m-%d %H:%M:%S}" in page
+    assert re.search(rf'Computed on <time datetime="{local:%Y-%m-%d}"[^>]*>[^<]+</time> at {local:%H:%M:%S}', page)
     assert re.search(rf'data-drill="CN">{int(after.value)}</a>', page)
 
 

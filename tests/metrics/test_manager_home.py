@@ -124,7 +124,7 @@ def test_the_admin_index_is_the_home_with_every_figure_its_sparkline_and_links(s
         assert f'data-figure="{name}"' in page, name
     assert page.count('class="sparkline"') == len(HOME) + len(QUEUE)
     assert 'data-figure="churn_rate" data-good="down" data-judgement="worse"' in page
-    assert "+50.0 pp" in page and "lower is better" in page and "higher is better" in page
+    assert '<bdi dir="ltr">+50.0</bdi> pp' in page and "lower is better" in page and "higher is better" in page
     # Each figure says how it is computed, and leads to the KPI page and the list behind it
     assert f'title="{ALL["churn_rate"].formula}"' in page
     assert "/admin/metrics/metricsnapshot/?month=2026-03#kpi-card-churn_rate" in page

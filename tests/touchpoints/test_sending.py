@@ -159,7 +159,7 @@ def test_the_admin_retry_action_puts_a_failed_touchpoint_back_and_it_is_sent(smt
     touchpoint_send(touchpoint_id=tp.pk, now=NOW)
     client.force_login(manager)
     response = client.post("/admin/touchpoints/touchpoint/", {"action": "retry", "_selected_action": [tp.pk]}, follow=True)
-    assert "1 touchpoint(s) back in the outbox" in response.content.decode()
+    assert "1 touchpoint back in the outbox" in response.content.decode()
     tp.refresh_from_db()
     assert tp.status == "scheduled" and tp.attempts == 0
     daytime = (tp.due_at + dt.timedelta(days=1)).replace(hour=12)

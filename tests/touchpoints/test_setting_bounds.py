@@ -88,13 +88,13 @@ def test_settings_problems_lists_bad_old_rows_empty_cadences_quiet_hours_and_ret
     # Then each is listed in words
     problems = settings_problems()
     text = "\n".join(problems)
-    assert "Cadence “Far”, step 2: offset days is 3000000. Ensure this value is less than or equal to 3650." in problems
-    assert "Cadence “Often”: interval days is 0." in text
+    assert "Cadence “Far”, step 2: days after the trigger is 3000000. Ensure this value is less than or equal to 3650." in problems
+    assert "Cadence “Often”: days between check-ins is 0." in text
     assert "Cadence “Empty” is enabled but has no enabled step: it sends nothing." in problems
     assert "Off" not in text
     assert "Cadence “Deal”, step 1 issues the offer “Old deal”, which is no longer active." in problems
     assert "Cadence “Deal”, step 1, offer “Old deal”: valid days is 0." in text
-    assert "Touchpoint settings: quiet end is 21:00:00. Quiet hours must start and end at different times." in problems
+    assert "Touchpoint settings: quiet hours end is 21:00:00. Quiet hours must start and end at different times." in problems
     assert len(problems) == 6, problems
 
 

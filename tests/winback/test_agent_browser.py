@@ -73,7 +73,7 @@ def test_an_agent_claims_books_a_callback_with_an_offer_and_reads_the_coupon(pag
     expect(page).to_have_url(re.compile(rf"/agent/case/{second.pk}/$"))
     banner = page.locator(".messages li.warning")
     expect(banner).to_contain_text(re.compile(r"Coupon for Ada Lovelace: BACK10-[A-Z0-9]{8} "))
-    expect(page.locator(".messages")).to_contain_text("Saved: Ada Lovelace, callback requested.")
+    expect(page.locator(".messages")).to_contain_text("Saved: Ada Lovelace (Callback requested).")
     expect(page.locator("h1")).to_contain_text("Grace Hopper")
     next_png = screenshot(page, "agent-next-customer-with-coupon")
 

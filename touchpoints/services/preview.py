@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import get_language_info
+from django.utils.translation import gettext as _
 
 from crm.models import Customer, Order
 from touchpoints.models import CadenceStep
 from touchpoints.services.links import unsubscribe_url
 from touchpoints.services.rendering import Rendered, touchpoint_context, touchpoint_render
-from winback.models import Coupon
+from winback.models import Coupon, Offer
 from winback.services.queue import coupon_expires_at
 
 SAMPLE_NAMES = {"en": "Sample Customer", "ar": "سارة أحمد"}
@@ -60,8 +62,34 @@ def cadence_step_preview(*, step: CadenceStep, customer: Customer | None, locale
                                  marketing=step.cadence.marketing, coupon=coupon, extra=_extra(who, sample=sample, now=now))
     if context["unsubscribe_url"]:
         context["unsubscribe_url"] = unsubscribe_url(customer_id=NO_CUSTOMER_ID, touchpoint_id=NO_TOUCHPOINT_ID)
-    rendered = touchpoint_render(template=step.template, locale=who.locale, context=context)
+    rendered = touchpoint_render(template=step.template, locale=who.locale, context=context, step=step)
+    warning = " ".join(x for x in (warning, *content_fallback_notes(rendered=rendered, offer=step.offer)) if x)
     return StepPreview(rendered=rendered, customer=who, sample=sample, warning=warning)
+
+
+def content_fallback_notes(*, rendered: Rendered, offer: Offer | None) -> list[str]:
+    """For the manager, in their language: each manager-written text the message shows in another language
+    than its own, because its translation is missing (a real send logs the same)."""
+    notes = []
+    for use in rendered.fallbacks:
+        values = {"offer": offer.name if offer else use.object_id, "language": _language_name(use.asked),
+                  "used": _language_name(use.used)}
+        if use.what == "offer name":
+            # Translators: a warning on a message's preview; the languages are names ("Persian", "English").
+            notes.append(_("The offer “%(offer)s” has no name in this language (%(language)s), so this message shows "
+                           "its name in the fallback language: %(used)s.") % values)
+        else:
+            # Translators: as above, for the offer's script (what the agent says and the message shows).
+            notes.append(_("The offer “%(offer)s” has no script in this language (%(language)s), so this message shows "
+                           "its script in the fallback language: %(used)s.") % values)
+    return notes
+
+
+def _language_name(code: str) -> str:
+    try:
+        return get_language_info(code.split("-")[0])["name_translated"]
+    except KeyError:
+        return code
 
 
 def _extra(customer: Customer, *, sample: bool, now: dt.datetime) -> dict:

@@ -251,7 +251,7 @@ def _deliver(out: Outgoing, transport: EmailTransport, *, started: float) -> str
     try:
         context = touchpoint_context(customer=customer, touchpoint_id=tp.pk, template=tp.step.template,
                                      marketing=marketing, coupon=tp.coupon, extra=_extra_context(tp))
-        rendered = touchpoint_render(template=tp.step.template, locale=customer.locale, context=context)
+        rendered = touchpoint_render(template=tp.step.template, locale=customer.locale, context=context, step=tp.step)
         if tp.channel == "email":
             message_id = _message_id(tp)
             headers = {"Message-ID": message_id, "X-Touchpoint": str(tp.pk)}

@@ -40,7 +40,9 @@ def cadence_step_test_send(*, step: CadenceStep, customer: Customer | None, to: 
     preview = cadence_step_preview(step=step, customer=customer, locale=locale)
     rendered = preview.rendered
     if step.channel == CadenceStep.Channel.SMS:
-        subject = f"{TEST_SUBJECT_PREFIX} SMS: {step.cadence.name}, {_('step')} {step.position}"
+        # Translators: the subject of a test email that carries an SMS, e.g. "[TEST] SMS: Win-back, step 2".
+        subject = _("%(prefix)s SMS: %(cadence)s, step %(position)s") % {
+            "prefix": TEST_SUBJECT_PREFIX, "cadence": step.cadence.name, "position": step.position}
         text, html = rendered.sms + "\n", format_html("<pre>{}</pre>", rendered.sms)
     else:
         subject, text, html = f"{TEST_SUBJECT_PREFIX} {rendered.subject}", rendered.text, rendered.html

@@ -1,10 +1,12 @@
 """The queue API for dialer integrations: the same services as the agents' page."""
 
 import datetime as dt
+from html import unescape
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
+from django.utils.html import strip_tags
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -27,7 +29,7 @@ from winback.services.queue import (
 
 
 class IsAgentOrManager(BasePermission):
-    message = "The queue is for agents and managers."
+    message = _("The queue is for agents and managers.")
 
     def has_permission(self, request, view) -> bool:
         return user_is_agent(request.user) or user_is_manager(request.user)
@@ -56,7 +58,8 @@ class CardSerializer(serializers.Serializer):
             "offers": [{"id": o.pk, "name": o.name, "script": o.script} for o in card["offers"]],
             "call_guide": guide["steps"],
             "call_guide_kind": guide["kind"],
-            "call_guide_opening": guide["why"],
+            # The page's lines isolate their data in <bdi>; an API client gets the plain sentences.
+            "call_guide_opening": [unescape(strip_tags(line)) for line in guide["why"]],
         }
 
 
@@ -117,7 +120,7 @@ class CaseDispositionView(APIView):
         # Whose case it is comes first: another agent learns nothing, not even what the body lacks.
         call_zones = held_case_call_zones(agent=request.user, case_id=pk)
         if call_zones is None:
-            raise Http404("No such case among yours.")
+            raise Http404(_("No such case among yours."))
         data = DispositionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -126,7 +129,7 @@ class CaseDispositionView(APIView):
                 outcome=v["outcome"], reason_id=v.get("reason"), note=v.get("note", ""),
                 callback_local=_customer_wall_clock(call_zones=call_zones, callback=v.get("callback_at")), offer_id=v.get("offer")))
         except NotYourCase:
-            raise Http404("No such case among yours.")
+            raise Http404(_("No such case among yours."))
         except ValidationError as exc:
             return _validation_response(exc)
         return Response(DispositionResultSerializer(disposition).data)
@@ -142,7 +145,7 @@ class CaseReleaseView(APIView):
         try:
             case_put_back(agent=request.user, case_id=pk)
         except NotYourCase:
-            raise Http404("No such case among yours.")
+            raise Http404(_("No such case among yours."))
         return Response(ReleaseResultSerializer({"case": pk, "released": True}).data)
 
 

@@ -124,12 +124,13 @@ def case_record_disposition(*, agent: AbstractBaseUser, case_id: int, data: Disp
     customer = case.customer
     errors: dict[str, str] = {}
     if data.outcome not in AGENT_OUTCOMES:
-        errors["outcome"] = f"'{data.outcome}' is not one of: {', '.join(AGENT_OUTCOMES)}."
+        errors["outcome"] = _("“%(outcome)s” is not one of: %(choices)s.") % {
+            "outcome": data.outcome, "choices": ", ".join(AGENT_OUTCOMES)}
     reason = None
     if data.reason_id is not None:
         reason = LeaveReason.objects.filter(pk=data.reason_id, active=True).first()
         if reason is None:
-            errors["reason"] = f"No active reason for leaving with id {data.reason_id}."
+            errors["reason"] = _("No active reason for leaving with id %(id)s.") % {"id": data.reason_id}
     offer = None
     if data.offer_id is not None:
         offer, offer_error = _offer_for_case(offer_id=data.offer_id, case=case, now=now)
@@ -138,17 +139,17 @@ def case_record_disposition(*, agent: AbstractBaseUser, case_id: int, data: Disp
     callback_at = None
     if data.outcome == Outcome.CALLBACK_REQUESTED:
         if data.callback_local is None:
-            errors["callback_at"] = "A callback needs a date and time (the customer's local time)."
+            errors["callback_at"] = _("A callback needs a date and time (the customer's local time).")
         else:
             callback_at = local_to_utc(call_zones=customer.call_zones, local=data.callback_local.replace(tzinfo=None))
             if callback_at <= now:
-                errors["callback_at"] = "The callback time is in the past."
+                errors["callback_at"] = _("The callback time is in the past.")
             elif callback_at > now + dt.timedelta(days=60):
-                errors["callback_at"] = "A callback is at most 60 days ahead."
+                errors["callback_at"] = _("A callback is at most 60 days ahead.")
             elif not inside_calling_hours(call_zones=customer.call_zones, now=callback_at,
                                           start=rules.calling_start, end=rules.calling_end):
-                errors["callback_at"] = (f"Outside calling hours ({rules.calling_start:%H:%M}-{rules.calling_end:%H:%M}"
-                                         " in the customer's local time).")
+                errors["callback_at"] = _("Outside calling hours (%(start)s–%(end)s in the customer's local time).") % {
+                    "start": f"{rules.calling_start:%H:%M}", "end": f"{rules.calling_end:%H:%M}"}
     if errors:
         raise ValidationError(errors)
 

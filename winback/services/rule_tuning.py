@@ -29,6 +29,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.dialect import is_postgresql
 from core.sql import render
@@ -136,7 +137,8 @@ def lapse_rule_tune(*, holdout_days: int = DEFAULT_HOLDOUT_DAYS, now: dt.datetim
     """Backtest every candidate on the orders before ``now`` and keep the result (one RuleTuning row)."""
     low, high = HOLDOUT_DAYS
     if not low <= holdout_days <= high:
-        raise ValidationError({"holdout_days": f"The holdout is {low} to {high} days; {holdout_days} is outside."})
+        raise ValidationError({"holdout_days": gettext("The holdout is %(low)s to %(high)s days; %(days)s is outside.")
+                                              % {"low": low, "high": high, "days": holdout_days}})
     now = now or timezone.now()
     today = timezone.localtime(now).date()
     calibration_end = today - dt.timedelta(days=holdout_days)
@@ -181,7 +183,7 @@ def lapse_rule_adopt(*, user: AbstractBaseUser, tuning: RuleTuning, key: str) ->
     """The candidate ``key`` of ``tuning`` becomes the policy: a new version, by ``user``, noted with its source."""
     row = next((r for r in tuning.candidates if r["key"] == key), None)
     if row is None:
-        raise ValidationError(f"Tuning {tuning.pk} has no candidate '{key}'.")
+        raise ValidationError(gettext("Tuning %(id)s has no candidate “%(key)s”.") % {"id": tuning.pk, "key": key})
     values = dict(row["values"])
     values["model_fit"] = ModelFit.objects.filter(pk=values.get("model_fit")).first()
     for name in ("k", "at_risk_k", "p_alive_min"):
