@@ -1,7 +1,6 @@
 from typing import Any
 
 import django_filters
-from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action

@@ -52,7 +52,7 @@ def test_the_case_page_shows_offers_in_the_customers_language_and_reasons_in_the
     # When the agent opens the case
     page = client.get(f"/agent/case/{case.pk}/").content.decode()
     # Then the offer's words are the customer's, marked as Persian; the reason is the agent's
-    assert re.search(rf'<select name="offer"[^>]*lang="fa"', page)
+    assert re.search(r'<select name="offer"[^>]*lang="fa"', page)
     assert f'<option value="{offer.pk}">ده درصد تخفیف: ده درصد تخفیف روی سفارش بعدی شما.</option>' in page
     assert f'<option value="{reason.pk}">Túl drága</option>' in page
     assert 'id="offer-language"' in page and '<span lang="fa">' in page

@@ -119,13 +119,26 @@ def step_texts(*, step: CadenceStep, languages: list[str]) -> dict[str, CadenceS
     return {row.language: row for row in rows if row.language in languages}
 
 
+# Languages whose names put the family name first and whose letters greet with the whole name ("Kedves Kovács
+# Anna!"): the first word would be the family name.
+WHOLE_NAME_GREETING = ("hu",)
+
+
+def greeting_name(*, name: str, locale: str) -> str:
+    """The name a message greets the customer with: the given name, or the whole name where that is the custom."""
+    name = " ".join((name or "").split())
+    if locale.replace("_", "-").split("-")[0].lower() in WHOLE_NAME_GREETING:
+        return name
+    return name.split(" ")[0]
+
+
 def touchpoint_context(*, customer: Customer, touchpoint_id: int, template: str, marketing: bool,
                        coupon: Coupon | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     survey = SURVEY_OF_TEMPLATE.get(template)
     return {
         "customer": customer,
         "touchpoint_id": touchpoint_id,
-        "first_name": (customer.name or "").split(" ")[0],
+        "first_name": greeting_name(name=customer.name, locale=customer.locale or settings.LANGUAGE_CODE),
         "brand": settings.WINBACK_BRAND_NAME,
         "shop_url": settings.WINBACK_SHOP_URL,
         "coupon": coupon,
