@@ -510,6 +510,9 @@ class OfferTranslation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["offer", "language"], name="offer_translation_unique"),
             content_language_constraint("offertranslation"),
+            # The lengths as a CHECK too: SQLite does not hold a varchar to its length (PostgreSQL does).
+            models.CheckConstraint(condition=Q(name__length__lte=100, script__length__lte=300),
+                                   name="offertranslation_lengths"),
         ]
 
     def __str__(self) -> str:
@@ -530,6 +533,7 @@ class LeaveReasonTranslation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["reason", "language"], name="leave_reason_translation_unique"),
             content_language_constraint("leavereasontranslation"),
+            models.CheckConstraint(condition=Q(name__length__lte=80), name="leavereasontranslation_name_length"),
         ]
 
     def __str__(self) -> str:

@@ -40,7 +40,7 @@ STATUS_OF_TRIGGER = {"at_risk": "at_risk", "lapsed": "lapsed", "checkin": "activ
 
 # The customer's locale as a shop records it (a region too), and a name written in that language.
 CUSTOMERS = {"en": ("en-GB", "Amina Haddad"), "ar": ("ar-EG", "سارة أحمد"), "fa": ("fa-IR", "مریم رضایی"),
-             "hu": ("hu-HU", "Anna Kovács")}
+             "hu": ("hu-HU", "Kovács Anna")}
 ORDER_DATE = {"en": "1 Dec 2026", "ar": "1 ديسمبر 2026", "fa": "1405/09/10", "hu": "2026. 12. 01."}
 # Hungarian writes "2026. 12. 31." alone and "2026. 12. 31-ig" with a case ending: the common part.
 EXPIRY_DATE = {"en": "31 Dec 2026", "ar": "31 ديسمبر 2026", "fa": "1405/10/10", "hu": "2026. 12. 31"}

@@ -134,12 +134,13 @@ def test_an_sms_step_text_is_sent_with_the_stop_link(settings):
     LoggingSmsBackend.sent.clear()
     step = make_step(template="appreciation", channel="sms")
     CadenceStepTextFactory(step=step, language="hu", subject="", body="", sms="{brand}: köszönjük, {first_name}!")
-    customer = at_risk(make_customer(name="Anna Kovács", locale="hu", phone="+36201234567"))
+    customer = at_risk(make_customer(name="Kovács Anna", locale="hu", phone="+36201234567"))
     # When it is sent
     assert touchpoint_send(touchpoint_id=make_touchpoint(customer, step).pk, now=NOW) == "sent"
-    # Then the text is the manager's, with the stop link added
+    # Then the text is the manager's (greeting with the whole name, family name first, as Hungarian does), with
+    # the stop link added
     text = LoggingSmsBackend.sent[-1]["text"]
-    assert text.startswith(f"{settings.WINBACK_BRAND_NAME}: köszönjük, Anna!") and "/t/u/" in text
+    assert text.startswith(f"{settings.WINBACK_BRAND_NAME}: köszönjük, Kovács Anna!") and "/t/u/" in text
 
 
 def test_a_real_send_carries_the_step_text_and_the_offer_in_the_customers_language(smtp, offer):
