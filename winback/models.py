@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils.translation import gettext, gettext_lazy as _
 
 from core.bounds import MAX_SETTING_DAYS, MAX_SETTING_MINUTES
@@ -511,8 +513,9 @@ class OfferTranslation(models.Model):
             models.UniqueConstraint(fields=["offer", "language"], name="offer_translation_unique"),
             content_language_constraint("offertranslation"),
             # The lengths as a CHECK too: SQLite does not hold a varchar to its length (PostgreSQL does).
-            models.CheckConstraint(condition=Q(name__length__lte=100, script__length__lte=300),
-                                   name="offertranslation_lengths"),
+            models.CheckConstraint(condition=LessThanOrEqual(Length("name"), 100), name="offertranslation_name_length"),
+            models.CheckConstraint(condition=LessThanOrEqual(Length("script"), 300),
+                                   name="offertranslation_script_length"),
         ]
 
     def __str__(self) -> str:
@@ -533,7 +536,8 @@ class LeaveReasonTranslation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["reason", "language"], name="leave_reason_translation_unique"),
             content_language_constraint("leavereasontranslation"),
-            models.CheckConstraint(condition=Q(name__length__lte=80), name="leavereasontranslation_name_length"),
+            models.CheckConstraint(condition=LessThanOrEqual(Length("name"), 80),
+                                   name="leavereasontranslation_name_length"),
         ]
 
     def __str__(self) -> str:

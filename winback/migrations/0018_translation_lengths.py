@@ -1,3 +1,5 @@
+import django.db.models.functions.text
+import django.db.models.lookups
 from django.db import migrations, models
 
 
@@ -11,12 +13,19 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="offertranslation",
             constraint=models.CheckConstraint(
-                condition=models.Q(("name__length__lte", 100), ("script__length__lte", 300)),
-                name="offertranslation_lengths"),
+                condition=django.db.models.lookups.LessThanOrEqual(django.db.models.functions.text.Length("name"), 100),
+                name="offertranslation_name_length"),
+        ),
+        migrations.AddConstraint(
+            model_name="offertranslation",
+            constraint=models.CheckConstraint(
+                condition=django.db.models.lookups.LessThanOrEqual(django.db.models.functions.text.Length("script"), 300),
+                name="offertranslation_script_length"),
         ),
         migrations.AddConstraint(
             model_name="leavereasontranslation",
-            constraint=models.CheckConstraint(condition=models.Q(("name__length__lte", 80)),
-                                              name="leavereasontranslation_name_length"),
+            constraint=models.CheckConstraint(
+                condition=django.db.models.lookups.LessThanOrEqual(django.db.models.functions.text.Length("name"), 80),
+                name="leavereasontranslation_name_length"),
         ),
     ]
