@@ -65,7 +65,7 @@ from core.roles import AGENTS
 from crm.models import Customer
 from crm.services.audit import Actor
 from crm.services.demo_data import (
-    DEMO_LOGINS, DEMO_PREFIX, DemoPlan, DemoSeedResult, demo_held_orders, demo_plan, demo_seed,
+    DEMO_LOGINS, DEMO_PREFIX, DemoPlan, DemoSeedResult, demo_held_orders, demo_order_lines, demo_plan, demo_seed,
 )
 from crm.services.orders import OrderInput, orders_insert
 from metrics.services.periods import add_months
@@ -287,8 +287,10 @@ class _Simulation:
             return
         self.won_back += 1
         amount = (self.baskets.get(customer, Decimal("40.00")) * Decimal(f"{self.rng.uniform(0.8, 1.4):.2f}")).quantize(Decimal("0.01"))
-        order = OrderInput(external_id=f"{DEMO_PREFIX}WB{self.won_back:06d}", customer=customer, ordered_at=at,
-                           amount=amount, currency=settings.DEFAULT_CURRENCY, coupon_code=coupon_code)
+        external_id = f"{DEMO_PREFIX}WB{self.won_back:06d}"
+        order = OrderInput(external_id=external_id, customer=customer, ordered_at=at, amount=amount,
+                           currency=settings.DEFAULT_CURRENCY, coupon_code=coupon_code,
+                           lines=demo_order_lines(customer=customer, external_id=external_id, amount=amount))
         self.orders[order.external_id] = order
         self.future[customer].append(order.external_id)
         heapq.heappush(self.pending, (at, order.external_id))

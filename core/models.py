@@ -39,6 +39,8 @@ BUSINESS_BOUNDS = {
     "gross_margin": (Decimal("0"), Decimal("1")),
     # 20% a month is already a ruinous cost of capital; beyond it a 12-month CLV means nothing.
     "monthly_discount_rate": (Decimal("0"), Decimal("0.2")),
+    # A customer spending 11 times their usual order is an outlier, not a threshold anyone would set.
+    "upsell_threshold": (Decimal("0"), Decimal("10")),
 }
 
 
@@ -65,6 +67,13 @@ class BusinessSettings(models.Model):
         help_text=_("Monthly discount rate of the predicted 12-month CLV (0.01 = 1% a month)."),
     )
     currency = models.CharField(max_length=3, default="EUR", help_text=_("Shown beside revenue figures."))
+    upsell_threshold = models.DecimalField(
+        max_digits=6, decimal_places=4, default=Decimal("0.2000"),
+        validators=[MinValueValidator(BUSINESS_BOUNDS["upsell_threshold"][0]),
+                    MaxValueValidator(BUSINESS_BOUNDS["upsell_threshold"][1])],
+        help_text=_("Up-sell: how far above their mean order value of the 12 months before a period a customer's "
+                    "mean order value in the period must be, at least (0.20 = 20% more)."),
+    )
     # Translators: the setting's label: which digits numbers are written in (Latin 123 or Arabic/Persian ones).
     digits = models.CharField(
         _("digits"), max_length=10, choices=Digits.choices, default=Digits.LATIN,

@@ -15,9 +15,12 @@ INTEGRATIONS = "Integrations"
 # Apps whose every model a manager may view, add and change (deleting business records is not a
 # manager's everyday action: history feeds the KPIs).
 MANAGED_APPS = ("crm", "predictions", "winback", "touchpoints", "metrics", "django_celery_beat")
-INTEGRATION_MODELS = ("customer", "order", "contact", "complaint", "feedback")
+INTEGRATION_MODELS = ("customer", "order", "contact", "complaint", "feedback", "acquisitionspend")
 # Permissions of the integration models that stay a person's (a manager's) decision.
 MANAGER_ONLY_CODENAMES = ("clear_do_not_call", "export_customer", "erase_customer")
+# Inputs that are not history, so they may be deleted (through the service, which audits it): a spend entered by
+# mistake must go, since an amount of 0 would still make the month's CAC a figure instead of n/a.
+DELETABLE_INPUT_CODENAMES = ("delete_acquisitionspend",)
 # Managers unlock locked-out logins (deleting axes' attempt rows) and revoke API tokens (deleting knox's rows).
 MANAGER_SECURITY_PERMISSIONS = {
     "axes": ("view_accessattempt", "delete_accessattempt", "view_accesslog", "view_accessfailurelog"),
@@ -63,3 +66,6 @@ def roles_sync_permissions(**kwargs: Any) -> None:
         ).exclude(codename__startswith="delete_").exclude(codename__in=MANAGER_ONLY_CODENAMES)
     )
     integrations.permissions.remove(*Permission.objects.filter(codename__in=MANAGER_ONLY_CODENAMES))
+    deletable = Permission.objects.filter(content_type__app_label="crm", codename__in=DELETABLE_INPUT_CODENAMES)
+    managers.permissions.add(*deletable)
+    integrations.permissions.add(*deletable)

@@ -15,10 +15,14 @@ from django.utils.http import urlencode
 from django.utils.translation import get_language_info, gettext, gettext_lazy as _
 
 from core.admin_mixins import ReadOnlyAdminMixin
+from core.isolation import sentence_isolated
+from core.selectors import business_settings
 from core.locale_format import money_local
 from core.templatetags.locale_format import date_html
 from core.drilldown import KpiDrilldownFilter
-from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order, SuppressionEntry
+from crm.models import (
+    AcquisitionSpend, AuditEntry, Complaint, Contact, Customer, Feedback, Order, OrderLine, SuppressionEntry,
+)
 from crm.selectors import audit_change_lines, customer_audit, customer_summary, customer_timeline
 from crm.services.audit import Actor
 from crm.timeline import timeline_params
@@ -27,6 +31,9 @@ from crm.services.customers import (
     CUSTOMER_INPUT_FIELDS, customer_create, customer_do_not_call_clear, customer_protected_changes, customer_update,
 )
 from crm.services.records import record_create, record_update
+from crm.services.spend import (
+    MONTH_FORMAT, spend_clean, spend_delete, spend_month_parse, spend_update, spend_upsert,
+)
 
 
 class IsolatedDataColumns:
@@ -296,9 +303,20 @@ class CustomerAdmin(IsolatedDataColumns, admin.ModelAdmin):
         return False
 
 
+class OrderLineInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """An order's lines, as immutable as the order (they come with it, or from the order_lines import)."""
+
+    model = OrderLine
+    fields = ("position", "product_id", "product_name", "category", "quantity", "amount")
+    readonly_fields = fields
+    extra = 0
+
+
 @admin.register(Order)
 class OrderAdmin(IsolatedDataColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Orders arrive from other systems (API, import) and never change: read-only here."""
+
+    inlines = (OrderLineInline,)
 
     list_display = ("external_id_ltr", "customer_isolated", "ordered_at", "amount_money", "coupon_code_ltr")
     list_display_links = ("external_id_ltr",)
@@ -410,3 +428,121 @@ class SuppressionEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("kind", "source")
     search_fields = ("digest",)
     show_full_result_count = False
+
+
+class AcquisitionSpendForm(forms.ModelForm):
+    """The month is typed as YYYY-MM (a spend is a month's, not a day's); every value is checked by the
+    service the API and the import use, so each says the same thing."""
+
+    month = forms.CharField(label=_("month"), max_length=10,
+                            widget=forms.TextInput(attrs={"dir": "ltr", "placeholder": "2026-03"}))
+
+    class Meta:
+        model = AcquisitionSpend
+        fields = ("month", "channel", "amount", "currency")
+        widgets = {"currency": forms.TextInput(attrs={"dir": "ltr", "size": 4})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["month"] = f"{self.instance.month:%Y-%m}"
+        else:
+            self.initial.setdefault("currency", business_settings().currency)
+        self.fields["currency"].required = False
+        # The admin shows help texts as HTML: the form and the months are isolated data.
+        self.fields["month"].help_text = sentence_isolated(gettext(
+            # Translators: format is YYYY-MM (kept as it is), example 2026-03, earliest 1970-01.
+            "%(format)s, e.g. %(example)s (the Gregorian month), from %(earliest)s to a year ahead."),
+            format=MONTH_FORMAT, example="2026-03", earliest="1970-01")
+        self.fields["currency"].help_text = _("The business currency; spend in another currency is refused "
+                                              "(the KPIs add amounts).")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        try:
+            # The model's own check of the month (a date) must see the date, even when another field is wrong.
+            data["month"] = spend_month_parse(data.get("month"))
+        except ValidationError:
+            pass  # said below, with the other fields' reasons
+        try:
+            data.update(spend_clean(month=data.get("month"), channel=data.get("channel"), amount=data.get("amount"),
+                                    currency=data.get("currency"), render=sentence_isolated))
+        except ValidationError as exc:
+            for field, messages_ in exc.message_dict.items():
+                if field not in self.errors:  # a field's own check already said why
+                    self.add_error(field, messages_)
+            return data
+        if AcquisitionSpend.objects.filter(month=data["month"], channel=data["channel"]).exclude(
+                pk=self.instance.pk).exists():
+            self.add_error("channel", sentence_isolated(gettext(
+                "A spend of %(month)s for this channel already exists: change that one instead."),
+                month=f"{data['month']:%Y-%m}"))
+        return data
+
+    def validate_unique(self) -> None:
+        # clean() said it in words of the month and channel; the constraint's generic message would repeat it.
+        pass
+
+
+class SpendChannelFilter(admin.SimpleListFilter):
+    """By channel, each name isolated (a Latin channel name inside a right-to-left page) and the blank
+    channel named for what it means."""
+
+    title = _("channel")
+    parameter_name = "channel"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        channels = AcquisitionSpend.objects.order_by("channel").values_list("channel", flat=True).distinct()
+        # "-" stands for the blank channel: an empty parameter would mean "no filter".
+        return [(channel or "-", format_html("<bdi>{}</bdi>", channel) if channel else gettext("All channels"))
+                for channel in channels]
+
+    def queryset(self, request: HttpRequest, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(channel="" if value == "-" else value)
+
+
+@admin.register(AcquisitionSpend)
+class AcquisitionSpendAdmin(admin.ModelAdmin):
+    """Managers enter a month's spend (optionally per channel). Saves and deletes go through the service, so
+    they leave the same audit rows as the API and the import."""
+
+    form = AcquisitionSpendForm
+    list_display = ("month_ltr", "channel_or_all", "amount_money", "updated_at")
+    list_display_links = ("month_ltr",)
+    list_filter = (SpendChannelFilter,)
+    search_fields = ("channel",)
+    date_hierarchy = "month"
+    ordering = ("-month", "channel")
+
+    @admin.display(description=_("month"), ordering="month")
+    def month_ltr(self, obj: AcquisitionSpend) -> str:
+        return format_html('<bdi dir="ltr">{}</bdi>', f"{obj.month:%Y-%m}")
+
+    @admin.display(description=_("channel"), ordering="channel")
+    def channel_or_all(self, obj: AcquisitionSpend) -> str:
+        # Translators: the channel column of acquisition spend, for a spend not split by channel.
+        return format_html("<bdi>{}</bdi>", obj.channel) if obj.channel else gettext("All channels")
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_money(self, obj: AcquisitionSpend) -> str:
+        return format_html("<bdi>{}</bdi>", money_local(amount=obj.amount, currency=obj.currency))
+
+    def save_model(self, request: HttpRequest, obj: AcquisitionSpend, form, change: bool) -> None:
+        actor = Actor.of(request.user, via="admin")
+        data = {f: form.cleaned_data[f] for f in ("month", "channel", "amount", "currency")}
+        if change:
+            saved = spend_update(actor=actor, spend=AcquisitionSpend.objects.get(pk=obj.pk), data=data)
+        else:
+            saved, _outcome = spend_upsert(actor=actor, **data)
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: AcquisitionSpend) -> None:
+        spend_delete(actor=Actor.of(request.user, via="admin"), spend=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        actor = Actor.of(request.user, via="admin")
+        for spend in queryset:
+            spend_delete(actor=actor, spend=spend)

@@ -10,13 +10,15 @@ from rest_framework import serializers
 
 from core.bounds import text_error
 from core.fields import BusinessDateTimeField
-from crm.models import Complaint, Contact, Customer, Feedback, Order
+from crm.models import AMOUNT_MAX, LINE_QUANTITY_MAX, Complaint, Contact, Customer, Feedback, Order
 from crm.validators import phone_normalize, validate_locale, validate_time_zone
 
 # Free text (notes, summaries, comments) from the API: far more than a person writes, far less than a body.
 MAX_TEXT_LENGTH = 10_000
 # A list of orders is written in one transaction: this many at most per request (a bigger load is a CSV import).
 MAX_ORDERS_PER_REQUEST = 1_000
+# Far more than a basket holds (crm/services/orders.py refuses more from any door).
+MAX_LINES_PER_ORDER = 500
 
 
 class KeySlugRelatedField(serializers.SlugRelatedField):
@@ -52,6 +54,17 @@ class CustomerCancelSerializer(serializers.Serializer):
     cancelled_at = BusinessDateTimeField()
 
 
+class OrderLineInputSerializer(serializers.Serializer):
+    # The bounds are the model's (crm.models.OrderLine).
+    product_id = serializers.CharField(max_length=64)
+    product_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    category = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                     help_text="Blank: unknown (cross-sell counts only known categories).")
+    quantity = serializers.IntegerField(min_value=1, max_value=LINE_QUANTITY_MAX, required=False, default=1)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, max_value=AMOUNT_MAX,
+                                      help_text="The line's total (quantity x unit price, after discounts).")
+
+
 class OrderInputSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=64)
     customer = serializers.CharField(max_length=64, help_text="The customer's external_id.")
@@ -59,6 +72,10 @@ class OrderInputSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     currency = serializers.CharField(max_length=3, required=False, allow_blank=True)
     coupon_code = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    lines = serializers.ListField(
+        child=OrderLineInputSerializer(), required=False, max_length=MAX_LINES_PER_ORDER,
+        help_text=f"Optional: the products on the order, at most {MAX_LINES_PER_ORDER:,}. They must sum exactly to "
+                  "amount. A repeat of a stored order that gives lines must give the same lines (or none).")
 
 
 def _user_field(**kwargs) -> serializers.SlugRelatedField:

@@ -326,6 +326,8 @@ class AuditEntry(models.Model):
         CANCEL = "cancel", _("Cancelled")
         EXPORT = "export", _("Personal data exported")
         ERASE = "erase", _("Personal data erased")
+        # Only records that are inputs, not history (acquisition spend entered by mistake).
+        DELETE = "delete", _("Deleted")
 
     at = models.DateTimeField(_("at"))
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True, on_delete=models.SET_NULL)
@@ -383,3 +385,71 @@ class SuppressionEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.digest[:12]}…"
+
+
+# Order lines and acquisition spend (issue 17; docs/metrics.md section 6): bounds that the model, the API, the
+# import and the database agree on.
+LINE_QUANTITY_MAX = 100_000
+AMOUNT_MAX = Decimal("9999999999.99")  # what max_digits=12, decimal_places=2 holds
+SPEND_AMOUNT_MAX = Decimal("999999999999.99")  # max_digits=14
+SPEND_EARLIEST_MONTH = EARLIEST_BUSINESS_DATETIME.date()
+
+
+class OrderLine(models.Model):
+    """One product on an order (optional: an order without lines counts as one line of an unknown category).
+    The lines of an order sum to its amount (crm/services/orders.py refuses an order whose lines do not)."""
+
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField(_("position"), help_text=_("The line's place on the order, from 1."))
+    product_id = models.CharField(_("product id"), max_length=64)
+    product_name = models.CharField(_("product name"), max_length=200, blank=True)
+    category = models.CharField(_("category"), max_length=100, blank=True,
+                                help_text=_("Blank: unknown (cross-sell counts only known categories)."))
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2,
+                                 help_text=_("The line's total (quantity x unit price, after discounts)."))
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["order", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "position"], name="order_line_position_unique"),
+            models.CheckConstraint(condition=Q(position__gte=1), name="order_line_position_gte_1"),
+            models.CheckConstraint(condition=Q(quantity__gte=1, quantity__lte=LINE_QUANTITY_MAX),
+                                   name="order_line_quantity_in_range"),
+            models.CheckConstraint(condition=Q(amount__gte=0, amount__lte=AMOUNT_MAX), name="order_line_amount_in_range"),
+        ]
+
+    def __str__(self) -> str:
+        return gettext("%(quantity)s x %(product)s") % {"quantity": self.quantity, "product": self.product_name or self.product_id}
+
+
+class AcquisitionSpend(models.Model):
+    """What the business spent to acquire customers in a month, optionally per channel (blank: all channels):
+    the numerator of CAC (docs/metrics.md section 6). Entered in the admin, imported or posted by the API."""
+
+    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    channel = models.CharField(_("channel"), max_length=40, blank=True,
+                               help_text=_("e.g. search ads, social, referral; blank: all channels together."))
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("acquisition spend")
+        verbose_name_plural = _("acquisition spend")
+        ordering = ["-month", "channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["month", "channel"], name="acquisition_spend_month_channel_unique"),
+            models.CheckConstraint(condition=Q(month__day=1), name="acquisition_spend_month_first_day"),
+            models.CheckConstraint(condition=Q(month__gte=SPEND_EARLIEST_MONTH, month__lt=DB_LATEST_DATETIME.date()),
+                                   name="acquisition_spend_month_in_range"),
+            models.CheckConstraint(condition=Q(amount__gte=0, amount__lte=SPEND_AMOUNT_MAX),
+                                   name="acquisition_spend_amount_in_range"),
+        ]
+
+    def __str__(self) -> str:
+        data = {"month": f"{self.month:%Y-%m}", "channel": self.channel}
+        return (gettext("Spend %(month)s, %(channel)s") if self.channel else gettext("Spend %(month)s")) % data

@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -6,14 +7,17 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
+from django.db import connection
 from django.db.models import Min, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy as _
 
+from core.dialect import is_postgresql
 from core.isolation import label, list_isolated, sentence_isolated
 from core.locale_format import date_local, money_local
 from crm import timeline
-from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order
+from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order, OrderLine
 from crm.services.privacy import CONSENT_KEYS
 from crm.validators import phone_time_zones
 
@@ -139,14 +143,48 @@ def _clip(text: str, most: int = 120) -> str:
 
 def _order(order: Order) -> tuple[str, str]:
     amount = money_local(amount=order.amount, currency=order.currency)
+    # Each "2 x Tea" is a datum of its own in the list.
+    lines = [str(line) for line in _lines_of(order)]
+    data: dict[str, Any] = {"amount": amount, "id": order.external_id}
+    if lines:
+        data["lines"] = list_isolated(lines)
     if order.coupon_code:
+        data["code"] = order.coupon_code
+    templates = {
         # Translators: a line of the customer's timeline; amount is e.g. "€80.00".
-        text = sentence_isolated(gettext("%(amount)s, order %(id)s, coupon %(code)s"), amount=amount, id=order.external_id,
-                         code=order.coupon_code)
+        (False, True): gettext("%(amount)s, order %(id)s, coupon %(code)s"),
+        # Translators: a line of the customer's timeline; amount is e.g. "€80.00".
+        (False, False): gettext("%(amount)s, order %(id)s"),
+        # Translators: a line of the customer's timeline; amount is e.g. "€30.00", lines e.g. "2 x Tea; 1 x Mug".
+        (True, True): gettext("%(amount)s, order %(id)s (%(lines)s), coupon %(code)s"),
+        # Translators: a line of the customer's timeline; amount is e.g. "€30.00", lines e.g. "2 x Tea; 1 x Mug".
+        (True, False): gettext("%(amount)s, order %(id)s (%(lines)s)"),
+    }
+    return gettext("Order"), sentence_isolated(templates[(bool(lines), bool(order.coupon_code))], **data)
+
+
+def _orders_with_lines(customer_id: int) -> QuerySet[Order]:
+    """The customer's orders, each with its lines as JSON in one subquery: the timeline stays one query per
+    source, which a prefetch (a second query) would not."""
+    q = connection.ops.quote_name
+    line, order = q(OrderLine._meta.db_table), q(Order._meta.db_table)
+    if is_postgresql():
+        lines = (f"SELECT json_agg(json_build_array(l.quantity, l.product_name, l.product_id)"
+                 f" ORDER BY l.position)::text FROM {line} l WHERE l.order_id = {order}.id")
     else:
-        # Translators: a line of the customer's timeline; amount is e.g. "€80.00".
-        text = sentence_isolated(gettext("%(amount)s, order %(id)s"), amount=amount, id=order.external_id)
-    return gettext("Order"), text
+        # SQLite aggregates in the order the inner query gives.
+        lines = (f"SELECT json_group_array(json_array(x.quantity, x.product_name, x.product_id)) FROM"
+                 f" (SELECT quantity, product_name, product_id FROM {line} WHERE order_id = {order}.id"
+                 f" ORDER BY position) x")
+    return Order.objects.filter(customer_id=customer_id).annotate(lines_json=RawSQL(lines, []))
+
+
+def _lines_of(order: Order) -> list[OrderLine]:
+    if not hasattr(order, "lines_json"):
+        return list(order.lines.all())
+    rows = json.loads(order.lines_json) if order.lines_json else []
+    return [OrderLine(quantity=quantity, product_name=name, product_id=product_id)
+            for quantity, name, product_id in rows]
 
 
 def _contact(contact: Contact) -> tuple[str, str]:
@@ -242,7 +280,7 @@ timeline.timeline_kind_register(key="complaints", label=_("Complaints"), positio
 timeline.timeline_kind_register(key="feedback", label=_("Feedback"), position=70)
 timeline.timeline_kind_register(key="consent", label=_("Consent"), position=80)
 timeline.timeline_queryset_register(name="crm.orders", kind="orders", at="ordered_at", describe=_order,
-                                    build=lambda cid: Order.objects.filter(customer_id=cid))
+                                    build=_orders_with_lines)
 timeline.timeline_queryset_register(name="crm.contacts", kind="calls", at="occurred_at", describe=_contact,
                                     build=_plain_contacts)
 timeline.timeline_queryset_register(name="crm.complaints_opened", kind="complaints", at="opened_at",

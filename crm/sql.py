@@ -8,7 +8,7 @@ from psycopg import sql
 
 from core.dialect import id_list_condition, is_postgresql
 from core.sql import render
-from crm.models import AuditEntry, Customer, Order
+from crm.models import AuditEntry, Customer, Order, OrderLine
 
 # Index: customer_external_id_unique. One array parameter, not one placeholder per key: batches hold tens
 # of thousands of keys.
@@ -71,3 +71,16 @@ def set_lifecycle_statement(*, source: str, by_ids: bool) -> str:
         col=sql.Identifier(*column.split(".")))
     distinct = "IS DISTINCT FROM" if is_postgresql() else "IS NOT"  # null-safe "differs"
     return render(_SET_LIFECYCLE, customer=Customer, source=sql.Identifier(source), scope=scope, distinct=distinct)
+
+
+# --- Order lines (issue 17; crm/services/orders.py) -------------------------------------------------------
+
+# Index: order_external_id_unique.
+ORDER_IDS_BY_EXTERNAL_ID = render("SELECT external_id, id FROM {order} WHERE external_id = ANY(%s)", order=Order)
+
+# Index: order_external_id_unique; in id order, so two importers of the same orders' lines queue up.
+LOCK_ORDERS = render("SELECT id FROM {order} WHERE external_id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", order=Order)
+
+COPY_ORDER_LINES = render(
+    "COPY {line} (order_id, position, product_id, product_name, category, quantity, amount) FROM STDIN",
+    line=OrderLine)

@@ -26,8 +26,9 @@ from metrics.services.charts import (
     change_judgement, format_change_html, format_value, format_value_html, isolated_text, number_text, svg_line_chart,
     svg_lines_chart,
 )
+from metrics.services.acquisition import cross_sell_table
 from metrics.services.cohorts import cohort_retention
-from metrics.services.definitions import ALL, CONVENTIONS, COUNTS, HEADLINE
+from metrics.services.definitions import ALL, CONVENTIONS, COUNTS, FUNNEL, HEADLINE
 from metrics.services.drilldown import input_parts
 from metrics.services.home import manager_home
 from metrics.services.kpis import kpis_for_period, series_many
@@ -35,6 +36,7 @@ from metrics.services.periods import (
     Period, add_months, month_count, month_of, months_between, parse_month, parse_range, period_presets,
 )
 from metrics.services.predictions import param_text, pool_labels, predicted_value
+from metrics.services.funnel import funnel_section
 from metrics.services.program import AGENT_COLUMN_MODELS, AGENT_COLUMNS, AGENT_LABELS, agent_table, reasons_table
 from winback.models import LeaveReason
 from metrics.tasks import refresh_task
@@ -255,6 +257,8 @@ def _page_data(period: Period, chart_range: Period) -> dict:
         "range_html": format_html('<bdi dir="ltr">[{}, {})</bdi>', date_html(period.start), date_html(period.end)),
         "chart_range": chart_range, "chart_last": add_months(chart_range.end, -1),
         "predicted": _predicted_section(period),
+        "cross_sell": cross_sell_table(figure=current.figures["cross_sell_rate"]),
+        "funnel": funnel_section(figures=current.figures, period=period),
     }
 
 
@@ -271,7 +275,7 @@ def _agent_rows(rows: list[dict], period: Period) -> list[dict]:
         cells = []
         for column in AGENT_COLUMNS:
             value = row[column]
-            if column == "reach_rate":
+            if column in ("reach_rate", "conversion"):
                 text = _("n/a") if value is None else number_text(value, decimals=2)
             elif column == "reactivated_revenue":
                 text = number_text(value, decimals=2)
@@ -354,7 +358,7 @@ def _csv_rows(table: str, period: Period, chart_range: Period) -> list[list] | N
     if table == "headline":
         figures = kpis_for_period(period=period).figures
         rows = [["metric", "label", "value", "numerator", "denominator", "definition"]]
-        for name in [*COUNTS, *HEADLINE]:
+        for name in [*COUNTS, *HEADLINE, *(k for k in FUNNEL if k not in HEADLINE)]:
             f, unit = figures[name], ALL[name].unit
             value = _integer(f.value) if unit in _INTEGER_UNITS else f.value
             # A rate's numerator and denominator are counts, a money figure's are sums: whole ones as integers.

@@ -1,9 +1,11 @@
 """The API's output shapes; the input shapes are crm/inputs.py's (the CSV import shares them)."""
 
+from decimal import Decimal
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from crm.models import Customer, Order
+from crm.models import SPEND_AMOUNT_MAX, AcquisitionSpend, Customer, Order, OrderLine
 
 
 def _prediction(field: type[serializers.Field], name: str, help_text: str, **kwargs) -> serializers.Field:
@@ -42,10 +44,45 @@ class CustomerSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class OrderLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderLine
+        fields = ["position", "product_id", "product_name", "category", "quantity", "amount"]
+        read_only_fields = fields
+
+
 class OrderSerializer(serializers.ModelSerializer):
     customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    lines = OrderLineSerializer(many=True, read_only=True, help_text=_(
+        "The products on the order, by position; empty when none were given."))
 
     class Meta:
         model = Order
-        fields = ["external_id", "customer", "ordered_at", "amount", "currency", "coupon_code", "created_at"]
+        fields = ["external_id", "customer", "ordered_at", "amount", "currency", "coupon_code", "lines", "created_at"]
         read_only_fields = fields
+
+
+# --- Acquisition spend (docs/metrics.md section 6) -----------------------------------------------------
+
+class AcquisitionSpendSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AcquisitionSpend
+        fields = ["id", "month", "channel", "amount", "currency", "created_at", "updated_at"]
+        read_only_fields = fields
+        extra_kwargs = {"month": {"help_text": _("The month's first day (YYYY-MM-01).")}}
+
+
+class AcquisitionSpendInputSerializer(serializers.Serializer):
+    """The shape only; crm/services/spend.py checks the values (month bounds, business currency), so the
+    admin and the CSV import refuse the same things with the same words."""
+
+    month = serializers.CharField(max_length=10, help_text=_(
+        "The month: YYYY-MM (e.g. 2026-03) or its first day (2026-03-01); from 1970-01 to a year ahead."))
+    channel = serializers.CharField(max_length=40, required=False, allow_blank=True, default="", help_text=_(
+        "e.g. search ads, social, referral; blank or absent: all channels together. With the month, the key: "
+        "posting a month and channel again replaces its amount."))
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"),
+                                      max_value=SPEND_AMOUNT_MAX, help_text=_("What was spent, at most 2 decimals."))
+    currency = serializers.CharField(max_length=3, required=False, allow_blank=True, default="", help_text=_(
+        "The business currency's ISO 4217 code; blank or absent means it. Any other currency is refused: the "
+        "KPIs add amounts."))

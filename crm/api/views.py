@@ -1,9 +1,11 @@
 from typing import Any
 
 import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -11,17 +13,20 @@ from rest_framework.settings import api_settings
 from core.api import Conflict, error_body
 from core.fields import BusinessDateTimeFilter
 from core.permissions import ModelPermissions
-from crm.api.serializers import CustomerSerializer, OrderSerializer
+from crm.api.serializers import (
+    AcquisitionSpendInputSerializer, AcquisitionSpendSerializer, CustomerSerializer, OrderSerializer,
+)
 from crm.inputs import (
     MAX_ORDERS_PER_REQUEST, ComplaintSerializer, ContactSerializer, CustomerCancelSerializer,
     CustomerInputSerializer, FeedbackSerializer, OrderInputSerializer,
 )
-from crm.models import Complaint, Contact, Customer, Feedback, Order
+from crm.models import AcquisitionSpend, Complaint, Contact, Customer, Feedback, Order
 from crm.services.audit import Actor
 from crm.services.customers import customer_cancel, customer_create, customer_update
 from crm.services.errors import ConflictError, ItemErrors
 from crm.services.orders import order_create, order_input_parse, orders_create_bulk
 from crm.services.records import record_create_once, record_update
+from crm.services.spend import spend_delete, spend_month_parse, spend_update, spend_upsert
 
 LOOKUP = r"[^/]+"
 
@@ -118,7 +123,7 @@ _ONE_OR_MANY_ORDERS = _one_or_many("OrderOneOrMany", OrderSerializer)
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Orders are immutable facts. POST one order, or a list (all-or-nothing). Idempotent by external_id."""
 
-    queryset = Order.objects.select_related("customer").order_by("-ordered_at", "-id")
+    queryset = Order.objects.select_related("customer").prefetch_related("lines").order_by("-ordered_at", "-id")
     serializer_class = OrderSerializer
     permission_classes = [ModelPermissions]
     lookup_field = "external_id"
@@ -130,7 +135,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         request=_ONE_OR_MANY_ORDERS_IN,
         responses={201: _ONE_OR_MANY_ORDERS, 200: _ONE_OR_MANY_ORDERS, 400: OpenApiResponse(description="Item errors"), 409: OpenApiResponse(description="Conflict")},
         description="Body: one order object, or a list of them (at most 1,000). A list is written all-or-nothing; "
-                    "each error names the item's index and field. The answer has the body's shape.",
+                    "each error names the item's index and field. The answer has the body's shape. An order may "
+                    "carry `lines` (at most 500), which must sum exactly to its amount or the order is refused "
+                    "(field \"lines\"); an error in a line names it as \"lines.<position>.<field>\", from 1.",
     )
     def create(self, request: Request, **kwargs: Any) -> Response:
         many = isinstance(request.data, list)
@@ -188,7 +195,17 @@ def _field_messages(item_errors: Any) -> list[tuple[str, str]]:
     DRF gives those as a bare list of messages, or under its non-field key."""
     if not isinstance(item_errors, dict):
         return [("", " ".join(map(str, item_errors)))]
-    return [("" if f == api_settings.NON_FIELD_ERRORS_KEY else f, " ".join(map(str, m))) for f, m in item_errors.items()]
+    pairs = []
+    for f, m in item_errors.items():
+        name = "" if f == api_settings.NON_FIELD_ERRORS_KEY else f
+        if isinstance(m, dict):  # a list field's items, e.g. an order's lines: {index: {field: [...]}}
+            # Named as order_input_parse names them: "lines.2.amount" is the second line's, counted from 1.
+            for index, inner in m.items():
+                where = f"{name}.{index + 1}" if isinstance(index, int) else name
+                pairs += [(f"{where}.{g}" if g else where, message) for g, message in _field_messages(inner)]
+        else:
+            pairs.append((name, " ".join(map(str, m))))
+    return pairs
 
 
 class RecordViewSet(
@@ -239,3 +256,70 @@ class FeedbackViewSet(RecordViewSet):
     queryset = Feedback.objects.select_related("customer").order_by("-responded_at", "-id")
     serializer_class = FeedbackSerializer
     filterset_fields = ["customer__external_id", "kind"]
+
+
+# --- Acquisition spend (docs/metrics.md section 6) -----------------------------------------------------
+
+class _MonthFilter(django_filters.CharFilter):
+    """A month as YYYY-MM or YYYY-MM-01; a bad one is a 400 naming the parameter, as a body's field would be."""
+
+    def __init__(self, *args: Any, param: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.param = param
+
+    def filter(self, qs: Any, value: str) -> Any:
+        if value in (None, ""):
+            return qs
+        try:
+            month = spend_month_parse(value)
+        except DjangoValidationError as exc:
+            raise ValidationError({self.param: exc.messages}) from None
+        return super().filter(qs, month)
+
+
+class AcquisitionSpendFilter(django_filters.FilterSet):
+    month_from = _MonthFilter(field_name="month", lookup_expr="gte", param="month_from")  # included
+    month_to = _MonthFilter(field_name="month", lookup_expr="lte", param="month_to")  # included
+
+    class Meta:
+        model = AcquisitionSpend
+        fields = ["channel", "currency"]
+
+
+class AcquisitionSpendViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Acquisition spend per month and channel (blank channel: all channels), the numerator of CAC.
+    POST sets a (month, channel)'s amount: 201 when new, 200 when it existed (updated or the same again)."""
+
+    queryset = AcquisitionSpend.objects.order_by("-month", "channel")
+    serializer_class = AcquisitionSpendSerializer
+    permission_classes = [ModelPermissions]
+    filterset_class = AcquisitionSpendFilter
+    ordering_fields = ["month", "channel", "amount"]
+
+    @extend_schema(request=AcquisitionSpendInputSerializer,
+                   responses={201: AcquisitionSpendSerializer, 200: AcquisitionSpendSerializer})
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        data = AcquisitionSpendInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        spend, outcome = spend_upsert(actor=api_actor(request), **data.validated_data)
+        return Response(AcquisitionSpendSerializer(spend).data,
+                        status=status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK)
+
+    @extend_schema(request=AcquisitionSpendInputSerializer, responses=AcquisitionSpendSerializer)
+    def update(self, request: Request, pk: str, partial: bool = False, **kwargs: Any) -> Response:
+        spend = self.get_object()
+        data = AcquisitionSpendInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        # A partial body leaves out what it does not change (the serializer's defaults apply only to a full one).
+        payload = {k: v for k, v in data.validated_data.items() if not partial or k in request.data}
+        spend = spend_update(actor=api_actor(request), spend=spend, data=payload)
+        return Response(AcquisitionSpendSerializer(spend).data)
+
+    @extend_schema(request=AcquisitionSpendInputSerializer, responses=AcquisitionSpendSerializer)
+    def partial_update(self, request: Request, pk: str, **kwargs: Any) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def perform_destroy(self, instance: AcquisitionSpend) -> None:
+        spend_delete(actor=api_actor(self.request), spend=instance)

@@ -4,6 +4,7 @@ import datetime as dt
 import random
 import sys
 import unicodedata
+import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from collections.abc import Collection, Sequence
@@ -21,9 +22,10 @@ from tqdm import tqdm
 from core.roles import AGENTS, MANAGERS
 from crm.models import Complaint, Contact, Customer, Feedback
 from crm.services.audit import Actor, audit_bulk_create
+from crm.services.spend import spend_upsert
 from crm.services.customers import CUSTOMER_INPUT_FIELDS, customer_cancel
 from crm.services.errors import ConflictError
-from crm.services.orders import OrderInput, orders_insert
+from crm.services.orders import OrderInput, OrderLineInput, orders_insert
 from crm.services.records import COMPLAINT_FIELDS, CONTACT_FIELDS, FEEDBACK_FIELDS
 from crm.validators import phone_normalize, phone_time_zones
 
@@ -36,6 +38,25 @@ DEMO_LOGINS: list[tuple[str, str, str]] = [
 DEMO_PREFIX = "DEMO-"
 DEMO_ACTOR = Actor(user=None, label="seed_demo")
 ORDER_BATCH = 5000
+
+# The demo shop's catalogue: (product id, name, category, unit price). Product names and categories are the
+# shop's data (as a real shop's would be), not our text, so they are not translated.
+DEMO_CATALOGUE: list[tuple[str, str, str, Decimal]] = [
+    ("P-COF-1", "Espresso beans 1 kg", "Coffee", Decimal("24.00")),
+    ("P-COF-2", "Filter coffee 500 g", "Coffee", Decimal("11.50")),
+    ("P-COF-3", "Decaf beans 500 g", "Coffee", Decimal("13.00")),
+    ("P-TEA-1", "Green tea 100 g", "Tea", Decimal("8.50")),
+    ("P-TEA-2", "Earl Grey 250 g", "Tea", Decimal("9.90")),
+    ("P-TEA-3", "Herbal tea sampler", "Tea", Decimal("14.00")),
+    ("P-ACC-1", "Ceramic mug", "Accessories", Decimal("12.00")),
+    ("P-ACC-2", "Hand grinder", "Accessories", Decimal("45.00")),
+    ("P-ACC-3", "Pour-over kit", "Accessories", Decimal("29.00")),
+    ("P-SNK-1", "Almond biscotti", "Snacks", Decimal("6.50")),
+    ("P-SNK-2", "Dark chocolate bar", "Snacks", Decimal("4.20")),
+    ("P-SNK-3", "Shortbread tin", "Snacks", Decimal("15.00")),
+]
+DEMO_CATEGORIES = sorted({category for _, _, category, _ in DEMO_CATALOGUE})
+_PRODUCTS_BY_CATEGORY = {c: [p for p in DEMO_CATALOGUE if p[2] == c] for c in DEMO_CATEGORIES}
 
 Kind = Literal["prospect", "one_time", "weekly", "monthly", "quarterly", "loyal", "lapsed", "returned", "new"]
 Role = Literal["agent", "manager"]
@@ -597,11 +618,39 @@ def demo_seed(
         orders = _write_orders(plan, progress=progress, hold=hold)
         cancelled = _write_cancellations(plan, rows)
         counts = _write_records(plan, rows, by_role)
+        _write_spend(plan)
     held = len(demo_held_orders(plan, hold_from=hold[0], customers=hold[1])) if hold else 0
     return DemoSeedResult(
         customers=len(rows), orders=orders, cancelled=cancelled, held_orders=held,
         logins=tuple(u.get_username() for u in users), **counts,
     )
+
+
+# The demo's marketing: a monthly budget per channel, larger in the months that brought more customers (what CAC,
+# CLV:CAC and the payback read; docs/metrics.md section 6). Shares of the month's spend per channel.
+DEMO_SPEND_CHANNELS = (("search ads", Decimal("0.5")), ("social", Decimal("0.3")), ("referral", Decimal("0.2")))
+DEMO_SPEND_BASE, DEMO_SPEND_PER_NEW = Decimal("300"), Decimal("38")
+
+
+def _write_spend(plan: DemoPlan) -> int:
+    """A spend row per month and channel, from the first customer's month to the last order's, in the business
+    currency; deterministic for the plan."""
+    firsts = [c.orders[0][0] for c in plan.customers if c.orders]
+    if not firsts:
+        return 0
+    months: dict[dt.date, int] = {}
+    for first in firsts:
+        key = timezone.localtime(first).date().replace(day=1)
+        months[key] = months.get(key, 0) + 1
+    month, last, written = min(months), max(months), 0
+    while month <= last:
+        total = DEMO_SPEND_BASE + DEMO_SPEND_PER_NEW * months.get(month, 0)
+        for channel, share in DEMO_SPEND_CHANNELS:
+            spend_upsert(month=month, channel=channel, amount=(total * share).quantize(Decimal("0.01")), currency="",
+                         actor=DEMO_ACTOR)
+            written += 1
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return written
 
 
 def _write_customers(plan: DemoPlan) -> dict[str, Customer]:
@@ -621,13 +670,42 @@ def _write_customers(plan: DemoPlan) -> dict[str, Customer]:
     return {c.external_id: c for c in objs}
 
 
+def demo_order_lines(*, customer: str, external_id: str, amount: Decimal) -> tuple[OrderLineInput, ...]:
+    """1 to 3 lines from the catalogue summing to ``amount`` exactly, the same for the same order every time.
+
+    Mostly from the customer's favourite category, sometimes from another: so the demo has customers who
+    try a new category (cross-sell) and others who stay with theirs.
+    """
+    # crc32 is the same in every process (unlike hash()), so a re-seed gives the same lines; and cheap, as
+    # this runs once per demo order.
+    rng = random.Random(zlib.crc32(f"{external_id}/{customer}/{amount}".encode()))
+    favourite = DEMO_CATEGORIES[zlib.crc32(customer.encode()) % len(DEMO_CATEGORIES)]
+    cents = int(amount * 100)
+    roll = rng.random()
+    count = min(1 if roll < 0.5 else 2 if roll < 0.85 else 3, max(cents, 1))
+    products = []
+    for _ in range(count):
+        category = favourite if rng.random() < 0.75 else rng.choice(DEMO_CATEGORIES)
+        products.append(rng.choice(_PRODUCTS_BY_CATEGORY[category]))
+    # The amount split by the products' prices, the rounding left on the last line.
+    weights = [price * rng.randint(1, 2) for *_, price in products]
+    shares = [int(cents * w / sum(weights)) for w in weights[:-1]]
+    shares.append(cents - sum(shares))
+    return tuple(
+        OrderLineInput(product_id=pid, product_name=name, category=category,
+                       quantity=max(1, min(3, round(Decimal(share) / 100 / price))), amount=Decimal(share) / 100)
+        for (pid, name, category, price), share in zip(products, shares)
+    )
+
+
 def _order_inputs(plan: DemoPlan) -> list[OrderInput]:
     """Every order of the plan, numbered the same whether or not some are held back."""
     currency = settings.DEFAULT_CURRENCY
     # Customer by customer, so each batch touches few customers (one figures UPDATE each on SQLite).
     return [
-        OrderInput(external_id=f"{DEMO_PREFIX}O{n:07d}", customer=p.external_id, ordered_at=at, amount=amount,
-                   currency=currency)
+        OrderInput(external_id=(external_id := f"{DEMO_PREFIX}O{n:07d}"), customer=p.external_id, ordered_at=at,
+                   amount=amount, currency=currency,
+                   lines=demo_order_lines(customer=p.external_id, external_id=external_id, amount=amount))
         for n, (p, (at, amount)) in enumerate(((p, o) for p in plan.customers for o in p.orders), start=1)
     ]
 

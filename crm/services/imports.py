@@ -1,4 +1,4 @@
-"""CSV import of customers, orders, complaints and feedback.
+"""CSV import of customers, orders, order lines, complaints and feedback.
 
 The file is read as a stream (constant memory, whatever its size). Every row is validated; rejected rows go
 to an error report (row, column, reason) and the good rows are committed in batches, each batch in its own
@@ -31,8 +31,11 @@ from crm.models import Complaint, Feedback
 from crm.services.audit import Actor
 from crm.services.customers import customer_upsert
 from crm.services.errors import ConflictError
-from crm.services.orders import OrderInput, order_input_parse, orders_insert
+from crm.services.orders import (
+    OrderInput, OrderLineInput, order_input_parse, order_line_parse, order_lines_insert, orders_insert,
+)
 from crm.services.records import record_upsert
+from crm.services.spend import spend_clean, spend_upsert
 
 NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
 ORDER_COLUMNS = ("external_id", "customer", "ordered_at", "amount", "currency", "coupon_code")
@@ -82,6 +85,10 @@ class ImportKind:
     write: Callable[[Actor, list[tuple[int, Any]]], "WriteResult"]
     # A parse that never touches the database may run in a thread beside the writes (orders).
     parse_in_thread: bool = False
+    # Rows written together (an order's lines): the raw row's group. A batch is never cut inside a run of
+    # rows of one group, and a group's rejected rows still reach the write (as a parsed item with
+    # ``rejected`` set), which then refuses the whole group.
+    group_key: Callable[[dict[str, str]], str] | None = None
     columns: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -113,6 +120,32 @@ def _parse_order(row: dict[str, str]) -> tuple[OrderInput | None, dict[str, str]
     return order_input_parse(row)
 
 
+@dataclass(frozen=True)
+class LineRow:
+    order: str
+    line: OrderLineInput | None  # None: the row was rejected
+    rejected: bool = False
+
+
+def _order_key(row: dict[str, str]) -> str:
+    return (row.get("order") or "").strip()
+
+
+def _parse_order_line(row: dict[str, str]) -> tuple[LineRow, dict[str, str]]:
+    line, errors = order_line_parse(row)
+    if not _order_key(row):
+        errors["order"] = gettext("This field is required (the order's external_id).")
+    return LineRow(_order_key(row), None if errors else line, rejected=bool(errors)), errors
+
+
+def _parse_spend(row: dict[str, str]) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    try:
+        return spend_clean(month=row.get("month"), channel=row.get("channel"), amount=row.get("amount"),
+                           currency=row.get("currency")), {}
+    except ValidationError as exc:
+        return None, {f: " ".join(m) for f, m in exc.message_dict.items()}
+
+
 # --- Writing -----------------------------------------------------------------------------------------
 
 RowNotes = dict[int, dict[str, str]]
@@ -125,6 +158,30 @@ def _write_orders(actor: Actor, batch: list[tuple[int, OrderInput]]) -> WriteRes
     for error in result.errors:
         errors.setdefault(batch[error["index"]][0], {})[error["field"]] = error["message"]
     return {"created": len(result.created), "unchanged": len(result.existing)}, errors, {}
+
+
+def _write_order_lines(actor: Actor, batch: list[tuple[int, LineRow]]) -> WriteResult:
+    """An order's rows make one group: written whole or not at all (see order_lines_insert)."""
+    groups: dict[str, list[tuple[int, LineRow]]] = {}
+    for row_number, row in batch:
+        groups.setdefault(row.order, []).append((row_number, row))
+    errors: RowNotes = {}
+    good: list[tuple[str, list[int]]] = []
+    for order, rows in groups.items():
+        if any(row.rejected for _, row in rows):
+            for row_number, row in rows:
+                if not row.rejected:  # the rejected row has its own reason already
+                    errors[row_number] = {"order": gettext(
+                        "Not imported: another line of order '%(id)s' was rejected, and an order's lines are "
+                        "imported together or not at all.") % {"id": order}}
+        else:
+            good.append((order, [row_number for row_number, _ in rows]))
+    result = order_lines_insert(groups=[(order, tuple(row.line for _, row in groups[order])) for order, _ in good])
+    for error in result.errors:
+        for row_number in good[error["index"]][1]:
+            errors[row_number] = {error["field"]: error["message"]}
+    return ({"created": sum(len(good[i][1]) for i in result.created),
+             "unchanged": sum(len(good[i][1]) for i in result.existing)}, errors, {})
 
 
 def _row_by_row(upsert: Callable[[Actor, dict[str, Any], dict[str, str]], str]) -> Callable:
@@ -166,6 +223,18 @@ KINDS: dict[str, ImportKind] = {
         write=_write_orders,
         parse_in_thread=True,
     ),
+    # Lines for stored orders: an order's rows (grouped by order, in the file's order) are its lines 1..n.
+    # They must sum to the order's amount; they are written only to an order without lines, and the same
+    # lines again are unchanged. An order's rows should be next to each other: a run of rows cut by rows of
+    # other orders more than a batch apart is read as a second set of lines (refused, the order has lines).
+    "order_lines": ImportKind(
+        required=("order", "product_id", "amount"),
+        optional=("product_name", "category", "quantity"),
+        parse=_parse_order_line,
+        write=_write_order_lines,
+        parse_in_thread=True,
+        group_key=_order_key,
+    ),
     "complaints": ImportKind(
         required=("external_id", "customer", "opened_at", "summary"),
         optional=("category", "severity", "status", "resolved_at", "resolution", "owner"),
@@ -177,6 +246,13 @@ KINDS: dict[str, ImportKind] = {
         optional=("comment",),
         parse=_serializer_parse(FeedbackSerializer),
         write=_row_by_row(lambda actor, data, kept: record_upsert(actor=actor, model=Feedback, data=data, mutable=False)[0]),
+    ),
+    # Keyed by (month, channel): a row again with the same amount is unchanged, with another amount updated.
+    "spend": ImportKind(
+        required=("month", "amount"),
+        optional=("channel", "currency"),
+        parse=_parse_spend,
+        write=_row_by_row(lambda actor, data, kept: spend_upsert(actor=actor, **data)[1]),
     ),
 }
 
@@ -240,16 +316,22 @@ def _chunks(stream: io.TextIOBase, spec: ImportKind, batch_size: int) -> Iterato
     batch: list[tuple[int, Any]] = []
     errors: dict[int, dict[str, str]] = {}
     rows = 0
+    last_key: str | None = None
     for row_number, row, broken in _records(stream, spec):
+        key = spec.group_key(row) if spec.group_key and row is not None else None
+        # Cut the batch only between groups, so a group is written whole.
+        if (len(batch) >= batch_size or len(errors) >= batch_size) and (key is None or key != last_key):
+            yield batch, errors, rows
+            batch, errors, rows = [], {}, 0
+        last_key = key
         rows += 1
         item, row_errors = spec.parse(row) if row is not None else (None, {"": broken})
         if row_errors:
             errors[row_number] = row_errors
+            if spec.group_key and item is not None:
+                batch.append((row_number, item))  # so the write refuses the rest of its group
         else:
             batch.append((row_number, item))
-        if len(batch) >= batch_size or len(errors) >= batch_size:
-            yield batch, errors, rows
-            batch, errors, rows = [], {}, 0
     yield batch, errors, rows
 
 

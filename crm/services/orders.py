@@ -3,12 +3,18 @@
 All go through ``orders_insert``: it resolves customers, tells a repeat of a known order (returned, not
 created) from a conflicting one (an error), writes the new orders with their audit rows, and moves the
 customers' denormalised figures in one UPDATE. On PostgreSQL the rows go in with COPY.
+
+An order may carry lines (docs/metrics.md section 6): written with it, in the same transaction, numbered
+1..n in the order given. Lines must sum exactly to the order's amount, or the order is refused. Orders are
+immutable, lines included: a repeat with the same lines (or with none given) is "existing", a repeat with
+other lines is a conflict, as any other changed field is. Lines for an order stored without them come
+through the ``order_lines`` import (crm/services/imports.py), which uses ``order_lines_insert`` below.
 """
 
 import datetime as dt
 import io
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,10 +27,11 @@ from django.utils.translation import gettext
 
 from core.bounds import business_datetime_error, text_error
 from core.dialect import is_postgresql
-from crm.models import Customer, Order
+from crm.inputs import MAX_LINES_PER_ORDER
+from crm.models import AMOUNT_MAX, LINE_QUANTITY_MAX, Customer, Order, OrderLine
 from crm.sql import (
-    AUDIT_NEW_ORDERS, COPY_ORDERS, CUSTOMER_IDS_BY_EXTERNAL_ID, LOCK_CUSTOMERS, MOVE_CUSTOMER_FIGURES,
-    ORDERS_BY_EXTERNAL_ID,
+    AUDIT_NEW_ORDERS, COPY_ORDER_LINES, COPY_ORDERS, CUSTOMER_IDS_BY_EXTERNAL_ID, LOCK_CUSTOMERS, LOCK_ORDERS,
+    MOVE_CUSTOMER_FIGURES, ORDER_IDS_BY_EXTERNAL_ID, ORDERS_BY_EXTERNAL_ID,
 )
 from crm.services.audit import Actor, audit_bulk_create
 from crm.services.errors import ConflictError, ItemErrors
@@ -32,7 +39,16 @@ from crm.signals import history_changed
 from crm.validators import CURRENCY_RE
 
 ORDER_FIELDS = ["external_id", "customer", "ordered_at", "amount", "currency", "coupon_code"]
-MAX_AMOUNT = Decimal("9999999999.99")
+MAX_AMOUNT = AMOUNT_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineInput:
+    product_id: str
+    product_name: str = ""
+    category: str = ""  # blank: unknown
+    quantity: int = 1
+    amount: Decimal = Decimal("0")  # the line's total
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +59,18 @@ class OrderInput:
     amount: Decimal
     currency: str
     coupon_code: str = ""
+    lines: tuple[OrderLineInput, ...] = ()  # empty: none given
 
     def same_as(self, other: "OrderInput") -> bool:
+        # A repeat that gives no lines says nothing about them: a client that never sends lines can still
+        # repeat an order that got its lines from elsewhere.
         return (self.customer, self.ordered_at, self.amount, self.currency, self.coupon_code) == (
             other.customer,
             other.ordered_at,
             other.amount,
             other.currency,
             other.coupon_code,
-        )
+        ) and (not other.lines or self.lines == other.lines)
 
 
 @dataclass
@@ -130,9 +149,82 @@ def order_input_parse(raw: dict[str, Any]) -> tuple[OrderInput | None, dict[str,
     coupon_code = _text(raw, "coupon_code")
     if len(coupon_code) > 64:
         errors["coupon_code"] = gettext("At most 64 characters.")
+    lines: list[OrderLineInput] = []
+    raw_lines = raw.get("lines") or []
+    if not isinstance(raw_lines, (list, tuple)):
+        errors["lines"] = gettext("Expected a list of lines.")
+    elif len(raw_lines) > MAX_LINES_PER_ORDER:
+        errors["lines"] = gettext("At most %(most)s lines per order; got %(count)s.") % {
+            "most": MAX_LINES_PER_ORDER, "count": len(raw_lines)}
+    else:
+        for position, raw_line in enumerate(raw_lines, start=1):
+            line, line_errors = order_line_parse(raw_line if isinstance(raw_line, dict) else {})
+            if line is not None:
+                lines.append(line)
+            # The API's error shape: "lines.2.amount" is the second line's amount.
+            errors.update({f"lines.{position}.{key}": message for key, message in line_errors.items()})
     if errors:
         return None, errors
-    return OrderInput(external_id, customer, ordered_at, amount, currency, coupon_code), {}
+    return OrderInput(external_id, customer, ordered_at, amount, currency, coupon_code, tuple(lines)), {}
+
+
+def _amount_error(text: str, *, most: Decimal) -> str:
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return gettext("'%(value)s' is not a number.") % {"value": text}
+    if not amount.is_finite():
+        return gettext("'%(value)s' is not a finite number.") % {"value": text}
+    if amount < 0:
+        return gettext("An amount cannot be negative; got %(value)s.") % {"value": text}
+    if amount.as_tuple().exponent < -2:
+        return gettext("At most 2 decimal places; got %(value)s.") % {"value": text}
+    if amount > most:
+        return gettext("At most %(most)s; got %(value)s.") % {"most": most, "value": text}
+    return ""
+
+
+def order_line_parse(raw: dict[str, Any]) -> tuple[OrderLineInput | None, dict[str, str]]:
+    """Validate one order line (the API's list item or an import's row); return it or {field: message}."""
+    errors: dict[str, str] = {}
+    for key, value in raw.items():
+        if isinstance(value, str) and (problem := text_error(value)):
+            errors[key] = problem
+    product_id = _text(raw, "product_id")
+    if not product_id:
+        errors["product_id"] = gettext("This field is required.")
+    for key, most in (("product_id", 64), ("product_name", 200), ("category", 100)):
+        if len(_text(raw, key)) > most:
+            errors[key] = gettext("At most %(most)s characters.") % {"most": most}
+    quantity_text = _text(raw, "quantity") or "1"
+    quantity = 0
+    try:
+        quantity = int(quantity_text)
+    except ValueError:
+        errors["quantity"] = gettext("'%(value)s' is not a whole number.") % {"value": quantity_text}
+    else:
+        if not 1 <= quantity <= LINE_QUANTITY_MAX:
+            errors["quantity"] = gettext("Between 1 and %(most)s; got %(value)s.") % {
+                "most": LINE_QUANTITY_MAX, "value": quantity_text}
+    amount_text = _text(raw, "amount")
+    if not amount_text:
+        errors["amount"] = gettext("This field is required.")
+    elif problem := _amount_error(amount_text, most=AMOUNT_MAX):
+        errors["amount"] = problem
+    if errors:
+        return None, errors
+    return OrderLineInput(product_id, _text(raw, "product_name"), _text(raw, "category"), quantity,
+                          Decimal(amount_text)), {}
+
+
+def lines_sum_error(*, amount: Decimal, lines: tuple[OrderLineInput, ...] | list[OrderLineInput]) -> str:
+    """The message when ``lines`` do not sum to the order's ``amount`` exactly, else ""."""
+    total = sum((line.amount for line in lines), Decimal("0"))
+    if total == amount:
+        return ""
+    # Translators: an order refused by the API or an import; both are plain amounts, e.g. 30.00 and 32.50.
+    return gettext("The lines sum to %(lines)s but the order's amount is %(amount)s: they must be equal.") % {
+        "lines": total, "amount": amount}
 
 
 def _customer_ids(keys: set[str]) -> dict[str, int]:
@@ -177,8 +269,14 @@ def _orders_insert_once(*, actor: Actor, items: list[OrderInput], all_or_nothing
     result = OrderBatchResult()
     customer_ids = _customer_ids({i.customer for i in items})
     known = _existing_orders([i.external_id for i in items])
+    repeated_with_lines = [i.external_id for i in items if i.lines and i.external_id in known]
+    for external_id, lines in _stored_lines(repeated_with_lines).items():
+        known[external_id] = replace(known[external_id], lines=lines)
     new: list[tuple[int, OrderInput]] = []
     for index, item in enumerate(items):
+        if item.lines and (problem := lines_sum_error(amount=item.amount, lines=item.lines)):
+            result.errors.append({"index": index, "field": "lines", "code": "lines_sum", "message": problem})
+            continue
         if item.customer not in customer_ids:
             result.errors.append(
                 {"index": index, "field": "customer", "code": "unknown_customer",
@@ -202,13 +300,114 @@ def _orders_insert_once(*, actor: Actor, items: list[OrderInput], all_or_nothing
         raise ItemErrors(result.errors)
     if new:
         _write_orders(actor=actor, new=[item for _, item in new], customer_ids=customer_ids)
+        _write_lines([(item.external_id, item.lines) for _, item in new])
         result.created = [index for index, _ in new]
     return result
 
 
 def _differences(a: OrderInput, b: OrderInput) -> str:
     names = [f for f in ("customer", "ordered_at", "amount", "currency", "coupon_code") if getattr(a, f) != getattr(b, f)]
-    return ", ".join(f"{n}: {getattr(a, n)} != {getattr(b, n)}" for n in names)
+    parts = [f"{n}: {getattr(a, n)} != {getattr(b, n)}" for n in names]
+    if b.lines and a.lines != b.lines:
+        parts.append(f"lines: {_lines_text(a.lines)} != {_lines_text(b.lines)}")
+    return ", ".join(parts)
+
+
+def _lines_text(lines: tuple[OrderLineInput, ...]) -> str:
+    # Part of a message naming field values as the API spells them, so not translated (as the values are not).
+    return "[" + "; ".join(f"{line.quantity} x {line.product_id} = {line.amount}" for line in lines) + "]"
+
+
+def _stored_lines(external_ids: list[str]) -> dict[str, tuple[OrderLineInput, ...]]:
+    """The stored lines of those orders (an order without lines is absent)."""
+    if not external_ids:
+        return {}
+    stored: dict[str, list[OrderLineInput]] = defaultdict(list)
+    rows = OrderLine.objects.filter(order__external_id__in=external_ids).order_by("order_id", "position").values_list(
+        "order__external_id", "product_id", "product_name", "category", "quantity", "amount")
+    for external_id, *fields in rows:
+        stored[external_id].append(OrderLineInput(*fields))
+    return {k: tuple(v) for k, v in stored.items()}
+
+
+def _write_lines(new: list[tuple[str, tuple[OrderLineInput, ...]]]) -> int:
+    """Write the lines of orders already written (external_id, lines), numbered 1..n; returns the count."""
+    new = [(external_id, lines) for external_id, lines in new if lines]
+    if not new:
+        return 0
+    ids = _order_ids([external_id for external_id, _ in new])
+    rows = [OrderLine(order_id=ids[external_id], position=position, product_id=line.product_id,
+                      product_name=line.product_name, category=line.category, quantity=line.quantity,
+                      amount=line.amount)
+            for external_id, lines in new for position, line in enumerate(lines, start=1)]
+    if is_postgresql():
+        buf = io.StringIO()
+        for r in rows:
+            buf.write(f"{r.order_id}\t{r.position}\t{_copy_text(r.product_id)}\t{_copy_text(r.product_name)}\t"
+                      f"{_copy_text(r.category)}\t{r.quantity}\t{r.amount}\n")
+        with connection.cursor() as cursor, connection.wrap_database_errors, \
+                cursor.cursor.copy(COPY_ORDER_LINES) as copy:
+            copy.write(buf.getvalue())
+    else:
+        OrderLine.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
+def _order_ids(external_ids: list[str]) -> dict[str, int]:
+    if is_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(ORDER_IDS_BY_EXTERNAL_ID, [external_ids])
+            return dict(cursor.fetchall())
+    return dict(Order.objects.filter(external_id__in=external_ids).values_list("external_id", "id"))
+
+
+@dataclass
+class LinesBatchResult:
+    created: list[int] = field(default_factory=list)  # indexes into the groups given
+    existing: list[int] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)  # {"index", "field", "code", "message"}
+
+
+def order_lines_insert(*, groups: list[tuple[str, tuple[OrderLineInput, ...]]]) -> LinesBatchResult:
+    """Lines for orders already stored, a group (order external_id, its lines) each, in one transaction.
+
+    A group is written only to an order that has no lines yet and only if it sums to the order's amount; the
+    same lines again are "existing"; lines never replace other lines (orders are immutable facts).
+    """
+    result = LinesBatchResult()
+    with transaction.atomic():
+        external_ids = [external_id for external_id, _ in groups]
+        known = _existing_orders(external_ids)
+        if is_postgresql() and known:
+            # Before reading their lines: two importers of the same file wait for each other here instead of
+            # both finding no lines and both writing position 1.
+            with connection.cursor() as cursor:
+                cursor.execute(LOCK_ORDERS, [sorted(known)])
+        stored = _stored_lines([e for e in external_ids if e in known])
+        new: list[tuple[str, tuple[OrderLineInput, ...]]] = []
+        for index, (external_id, lines) in enumerate(groups):
+            order = known.get(external_id)
+            if order is None:
+                result.errors.append({"index": index, "field": "order", "code": "unknown_order",
+                                      "message": gettext("No order with external_id '%(id)s'.") % {"id": external_id}})
+            elif external_id in stored:
+                if stored[external_id] == lines:
+                    result.existing.append(index)
+                else:
+                    result.errors.append({"index": index, "field": "order", "code": "conflict", "message": gettext(
+                        "Order '%(id)s' already has other lines; lines are never replaced.") % {"id": external_id}})
+            elif len(lines) > MAX_LINES_PER_ORDER:
+                result.errors.append({"index": index, "field": "order", "code": "too_many", "message": gettext(
+                    "At most %(most)s lines per order; got %(count)s.") % {
+                        "most": MAX_LINES_PER_ORDER, "count": len(lines)}})
+            elif problem := lines_sum_error(amount=order.amount, lines=lines):
+                result.errors.append({"index": index, "field": "amount", "code": "lines_sum", "message": problem})
+            else:
+                stored[external_id] = lines  # a second group for the same order in this batch is a repeat
+                new.append((external_id, lines))
+                result.created.append(index)
+        _write_lines(new)
+    return result
 
 
 def _write_orders(*, actor: Actor, new: list[OrderInput], customer_ids: dict[str, int]) -> None:

@@ -35,6 +35,7 @@ from core.sql import render
 from crm.models import Customer, Order
 from metrics.services.charts import number_text
 from metrics.services.definitions import ALL
+from metrics.services.funnel import figures_add
 from metrics.services.periods import Period
 from metrics.sql import (
     CHANGES, FIRST_ORDERS, PERIOD_REPEAT_BUYERS, PERIOD_REVENUE, PERIOD_REVENUE_BY_CUSTOMER,
@@ -91,6 +92,8 @@ class Figure:
                             x["responses"]) % {
                 "promoters": number_text(x["promoters"]), "detractors": number_text(x["detractors"]),
                 "responses": number_text(x["responses"])}
+        if self.name in _ACQUISITION_INPUTS:
+            return _ACQUISITION_INPUTS[self.name](self)
         if self.numerator is None or self.denominator is None:
             return ""
         # Translators: a rate's inputs, e.g. "15 of 500".
@@ -100,6 +103,49 @@ class Figure:
         return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator,
                 "definition": self.definition, "label": self.label, "unit": self.unit,
                 "good_direction": ALL[self.name].good_direction, **self.extra}
+
+
+def _cac_inputs(f: "Figure") -> str:
+    if f.extra.get("spend") is None:
+        return _("no acquisition spend entered for the period")
+    n = int(f.denominator or 0)
+    # Translators: how CAC is computed, e.g. "spend 1,000.00 over 4 new customers".
+    return ngettext("spend %(spend)s over %(n)s new customer", "spend %(spend)s over %(n)s new customers", n) % {
+        "spend": number_text(f.extra["spend"], decimals=2), "n": number_text(n)}
+
+
+def _clv_cac_inputs(f: "Figure") -> str:
+    if f.numerator is None or f.denominator is None:
+        return ""
+    # Translators: how the CLV : CAC ratio is computed, e.g. "CLV 900.00 / CAC 250.00".
+    return _("CLV %(clv)s / CAC %(cac)s") % {"clv": number_text(f.numerator, decimals=2),
+                                            "cac": number_text(f.denominator, decimals=2)}
+
+
+def _predicted_clv_cac_inputs(f: "Figure") -> str:
+    n = f.extra.get("predicted_customers", 0)
+    if f.numerator is None or f.denominator is None or not n:
+        return ""
+    # Translators: how the predicted CLV : CAC ratio is computed, e.g. "mean predicted CLV 310.00 of 4 new
+    # customers / CAC 250.00".
+    return ngettext("mean predicted CLV %(clv)s of %(n)s new customer / CAC %(cac)s",
+                    "mean predicted CLV %(clv)s of %(n)s new customers / CAC %(cac)s", n) % {
+        "clv": number_text(f.numerator, decimals=2), "n": number_text(n), "cac": number_text(f.denominator, decimals=2)}
+
+
+def _payback_inputs(f: "Figure") -> str:
+    x = f.extra
+    if f.numerator is None or x.get("arpa") is None:
+        return ""
+    # Translators: how the CAC payback is computed, e.g. "CAC 250.00 / (ARPA 100.00 x margin 30%)"; ARPA is the
+    # average revenue per account.
+    return _("CAC %(cac)s / (ARPA %(arpa)s x margin %(margin)s)") % {
+        "cac": number_text(f.numerator, decimals=2), "arpa": number_text(x["arpa"], decimals=2),
+        "margin": _percent(x["margin"], 0)}
+
+
+_ACQUISITION_INPUTS = {"cac": _cac_inputs, "clv_cac_ratio": _clv_cac_inputs,
+                       "clv_cac_ratio_predicted": _predicted_clv_cac_inputs, "cac_payback": _payback_inputs}
 
 
 def _fmt(x: float) -> str:
@@ -404,7 +450,8 @@ def metrics_compute(*, periods: Iterable[Period], cur=None) -> dict[Period, dict
     if cur is None:
         with state_changes() as cur:
             return metrics_compute(periods=periods, cur=cur)
-    margin = float(business_settings().gross_margin)
+    settings_row = business_settings()
+    margin = float(settings_row.gross_margin)
     out: dict[Period, dict[str, Figure]] = {}
     # Several months: one pass over the orders for all of them (the same sums, grouped by month).
     by_month = len(periods) > 1 and all(p.is_month() for p in periods)
@@ -417,6 +464,9 @@ def metrics_compute(*, periods: Iterable[Period], cur=None) -> dict[Period, dict
         month = period.start.year * 12 + period.start.month if by_month else None
         more = _money_and_more(cur, S, E, period.previous().bounds()[0], month=month)
         out[period] = _figures(counts, more, margin)
+    from metrics.services.acquisition import acquisition_figures_add  # it builds on Figure: imported here, not above
+    acquisition_figures_add(cur=cur, periods=periods, out=out, margin=margin, upsell_threshold=settings_row.upsell_threshold)
+    figures_add(out=out, periods=periods)  # the win-back funnel and conversion, one statement for all periods
     if by_month:
         cur.execute("DROP TABLE m_rev")
         cur.execute("DROP TABLE m_first")

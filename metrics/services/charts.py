@@ -42,7 +42,7 @@ def number_text(value: float | Decimal | int, *, decimals: int = 0, grouping: bo
     return digits_localize(text=text, language=language)
 
 
-_DECIMALS = {"rate": 1, "money": 2, "days": 1, "score": 1}
+_DECIMALS = {"rate": 1, "money": 2, "days": 1, "score": 1, "ratio": 2, "periods": 1}
 
 
 def _sentence(unit: str) -> str:
@@ -53,6 +53,10 @@ def _sentence(unit: str) -> str:
     if unit == "days":
         # Translators: a duration in days, always with one decimal (e.g. "321.7 days"): the form for fractions.
         return _("%(value)s days")
+    if unit == "periods":
+        # Translators: a CAC payback time in periods of the chosen period's length (months for a month), always
+        # with one decimal (e.g. "2.4 periods"): the form for fractions.
+        return _("%(value)s periods")
     return "%(value)s"
 
 

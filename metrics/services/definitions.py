@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 class Definition:
     label: str | Promise
     formula: str | Promise
-    unit: str  # count | rate | money | days | score
+    unit: str  # count | rate | money | days | score | ratio | periods
     higher_is_better: bool = True
 
     @property
@@ -92,7 +92,64 @@ RATES = {
           "attribution window"), "money"),
 }
 
-ALL = {**COUNTS, **RATES}
+# The win-back funnel (docs/metrics.md s.6; the choices are metrics/services/funnel.py's docstring): each
+# stage's value is its count, its share of the stage before in the figure's inputs.
+FUNNEL = {
+    "funnel_opened": Definition(
+        _("Funnel: cases opened"), _("win-back cases opened in P (care calls and void cases excluded)"), "count"),
+    "funnel_callable": Definition(
+        _("Funnel: callable"),
+        _("of those, not in the holdout, the customer with a phone (as now) and neither on do-not-call nor "
+          "suppressed when the case opened"), "count"),
+    "funnel_attempted": Definition(_("Funnel: attempted"), _("of those, with at least one call recorded on the case"), "count"),
+    "funnel_reached": Definition(
+        _("Funnel: reached"),
+        _("of those, with a call that was a conversation (reached, callback asked, complaint, do-not-call)"), "count"),
+    "funnel_offered": Definition(_("Funnel: offer made"), _("of those, with a coupon issued on the case"), "count"),
+    "funnel_redeemed": Definition(_("Funnel: coupon redeemed"), _("of those, with a coupon of the case redeemed"), "count"),
+    "funnel_reactivated": Definition(
+        _("Funnel: reactivated"),
+        _("of those, closed as won: an order within the attribution window after a contact or coupon of the case"),
+        "count"),
+    "funnel_holdout_reactivation": Definition(
+        _("Holdout reactivation"),
+        _("holdout cases opened in P whose customer ordered again within the attribution window after the case "
+          "opened / holdout cases opened in P"), "rate"),
+    "winback_conversion_rate": Definition(
+        _("Win-back conversion rate"),
+        _("callable cases opened in P closed as won (an order within the attribution window after a contact or "
+          "coupon) / callable cases opened in P; per agent: the cases whose last call was the agent's"), "rate"),
+}
+
+# Acquisition cost and order mix (docs/metrics.md s.6; the choices are metrics/services/acquisition.py's docstring).
+ACQUISITION = {
+    "cac": Definition(
+        _("Customer acquisition cost (CAC)"),
+        _("acquisition spend in P / CN; a month's spend is its all-channels amount, else the sum of its channels; "
+          "n/a when CN = 0 or no spend was entered for P"), "money", False),
+    "clv_cac_ratio": Definition(
+        _("CLV : CAC"), _("historical CLV / CAC; 3 or more is the usual health mark"), "ratio"),
+    "clv_cac_ratio_predicted": Definition(
+        _("Predicted CLV : CAC"),
+        _("mean predicted 12-month CLV of the customers acquired in P who have a prediction (latest usable model "
+          "fit, as of that fit) / CAC"), "ratio"),
+    "cac_payback": Definition(
+        _("CAC payback"),
+        _("CAC / (ARPA * gross margin), in periods of P's length; ARPA = revenue in P / CS"), "periods", False),
+    "cross_sell_rate": Definition(
+        _("Cross-sell rate"),
+        _("customers who ordered in P a category they had never ordered before / customers who ordered in P and "
+          "had ordered before P; only order lines of a known category count"), "rate"),
+    "upsell_rate": Definition(
+        _("Up-sell rate"),
+        _("customers whose mean order value in P is at least the up-sell threshold (a setting) above their mean "
+          "order value over the 12 months before P / customers who ordered in P and in those 12 months"), "rate"),
+    "loyalty_share": Definition(
+        _("Loyalty share"),
+        _("customers active at E with at least 3 orders in the 12 months before E / CE"), "rate"),
+}
+
+ALL = {**COUNTS, **RATES, **FUNNEL, **ACQUISITION}
 
 # The queue as it stands (not a period's figure): read now, and at the start of each month for the trend.
 QUEUE = {
@@ -111,8 +168,11 @@ HEADLINE = [
     "churn_rate", "churn_rate_incl_new", "retention_rate", "growth_rate", "reactivation_rate", "case_win_rate",
     "incremental_reactivation", "revenue_won_back", "nps", "csat", "ces", "repeat_purchase_rate",
     "coupon_redemption_rate", "gross_revenue_churn", "net_revenue_churn", "sales_per_customer", "tenure_lost_days",
-    "historical_clv", "lost_profit", "new_customers",
+    "historical_clv", "lost_profit", "new_customers", "winback_conversion_rate",
+    "cac", "clv_cac_ratio", "cac_payback", "cross_sell_rate", "upsell_rate", "loyalty_share",
 ]
+# Not a card: the predicted CLV:CAC (in the API, the exports and the snapshots) is n/a while no purchase model
+# fit is usable, as on a small demo whose BG/NBD fit does not converge; issue 17's note says what is left.
 
 # The manager's home: the period figures that matter most, then the queue (QUEUE).
 HOME = ["churn_rate", "reactivation_rate", "case_win_rate", "incremental_reactivation", "revenue_won_back"]

@@ -28,6 +28,7 @@ from crm.models import Customer, Feedback, Order
 from metrics.services.calculators import Figure, state_changes, won_back_cases
 from metrics.services.charts import number_text
 from metrics.services.definitions import COUNTS
+from metrics.services.funnel import PARTS, funnel_part_cases
 from metrics.services.periods import Period
 from metrics.services.predictions import POOLS, predicted_pool_customers
 from metrics.services.program import AGENT_COLUMN_MODELS, agent_column_rows, reasons_recorded
@@ -192,6 +193,28 @@ def drilldowns_register() -> None:
     drilldown_register(key="queue", model=WinbackCase, label=gettext_lazy("Callable cases now"), needs_period=False,
                        resolve=lambda s, e: open_callable_cases(at=timezone.now()))
     _tables_register()
+    _funnel_register()
+
+
+def _funnel_register() -> None:
+    """The win-back funnel's counts: the cases at each stage (metrics.services.funnel, the same conditions)."""
+    labels = {
+        "opened": gettext_lazy("Funnel: win-back cases opened"), "callable": gettext_lazy("Funnel: callable cases"),
+        "attempted": gettext_lazy("Funnel: cases called at least once"),
+        "reached": gettext_lazy("Funnel: cases with a conversation"),
+        "offered": gettext_lazy("Funnel: cases with a coupon issued"),
+        "redeemed": gettext_lazy("Funnel: cases with a coupon redeemed"),
+        "reactivated": gettext_lazy("Funnel: cases reactivated (won) after a coupon redeemed"),
+        "converted": gettext_lazy("Callable cases won"),
+        "holdout": gettext_lazy("Funnel: holdout cases opened"),
+        "holdout_back": gettext_lazy("Funnel: holdout cases back within the attribution window"),
+    }
+    for part in PARTS:
+        drilldown_register(key=f"funnel:{part}", model=WinbackCase, label=labels[part], resolve=_funnel_resolver(part))
+
+
+def _funnel_resolver(part: str) -> Callable:
+    return lambda s, e: funnel_part_cases(part=part, period=_period(s, e))
 
 
 def _tables_register() -> None:
@@ -281,8 +304,13 @@ def input_parts(figure: Figure) -> list[dict] | None:
         "csat": (of, {"part": (_n(f.numerator), "feedback:csat_satisfied"), "whole": (_n(f.denominator), "feedback:csat")}),
         # The numerator is a sum of scores, not a count of responses: it has no list.
         "ces": (of, {"part": (_n(f.numerator), None), "whole": (_n(f.denominator), "feedback:ces")}),
+        "winback_conversion_rate": (of, {"part": (_n(f.numerator), "funnel:converted"),
+                                         "whole": (_n(f.denominator), "funnel:callable")}),
+        "funnel_holdout_reactivation": (of, {"part": (_n(f.numerator), "funnel:holdout_back"),
+                                             "whole": (_n(f.denominator), "funnel:holdout")}),
         "coupon_redemption_rate": (of, {"part": (_n(f.numerator), "coupons:redeemed"),
                                         "whole": (_n(f.denominator), "coupons:issued")}),
+        "loyalty_share": (of, {"part": (_n(f.numerator), None), "whole": (_n(f.denominator), "CE")}),
     }
     if f.name == "nps" and x.get("responses"):
         spec[f.name] = (ngettext("{promoters} promoters, {detractors} detractors of {responses} response",

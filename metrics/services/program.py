@@ -29,12 +29,15 @@ AGENT_COLUMNS = {
     "redemptions": _("of those coupons, redeemed by an order"),
     "wins": _("win-back cases closed as won in P whose last call was the agent's"),
     "reactivated_revenue": _("orders of those customers from the reactivating order to the end of the attribution window"),
+    "conversion": _("win-back conversion: callable cases opened in P whose last call was the agent's, closed as won / "
+                    "those cases"),
 }
 # What the page heads each column with.
 AGENT_LABELS = {
     "cases_worked": _("cases worked"), "contacts": _("calls"), "reach_rate": _("reach rate"),
     "callbacks_due": _("callbacks due"), "callbacks_kept": _("callbacks kept"), "offers": _("offers made"),
     "redemptions": _("coupons redeemed"), "wins": _("cases won"), "reactivated_revenue": _("revenue won back"),
+    "conversion": _("conversion"),
 }
 
 
@@ -111,7 +114,10 @@ def agent_table(*, period: Period, live: bool = False) -> list[dict]:
     A month refreshed by metrics_refresh is read from its snapshot; other periods, or live=True, compute.
     """
     if not live and (stored := snapshot_series(metric=AGENT_TABLE, periods=[period])):
-        return stored[period].extra["rows"]
+        rows = stored[period].extra["rows"]
+        # A snapshot from before the conversion column lacks it: computed now until the next refresh.
+        if all("conversion" in row for row in rows):
+            return rows
     return agent_table_compute(period=period)
 
 
@@ -139,16 +145,26 @@ def agent_table_compute(*, period: Period) -> list[dict]:
             continue
         rows[agent_id]["wins"] += 1
         rows[agent_id]["reactivated_revenue"] += float(revenue or Decimal("0"))
+    # Conversion: the callable cases opened in P, each the agent's whose last call it was (metrics.services.funnel).
+    from metrics.services.funnel import agent_conversions  # funnel -> program at import: import late
+
+    for agent_id, (won, cases) in agent_conversions(period=period).items():
+        rows[agent_id]["_converted"], rows[agent_id]["_conversion_cases"] = won, cases
     users = {u.pk: u.get_username() for u in get_user_model().objects.filter(pk__in=rows)}
     out = []
     team_talks = sum(row.get("_talks", 0) for row in rows.values())
+    team_converted = sum(row.get("_converted", 0) for row in rows.values())
+    team_conversion_cases = sum(row.get("_conversion_cases", 0) for row in rows.values())
     for agent_id, row in sorted(rows.items(), key=lambda kv: users.get(kv[0], "")):
         talks = row.pop("_talks", 0)
         row["reach_rate"] = talks / row["contacts"] if row["contacts"] else None
+        converted, conversion_cases = row.pop("_converted", 0), row.pop("_conversion_cases", 0)
+        row["conversion"] = converted / conversion_cases if conversion_cases else None
         out.append({"agent": users.get(agent_id, f"#{agent_id}"), **row})
     if out:
-        team = {k: sum(r[k] for r in out) for k in AGENT_COLUMNS if k != "reach_rate"}
+        team = {k: sum(r[k] for r in out) for k in AGENT_COLUMNS if k not in ("reach_rate", "conversion")}
         team["reach_rate"] = team_talks / team["contacts"] if team["contacts"] else None
+        team["conversion"] = team_converted / team_conversion_cases if team_conversion_cases else None
         out.append({"agent": "Team", **team})
     return out
 

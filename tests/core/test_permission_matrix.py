@@ -27,7 +27,7 @@ from core.roles import AGENTS
 from core.selectors import TICK_TASK, task_heartbeat_name
 from core.services import heartbeat_record
 from tests.factories import (
-    ComplaintFactory, ContactFactory, CouponFactory, FeedbackFactory, OfferFactory, OrderFactory,
+    AcquisitionSpendFactory, ComplaintFactory, ContactFactory, CouponFactory, FeedbackFactory, OfferFactory, OrderFactory,
     TouchpointFactory, WinbackCaseFactory,
 )
 from touchpoints.services.links import answer_token, score_links, unsubscribe_url
@@ -118,6 +118,10 @@ POLICY: dict[str, Rule] = {
     "complaint-detail": Rule(DATA, DATA),
     "feedback-list": Rule(DATA, DATA),
     "feedback-detail": Rule(DATA, DATA),
+    # Acquisition spend is an input like the orders (integrations push it, managers enter it); a wrong one
+    # is deleted, not kept.
+    "acquisition-spend-list": Rule(DATA, DATA),
+    "acquisition-spend-detail": Rule(DATA, DATA),
     "metrics": Rule(MANAGER, NOBODY),
     "metrics-series": Rule(MANAGER, NOBODY),
     "metrics-cohorts": Rule(MANAGER, NOBODY),
@@ -138,6 +142,8 @@ ADMIN = Rule(MANAGER, MANAGER)
 ADMIN_REFUSED_TO_MANAGERS = [
     # A manager unlocks a locked-out login (deleting its attempt rows) and revokes an API token.
     (re.compile(r"^admin:(axes_accessattempt|knox_authtoken)_delete$"), MANAGER, MANAGER),
+    # Acquisition spend is an input, not history: a manager deletes one entered by mistake (audited).
+    (re.compile(r"^admin:crm_acquisitionspend_delete$"), MANAGER, MANAGER),
     # History feeds the KPIs: nobody deletes a business record from the admin.
     (re.compile(r"_delete$"), NOBODY, NOBODY),
     # Users, API tokens and the service's own bookkeeping are the superuser's.
@@ -278,6 +284,7 @@ def world(agent, manager, integration, django_user_model):
         "contact-detail": {"external_id": contact.external_id},
         "complaint-detail": {"external_id": complaint.external_id},
         "feedback-detail": {"external_id": feedback.external_id},
+        "acquisition-spend-detail": {"pk": AcquisitionSpendFactory().pk},
         "offer-detail": {"pk": offer.pk},
         "coupon-detail": {"code": coupon.code},
         "password_reset_confirm": {"token": default_token_generator.make_token(agent)},

@@ -48,10 +48,11 @@ def test_the_agent_table_and_the_reasons():
     rows = {r["agent"]: r for r in agent_table(period=MARCH)}
     assert rows["ana"] == {"agent": "ana", "cases_worked": 1, "contacts": 3, "reach_rate": pytest.approx(2 / 3),
                            "callbacks_due": 1, "callbacks_kept": 1, "offers": 1, "redemptions": 1, "wins": 1,
-                           "reactivated_revenue": pytest.approx(120.0)}
+                           "reactivated_revenue": pytest.approx(120.0),
+                           "conversion": None}
     assert rows["ben"] == {"agent": "ben", "cases_worked": 2, "contacts": 2, "reach_rate": pytest.approx(1.0),
                            "callbacks_due": 1, "callbacks_kept": 0, "offers": 0, "redemptions": 0, "wins": 0,
-                           "reactivated_revenue": 0}
+                           "reactivated_revenue": 0, "conversion": None}
     assert rows["Team"]["contacts"] == 5 and rows["Team"]["reach_rate"] == pytest.approx(4 / 5)
     assert rows["Team"]["wins"] == 1 and rows["Team"]["callbacks_kept"] == 1
 
