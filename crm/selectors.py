@@ -7,7 +7,6 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connection
 from django.db.models import Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils.translation import gettext, gettext_lazy as _
 from core.dialect import is_postgresql
 from core.isolation import label, list_isolated, sentence_isolated
 from core.locale_format import date_local, money_local
+from core.sql import render
 from crm import timeline
 from crm.models import AuditEntry, Complaint, Contact, Customer, Feedback, Order, OrderLine
 from crm.services.privacy import CONSENT_KEYS
@@ -166,16 +166,15 @@ def _order(order: Order) -> tuple[str, str]:
 def _orders_with_lines(customer_id: int) -> QuerySet[Order]:
     """The customer's orders, each with its lines as JSON in one subquery: the timeline stays one query per
     source, which a prefetch (a second query) would not."""
-    q = connection.ops.quote_name
-    line, order = q(OrderLine._meta.db_table), q(Order._meta.db_table)
     if is_postgresql():
-        lines = (f"SELECT json_agg(json_build_array(l.quantity, l.product_name, l.product_id)"
-                 f" ORDER BY l.position)::text FROM {line} l WHERE l.order_id = {order}.id")
+        lines = render("SELECT json_agg(json_build_array(l.quantity, l.product_name, l.product_id)"
+                       " ORDER BY l.position)::text FROM {line} l WHERE l.order_id = {order}.id",
+                       line=OrderLine, order=Order)
     else:
         # SQLite aggregates in the order the inner query gives.
-        lines = (f"SELECT json_group_array(json_array(x.quantity, x.product_name, x.product_id)) FROM"
-                 f" (SELECT quantity, product_name, product_id FROM {line} WHERE order_id = {order}.id"
-                 f" ORDER BY position) x")
+        lines = render("SELECT json_group_array(json_array(x.quantity, x.product_name, x.product_id)) FROM"
+                       " (SELECT quantity, product_name, product_id FROM {line} WHERE order_id = {order}.id"
+                       " ORDER BY position) x", line=OrderLine, order=Order)
     return Order.objects.filter(customer_id=customer_id).annotate(lines_json=RawSQL(lines, []))
 
 

@@ -106,8 +106,8 @@ def _build_periods(cur, periods: list[Period]) -> None:
     adapt = connection.ops.adapt_datetimefield_value
     kind = "timestamptz" if is_postgresql() else "datetime"
     cur.execute("DROP TABLE IF EXISTS m_acq_periods")
-    cur.execute(f"CREATE TEMP TABLE m_acq_periods (i integer NOT NULL, s {kind} NOT NULL, e {kind} NOT NULL,"
-                f" y {kind} NOT NULL, ye {kind} NOT NULL)")
+    cur.execute(render("CREATE TEMP TABLE m_acq_periods (i integer NOT NULL, s {kind} NOT NULL, e {kind} NOT NULL,"
+                       " y {kind} NOT NULL, ye {kind} NOT NULL)", kind=kind))
     rows = []
     for i, period in enumerate(periods):
         S, E = period.bounds()
