@@ -42,10 +42,16 @@ def content_language_constraint(model_name: str) -> models.CheckConstraint:
     return models.CheckConstraint(condition=Q(language__in=CONTENT_LANGUAGE_CODES), name=f"{model_name}_language_known")
 
 
+def language_base(locale: str) -> str:
+    """The base language of a locale tag: "fa-IR" and "fa_IR" -> "fa" ("" for none)."""
+    return (locale or "").lower().replace("_", "-").split("-")[0]
+
+
 def content_language_chain(language: str) -> list[str]:
-    """Where a text in ``language`` is looked for, in order: "fa-IR" -> ["fa-ir", "fa", "en"]."""
+    """Where a text (or a message's template) in ``language`` is looked for, in order: "fa-IR" -> ["fa-ir", "fa",
+    "en"]. The one chain of a customer's language: touchpoints' rendering uses it for templates too."""
     tag = (language or "").lower().replace("_", "-")
-    out = [tag, tag.split("-")[0], settings.LANGUAGE_CODE.lower()]
+    out = [tag, language_base(tag), settings.LANGUAGE_CODE.lower()]
     return [x for i, x in enumerate(out) if x and x not in out[:i]]
 
 

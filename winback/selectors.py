@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import get_language, get_language_info, gettext_lazy
 from django.utils.translation import gettext as _
 
-from core.content import content_text, content_texts
+from core.content import content_text, content_texts, language_base
 from core.isolation import sentence_isolated
 from core.db import fetch_all, field_value, instances
 from core.locale_format import date_local
@@ -28,7 +28,7 @@ from winback.services.calling_hours import callback_presets, inside_calling_hour
 
 def language_code(*, locale: str) -> str:
     """The base language of a locale tag as the content tables key it: "fa-IR" -> "fa"."""
-    return locale.replace("_", "-").split("-")[0].lower() or "en"
+    return language_base(locale) or "en"
 
 
 def customer_lifecycle_events(*, customer: Customer) -> QuerySet[LifecycleEvent]:

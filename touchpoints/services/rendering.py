@@ -28,7 +28,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext
 
-from core.content import content_lookup
+from core.content import content_language_chain, content_lookup, language_base
 from crm.models import Customer
 from touchpoints.models import CadenceStep, CadenceStepText
 from touchpoints.services.links import score_links, unsubscribe_url
@@ -77,9 +77,8 @@ class Rendered:
 
 
 def locale_candidates(locale: str) -> list[str]:
-    tag = (locale or "").lower().replace("_", "-")
-    out = [tag, tag.split("-")[0], settings.LANGUAGE_CODE.lower()]
-    return [x for i, x in enumerate(out) if x and x not in out[:i]]
+    """The templates' chain is the manager-written texts' chain (core/content.py)."""
+    return content_language_chain(locale)
 
 
 def _has_template(name: str, candidate: str) -> bool:
@@ -127,7 +126,7 @@ WHOLE_NAME_GREETING = ("hu",)
 def greeting_name(*, name: str, locale: str) -> str:
     """The name a message greets the customer with: the given name, or the whole name where that is the custom."""
     name = " ".join((name or "").split())
-    if locale.replace("_", "-").split("-")[0].lower() in WHOLE_NAME_GREETING:
+    if language_base(locale) in WHOLE_NAME_GREETING:
         return name
     return name.split(" ")[0]
 
