@@ -412,7 +412,7 @@ def ensure_seed(*, admin_url: str, template_url: str, template: str, customers: 
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
     seed_env = {**env, "DATABASE_URL": template_url}
     for argv in (["migrate", "-v0"], ["seed_demo", "--customers", str(customers), "--seed", str(seed), "--no-progress"],
-                 ["winback_scan", "--full"], ["metrics_refresh", "--months", "36"]):
+                 ["winback_scan", "--full", "--inline"], ["metrics_refresh", "--months", "36", "--inline"]):
         t0 = time.perf_counter()
         out = run_manage(argv, seed_env, capture=True).strip().splitlines()
         print(f"seed: manage.py {' '.join(argv)}: {out[-1] if out else 'done'} ({time.perf_counter() - t0:.0f} s)")

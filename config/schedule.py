@@ -24,6 +24,8 @@ class BeatEntry:
 BEAT_SCHEDULE = (
     BeatEntry("Worker heartbeat", "core.heartbeat", every=(30, "seconds"), kwargs={"name": "worker"},
               description="Proves beat and a worker are alive; /health/ reports its age."),
+    BeatEntry("Batch runs: resume stalled ones", "core.batch_runs_resume", every=(10, "minutes"),
+              description="Re-sends the batches of a run that stopped moving (a refused enqueue, a lost worker)."),
     BeatEntry("Touchpoints: materialise and dispatch", "touchpoints.tick", every=(1, "minutes"),
               description="New orders, events, complaints and answers become touchpoints; due ones go to the workers."),
     BeatEntry("Lifecycle scan (incremental)", "winback.lifecycle_scan", every=(1, "hours"), kwargs={"full": False},

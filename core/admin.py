@@ -6,11 +6,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 from knox.models import AuthToken
 
 from core.admin_mixins import ReadOnlyAdminMixin, SingletonAdminMixin
-from core.models import BusinessSettings, EnqueueFailure, Heartbeat
+from core.models import BatchRun, BatchRunPart, BusinessSettings, EnqueueFailure, Heartbeat
 from core.services import api_token_revoke, login_lockout_clear
 
 
@@ -33,6 +33,35 @@ class HeartbeatAdmin(admin.ModelAdmin):
 @admin.register(EnqueueFailure)
 class EnqueueFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("task", "count", "last_at", "last_error")
+
+
+class BatchRunPartInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = BatchRunPart
+    fields = ("index", "params", "done_at", "attempts", "result", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(BatchRun)
+class BatchRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Where a long job is: batches done of all, and the error of the batch that failed."""
+
+    list_display = ("name", "status", "progress", "inline", "created_by", "created_at", "finished_at")
+    list_filter = ("kind", "status", "inline")
+    fields = ("kind", "label", "status", "progress", "inline", "created_by", "created_at", "updated_at",
+              "finished_at", "params", "result", "error")
+    readonly_fields = fields
+    inlines = [BatchRunPartInline]
+
+    @admin.display(description=_("run"), ordering="label")
+    def name(self, obj: BatchRun) -> str:
+        # Labels are stored in English (marked with gettext_noop where they are made) and shown in the reader's.
+        return gettext(obj.label or obj.kind)
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj: BatchRun) -> str:
+        return _("%(done)s of %(total)s batches") % {"done": obj.parts_done, "total": obj.parts_total}
 
 
 admin.site.unregister(AccessAttempt)

@@ -129,3 +129,66 @@ class UserPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.language or 'browser'}"
+
+
+class BatchRun(models.Model):
+    """One run of a batch job (a full lifecycle scan, a 36-month KPI refresh, a large import): its parts run as
+    independent tasks on the workers, or in one process with ``--inline``; the row shows how far it got."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        FINISHING = "finishing", _("finishing")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    kind = models.CharField(_("kind"), max_length=64)
+    label = models.CharField(_("label"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    parts_total = models.PositiveIntegerField(_("batches"), default=0)
+    parts_done = models.PositiveIntegerField(_("batches done"), default=0)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    inline = models.BooleanField(_("in one process"), default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("started by"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    # The last progress (a batch done, the finish started): the resume sweep looks for runs that stopped moving.
+    updated_at = models.DateTimeField(_("last progress"), auto_now=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("batch run")
+        verbose_name_plural = _("batch runs")
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=["status", "created_at"], name="core_batchrun_status")]
+        constraints = [
+            models.CheckConstraint(condition=Q(parts_done__lte=models.F("parts_total")), name="core_batchrun_done_le_total"),
+            models.CheckConstraint(condition=Q(status__in=["running", "finishing", "done", "failed"]),
+                                   name="core_batchrun_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.kind} #{self.pk}: {self.parts_done}/{self.parts_total} ({self.status})"
+
+
+class BatchRunPart(models.Model):
+    """One batch of a run. ``done_at`` is set in the same transaction as the batch's work: a batch that ran
+    twice (a redelivered task, the resume sweep) finds it set and does nothing."""
+
+    run = models.ForeignKey(BatchRun, on_delete=models.CASCADE, related_name="parts", verbose_name=_("run"))
+    index = models.PositiveIntegerField(_("number"))
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    result = models.JSONField(_("result"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("batch")
+        verbose_name_plural = _("batches")
+        ordering = ("run", "index")
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="core_batchrunpart_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.index}"

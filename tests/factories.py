@@ -380,3 +380,28 @@ class AcquisitionSpendFactory(factory.django.DjangoModelFactory):
     channel = ""
     amount = Decimal("1000.00")
     currency = "EUR"
+
+
+class BatchRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "core.BatchRun"
+
+    kind = "lifecycle_scan"
+    label = "full lifecycle scan"
+    status = "done"
+    parts_total = 2
+    parts_done = 2
+    params = factory.LazyFunction(lambda: {"full": True, "now": "2026-12-01T00:00:00+00:00", "policy_version": 1})
+    result = factory.LazyFunction(lambda: {"summary": "full lifecycle scan"})
+    finished_at = factory.LazyFunction(timezone.now)
+
+
+class BatchRunPartFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "core.BatchRunPart"
+
+    run = factory.SubFactory(BatchRunFactory)
+    index = factory.Sequence(lambda n: n)
+    params = factory.LazyFunction(lambda: {"lo": 1, "hi": 100})
+    done_at = factory.LazyFunction(timezone.now)
+    result = factory.LazyFunction(lambda: {"customers": 100})

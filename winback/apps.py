@@ -11,6 +11,8 @@ class WinbackConfig(AppConfig):
 
         from winback import timeline
         from winback.defaults import winback_defaults_ensure
+        from winback.services.lifecycle import lifecycle_batches_register
 
         post_migrate.connect(winback_defaults_ensure, sender=self, dispatch_uid="winback.defaults")
         timeline.register()  # its part of the customer page (crm.timeline)
+        lifecycle_batches_register()  # the scan's batches (core.batches)

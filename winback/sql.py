@@ -38,6 +38,7 @@ def batch_scope(column: str, *, by_ids: bool) -> sql.Composable:
 @dataclass(frozen=True)
 class BatchStatements:
     customers: str  # the batch's customers and the history version computed
+    customers_locking: str  # PostgreSQL: the same, locking the customers' rows (in id order: no deadlock)
     raw_events: str  # PostgreSQL: every event and due instant of the batch, computed (lifecycle_sql)
     gone: str  # stored events of the batch that no longer hold
     status_changes: str  # how many of the batch's customers change status
@@ -52,6 +53,12 @@ def statements(*, by_ids: bool, model_rule: bool = False) -> BatchStatements:
         # Index: the customers' primary key.
         customers=render("INSERT INTO lc_customers (customer_id, version) SELECT cu.id, cu.history_version"
                          " FROM {customer} cu WHERE {scope}", customer=Customer, scope=scope("cu.id")),
+        # Two batches covering one customer (a full scan's part and a refresh after an order) take turns on
+        # its row; batches of different customers run side by side on the workers. NO KEY: an order's
+        # foreign-key check on the customer does not wait for the batch.
+        customers_locking=render("INSERT INTO lc_customers (customer_id, version) SELECT cu.id, cu.history_version"
+                                 " FROM {customer} cu WHERE {scope} ORDER BY cu.id FOR NO KEY UPDATE",
+                                 customer=Customer, scope=scope("cu.id")),
         # Index: order_customer_time serves the window without a sort.
         raw_events=render("INSERT INTO lc_raw (customer_id, kind, occurred_at) " + EVENTS_SQL,
                           order=Order, cancellation=Cancellation, customer=Customer,

@@ -4,7 +4,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from winback.services.cases import cases_refresh_predicted_value
-from winback.services.lifecycle import lifecycle_refresh, lifecycle_scan
+from winback.services.lifecycle import lifecycle_refresh, lifecycle_scan_start
 from winback.services.rule_tuning import lapse_rule_tune
 
 
@@ -13,8 +13,10 @@ from winback.services.rule_tuning import lapse_rule_tune
     retry_backoff=30, max_retries=3,
 )
 def lifecycle_scan_task(full: bool = False) -> str:
-    # Safe to run twice: the scan makes the stored events equal to what the history says.
-    return lifecycle_scan(full=full).summary()
+    """Starts the scan's batches on the workers and returns (an incremental scan turns full after a policy
+    change: a million customers are no job for one task). Safe to run twice: a scan makes the stored events
+    equal to what the history says, and a second full scan of a policy joins the running one."""
+    return str(lifecycle_scan_start(full=full))
 
 
 @shared_task(

@@ -4,8 +4,13 @@ A scan works on batches of customers, each in one transaction: compute every eve
 statement on PostgreSQL, lifecycle_rules in Python elsewhere) into a temporary table, then make the stored
 events equal to it (insert what is new, delete what no longer holds, e.g. after a backfill or a policy
 change), move the customers' status, link redeemed coupons, close the cases of customers who came back
-and open one case per current lapse. Scans are serialised by an advisory lock on PostgreSQL; the unique
-constraints make a duplicate event or case impossible whatever happens.
+and open one case per current lapse. A batch locks its customers' rows first (PostgreSQL), so batches of
+different customers run side by side on the workers while two batches covering one customer take turns; the
+unique constraints make a duplicate event or case impossible whatever happens.
+
+A scan is a batch run (core/batches.py): its parts are the batches, on the workers or in one process
+(``inline``), and its finish refreshes the complaints' recovery flags, records the scan and sends
+lifecycle_scanned. A batch run twice changes nothing: it makes the stored events equal to the history.
 
 A full scan covers every customer (a backfill, or a rebuild after a policy change). An incremental scan
 covers only customers whose history changed since they were computed (history_version differs from
@@ -13,7 +18,6 @@ lifecycle_version) or whose next crossing has come due (lifecycle_due_at <= now)
 """
 
 import datetime as dt
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,10 +27,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from tqdm import tqdm
 
-from core.db import transaction_lock
+from django.utils.translation import gettext_noop
+
+from core.batches import BatchKind, batch_kind_register, batch_run_start, batch_run_wait
 from core.dialect import id_list_param, is_postgresql
+from core.models import BatchRun
 from crm.models import Cancellation, Customer, Order
 from crm.services.customers import customers_set_lifecycle
 from winback.models import LifecycleScanState
@@ -42,7 +48,7 @@ from winback.sql import (
     TEMP_TABLES_POSTGRESQL, TEMP_TABLES_SQLITE, BatchStatements, statements,
 )
 
-LOCK_KEY = 7_366_021  # pg advisory lock: one lifecycle batch at a time
+SCAN_KIND = "lifecycle_scan"
 
 
 @dataclass
@@ -94,31 +100,105 @@ class Scope:
     def params(self) -> dict[str, Any]:
         return {"ids": id_list_param(self.ids)} if self.ids else {"lo": self.lo, "hi": self.hi}
 
+    def as_params(self) -> dict[str, Any]:
+        """A batch run part's parameters (JSON)."""
+        return {"ids": list(self.ids)} if self.ids else {"lo": self.lo, "hi": self.hi}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Scope":
+        return cls(ids=tuple(params["ids"])) if params.get("ids") else cls(lo=params["lo"], hi=params["hi"])
+
 
 def lifecycle_scan(
-    *, full: bool = False, now: dt.datetime | None = None, batch_size: int = 50_000, progress: bool = False
+    *, full: bool = False, now: dt.datetime | None = None, batch_size: int = 50_000, progress: bool = False,
+    inline: bool = True, user=None,
 ) -> ScanResult:
-    started = time.perf_counter()
+    """Scan and wait for the result: in this process (``inline``), or on the workers (the command's default)."""
+    run = lifecycle_scan_start(full=full, now=now, batch_size=batch_size, inline=inline, progress=progress, user=user)
+    if not inline:
+        run = batch_run_wait(run=run, progress=progress)
+    return scan_result_of(run=run)
+
+
+def lifecycle_scan_start(
+    *, full: bool = False, now: dt.datetime | None = None, batch_size: int = 50_000, inline: bool = False,
+    progress: bool = False, user=None,
+) -> BatchRun:
+    """Start a scan as a batch run (core/batches.py): one part per batch of customers, then the finish
+    (complaints' recovery flags, the scan state, the lifecycle_scanned signal). A full scan is due when asked,
+    or when the events were built with another policy; while a full scan of this policy runs on the workers,
+    asking for another returns it instead of scanning everything twice."""
     now = now or timezone.now()
     params = policy_params(policy_current())
     state, _ = LifecycleScanState.objects.get_or_create(pk=1)
     full = full or state.built_with_policy != params.version
-    result = ScanResult(full=full, policy_version=params.version)
+    if full and not inline:
+        running = _full_run_in_progress(params.version)
+        if running is not None:
+            return running
     scopes = list(_full_scopes(batch_size) if full else _incremental_scopes(now, batch_size))
-    for scope in tqdm(scopes, desc="lifecycle", unit="batch", disable=not progress):
-        with transaction.atomic():
-            result.add(_scan_batch(scope=scope, p=params, now=now))
-    with transaction.atomic():
-        # Complaints that changed since the previous scan started (with a margin for slow commits).
-        cases_refresh_recovery(now=now, since=state.last_scan_at - dt.timedelta(minutes=10) if state.last_scan_at else None)
-        state = LifecycleScanState.objects.select_for_update().get(pk=1)
-        state.last_scan_at = now
-        if full:
-            state.built_with_policy, state.last_full_at = params.version, now
-        state.save()
-    result.seconds = time.perf_counter() - started
-    lifecycle_scanned.send(sender=LifecycleScanState, full=full, since=result.earliest_change)
+    label = gettext_noop("full lifecycle scan") if full else gettext_noop("incremental lifecycle scan")
+    return batch_run_start(
+        kind=SCAN_KIND, parts=[scope.as_params() for scope in scopes], label=label, inline=inline,
+        progress=progress, user=user,
+        params={"full": full, "now": now.isoformat(), "policy_version": params.version},
+    )
+
+
+def _full_run_in_progress(policy_version: int) -> BatchRun | None:
+    return (BatchRun.objects.filter(kind=SCAN_KIND, inline=False, params__full=True,
+                                    params__policy_version=policy_version,
+                                    status__in=[BatchRun.Status.RUNNING, BatchRun.Status.FINISHING])
+            .order_by("-created_at").first())
+
+
+def scan_result_of(*, run: BatchRun) -> ScanResult:
+    result = ScanResult(full=run.params["full"], policy_version=run.params["policy_version"])
+    for part in run.parts.order_by("index").values_list("result", flat=True):
+        result.add(_from_json(part or {}))
+    end = run.finished_at or timezone.now()
+    result.seconds = (end - run.created_at).total_seconds()
     return result
+
+
+def _scan_part(*, run: BatchRun, params: dict[str, Any]) -> dict[str, Any]:
+    scope = Scope.from_params(params)
+    policy = policy_params(policy_current())
+    counts = _scan_batch(scope=scope, p=policy, now=parse_datetime(run.params["now"]))
+    return _to_json(counts)
+
+
+def _scan_finish(*, run: BatchRun, results: list[dict[str, Any]]) -> dict[str, Any]:
+    now, full = parse_datetime(run.params["now"]), run.params["full"]
+    state = LifecycleScanState.objects.select_for_update().get(pk=1)
+    # Complaints that changed since the previous scan started (with a margin for slow commits).
+    cases_refresh_recovery(now=now, since=state.last_scan_at - dt.timedelta(minutes=10) if state.last_scan_at else None)
+    if state.last_scan_at is None or state.last_scan_at < now:
+        state.last_scan_at = now
+    if full:
+        state.built_with_policy, state.last_full_at = run.params["policy_version"], now
+    state.save()
+    total = ScanResult(full=full, policy_version=run.params["policy_version"])
+    for part in results:
+        total.add(_from_json(part))
+    earliest = total.earliest_change
+    transaction.on_commit(lambda: lifecycle_scanned.send(sender=LifecycleScanState, full=full, since=earliest))
+    return {"summary": total.summary()}
+
+
+def _to_json(counts: dict[str, Any]) -> dict[str, Any]:
+    change = counts.get("earliest_change")
+    return {**counts, "earliest_change": change.isoformat() if change is not None else None}
+
+
+def _from_json(counts: dict[str, Any]) -> dict[str, Any]:
+    change = counts.get("earliest_change")
+    return {**counts, "earliest_change": parse_datetime(change) if change else None}
+
+
+def lifecycle_batches_register() -> None:
+    """The scan's batches, for the workers (winback's AppConfig.ready)."""
+    batch_kind_register(BatchKind(name=SCAN_KIND, run_part=_scan_part, finish=_scan_finish))
 
 
 def _full_scopes(batch_size: int) -> Iterator[Scope]:
@@ -166,12 +246,11 @@ def _scan_batch(*, scope: Scope, p: PolicyParams, now: dt.datetime) -> dict[str,
     counts: dict[str, int] = {}
     with connection.cursor() as cur:
         if pg:
-            transaction_lock(LOCK_KEY)
             cur.execute("SET LOCAL work_mem = '256MB'")  # the batch's orders sort and hash in memory
             cur.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these statements
         _create_temp_tables(cur, pg)
         # Versions before orders: a change that lands in between is computed but not marked as done.
-        cur.execute(named.customers, q)
+        cur.execute(named.customers_locking if pg else named.customers, q)
         counts["customers"] = cur.rowcount
         if pg:
             cur.execute(named.raw_events, {**q, **p.__dict__})
