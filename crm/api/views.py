@@ -2,6 +2,7 @@ from typing import Any
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -280,10 +281,18 @@ class _MonthFilter(django_filters.CharFilter):
 class AcquisitionSpendFilter(django_filters.FilterSet):
     month_from = _MonthFilter(field_name="month", lookup_expr="gte", param="month_from")  # included
     month_to = _MonthFilter(field_name="month", lookup_expr="lte", param="month_to")  # included
+    # ?channel= with an empty value filters nothing (django-filter skips empty values): the rows for all
+    # channels together (blank channel) are asked for by name.
+    all_channels = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], method="_all_channels", help_text="true: only the rows for all channels together (blank channel); "
+                                          "false: only the rows of one channel.")
 
     class Meta:
         model = AcquisitionSpend
         fields = ["channel", "currency"]
+
+    def _all_channels(self, queryset: QuerySet[AcquisitionSpend], name: str, value: str) -> QuerySet[AcquisitionSpend]:
+        return queryset.filter(channel="") if value == "true" else queryset.exclude(channel="")
 
 
 class AcquisitionSpendViewSet(

@@ -164,6 +164,14 @@ def test_api_lists_by_month_range_and_channel(api):
     bad = api.get(API, {"month_from": "March"})
     assert bad.status_code == 400
     assert bad.data["errors"][0]["field"] == "month_from"
+    # and the rows for all channels together, or only the per-channel ones
+    def months(**query) -> list[str]:
+        data = api.get(API, query).data
+        return [r["month"] for r in (data["results"] if isinstance(data, dict) else data)]
+
+    assert months(all_channels="true") == ["2026-04-01", "2026-01-01"]
+    assert months(all_channels="false") == ["2026-03-01", "2026-02-01"]
+    assert api.get(API, {"all_channels": "perhaps"}).status_code == 400
 
 
 def test_api_updates_and_deletes_with_audit_rows(api):
