@@ -11,6 +11,8 @@ class MetricsConfig(AppConfig):
 
         from metrics.defaults import metrics_defaults_ensure
         from metrics.services.drilldown import drilldowns_register
+        from metrics.services.snapshots import refresh_batches_register
 
         post_migrate.connect(metrics_defaults_ensure, sender=self, dispatch_uid="metrics.defaults")
         drilldowns_register()  # the admin lists behind the KPI pages' counts (core.drilldown)
+        refresh_batches_register()  # the snapshot refresh's batches (core.batches)

@@ -5,16 +5,25 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from metrics.services.periods import add_months, months_between
-from metrics.services.snapshots import DEFAULT_MONTHS, metrics_refresh, recent_months
+from metrics.services.snapshots import DEFAULT_MONTHS, metrics_refresh, metrics_refresh_start, recent_months
+
+# Up to this many months (a scan's: this month and the last; a page's "refresh now" of a month or a quarter)
+# the refresh runs in this task; more (the nightly 36, a full rebuild's, a backfill's) is a batch run whose
+# parts spread over the workers.
+IN_TASK_MONTHS = 3
 
 
 @shared_task(name="metrics.refresh", ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=30, max_retries=3)
 def refresh_task(months: int = DEFAULT_MONTHS, start: str | None = None, end: str | None = None) -> str:
-    """Nightly (beat) and after lifecycle scans. Safe to run twice: a period's rows are replaced, not added."""
+    """Nightly (beat), after lifecycle scans and from the KPI page. Safe to run twice: a period's rows are
+    replaced, not added. A long refresh starts a batch run and returns without waiting for it."""
     if start and end:
         periods = months_between(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
     else:
         periods = recent_months(months=months)
+    if len(periods) > IN_TASK_MONTHS:
+        run = metrics_refresh_start(periods=periods)
+        return f"batch run {run.pk}: {len(periods)} months in {run.parts_total} batches"
     rows = metrics_refresh(periods=periods)
     return f"{rows} snapshot rows for {len(periods)} months"
 

@@ -22,7 +22,7 @@ Choices where section 6 leaves room (also in the report of issue 17):
 """
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -146,12 +146,22 @@ def acquisition_spend(*, periods: list[Period]) -> dict[Period, float | None]:
     return out
 
 
-def acquisition_figures_add(*, cur, periods: list[Period], out: dict[Period, dict[str, Figure]], margin: float,
-                            upsell_threshold: Decimal) -> None:
-    """Add section 6's CAC, CLV:CAC (historical and predicted), CAC payback, cross-sell, up-sell and loyalty
-    figures to each period's figures in ``out`` (which already hold CN, CE, CS, revenue and historical CLV)."""
-    if not periods:
-        return
+@dataclass
+class AcquisitionInputs:
+    """A period's counts behind cross-sell, up-sell, loyalty and predicted CLV:CAC."""
+
+    cross_base: int = 0
+    cross_new: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+    upsell_buyers: int = 0
+    upsold: int = 0
+    loyal: int = 0
+    predicted_n: int = 0
+    predicted_sum: Decimal | None = None
+
+
+def acquisition_inputs(*, cur, periods: list[Period], upsell_threshold: Decimal) -> dict[Period, AcquisitionInputs]:
+    """Each period's inputs, one grouped statement each for all the periods (m_changes must exist)."""
     _build_periods(cur, periods)
     cur.execute("DROP TABLE IF EXISTS m_first_cat")
     cur.execute(_FIRST_CATEGORY)
@@ -161,40 +171,63 @@ def acquisition_figures_add(*, cur, periods: list[Period], out: dict[Period, dic
     cross_base = _by_period(cur, _CROSS_SELL_BASE)
     cross_new = _by_period(cur, CROSS_SELL_CUSTOMERS)
     cur.execute(CROSS_SELL_BY_CATEGORY)
-    by_category: dict[int, list[dict[str, Any]]] = {}
+    by_category: dict[int, dict[str, int]] = {}
     for i, category, n in cur.fetchall():
-        by_category.setdefault(int(i), []).append({"category": category, "customers": int(n)})
+        by_category.setdefault(int(i), {})[category] = int(n)
     upsell = _by_period(cur, UPSELL, {"bp": _BP, "threshold": int(upsell_threshold * _BP)})
     loyal = _by_period(cur, LOYAL, {"min": LOYAL_MIN_ORDERS})
     predicted = _by_period(cur, NEW_CUSTOMERS_PREDICTED_CLV)
     cur.execute("DROP TABLE m_first_cat")
     cur.execute("DROP TABLE m_acq_periods")
-    spend = acquisition_spend(periods=periods)
-
+    out = {}
     for i, period in enumerate(periods):
-        f = out[period]
+        buyers, upsold = upsell.get(i, (0, 0))
+        n_predicted, predicted_sum = predicted.get(i, (0, None))
+        out[period] = AcquisitionInputs(
+            cross_base=cross_base.get(i, (0,))[0], cross_new=cross_new.get(i, (0,))[0],
+            by_category=by_category.get(i, {}), upsell_buyers=int(buyers or 0), upsold=int(upsold or 0),
+            loyal=loyal.get(i, (0,))[0], predicted_n=int(n_predicted or 0), predicted_sum=predicted_sum)
+    return out
+
+
+def acquisition_figures_add(*, cur, periods: list[Period], out: dict[Period, dict[str, Figure]], margin: float,
+                            upsell_threshold: Decimal) -> None:
+    """Add section 6's CAC, CLV:CAC (historical and predicted), CAC payback, cross-sell, up-sell and loyalty
+    figures to each period's figures in ``out`` (which already hold CN, CE, CS, revenue and historical CLV)."""
+    if not periods:
+        return
+    inputs = acquisition_inputs(cur=cur, periods=periods, upsell_threshold=upsell_threshold)
+    acquisition_figures_build(periods=periods, out=out, inputs=inputs, margin=margin, upsell_threshold=upsell_threshold)
+
+
+def acquisition_figures_build(*, periods: list[Period], out: dict[Period, dict[str, Figure]],
+                              inputs: dict[Period, AcquisitionInputs], margin: float, upsell_threshold: Decimal) -> None:
+    """The figures of acquisition_figures_add from each period's inputs (however they were counted)."""
+    if not periods:
+        return
+    spend = acquisition_spend(periods=periods)
+    for period in periods:
+        f, x = out[period], inputs[period]
         cn, cs, ce = f["CN"].value or 0, f["CS"].value or 0, f["CE"].value or 0
         cac = spend[period] / cn if spend[period] is not None and cn else None
         f["cac"] = Figure("cac", cac, spend[period], float(cn), {"spend": spend[period]})
         clv = f["historical_clv"].value
         f["clv_cac_ratio"] = Figure("clv_cac_ratio", clv / cac if clv is not None and cac else None, clv, cac)
-        n_predicted, predicted_sum = predicted.get(i, (0, None))
-        mean_predicted = float(predicted_sum) / n_predicted if n_predicted else None
+        mean_predicted = float(x.predicted_sum) / x.predicted_n if x.predicted_n else None
         f["clv_cac_ratio_predicted"] = Figure(
             "clv_cac_ratio_predicted", mean_predicted / cac if mean_predicted is not None and cac else None,
-            mean_predicted, cac, {"predicted_customers": int(n_predicted)})
+            mean_predicted, cac, {"predicted_customers": x.predicted_n})
         # CAC / (ARPA x margin), ARPA = revenue in P / CS as in historical CLV: how many periods of P's length
         # a new customer's margin takes to repay what acquiring them cost.
         arpa = f["revenue"].value / cs if cs else None
         period_profit = arpa * margin if arpa is not None else None
         f["cac_payback"] = Figure("cac_payback", cac / period_profit if cac is not None and period_profit else None,
                                   cac, period_profit, {"arpa": arpa, "margin": margin})
-        categories = sorted(by_category.get(i, []), key=lambda row: (-row["customers"], row["category"]))
-        f["cross_sell_rate"] = _ratio("cross_sell_rate", cross_new.get(i, (0,))[0], cross_base.get(i, (0,))[0],
-                                      by_category=categories)
-        buyers, upsold = upsell.get(i, (0, 0))
-        f["upsell_rate"] = _ratio("upsell_rate", upsold, buyers, threshold=float(upsell_threshold))
-        f["loyalty_share"] = _ratio("loyalty_share", loyal.get(i, (0,))[0], ce)
+        categories = sorted(({"category": c, "customers": n} for c, n in x.by_category.items()),
+                            key=lambda row: (-row["customers"], row["category"]))
+        f["cross_sell_rate"] = _ratio("cross_sell_rate", x.cross_new, x.cross_base, by_category=categories)
+        f["upsell_rate"] = _ratio("upsell_rate", x.upsold, x.upsell_buyers, threshold=float(upsell_threshold))
+        f["loyalty_share"] = _ratio("loyalty_share", x.loyal, ce)
 
 
 def cross_sell_table(*, figure: Figure) -> dict[str, Any]:

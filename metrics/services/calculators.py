@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, OuterRef, Subquery, Sum
 from django.utils.translation import gettext as _
@@ -38,7 +37,7 @@ from metrics.services.definitions import ALL
 from metrics.services.funnel import figures_add
 from metrics.services.periods import Period
 from metrics.sql import (
-    CHANGES, FIRST_ORDERS, PERIOD_REPEAT_BUYERS, PERIOD_REVENUE, PERIOD_REVENUE_BY_CUSTOMER,
+    CHANGES, CHANGES_OF_CUSTOMERS, PERIOD_REPEAT_BUYERS, PERIOD_REVENUE, PERIOD_REVENUE_BY_CUSTOMER,
     PROGRAM_CASES, PROGRAM_COUPONS, PROGRAM_FEEDBACK, REACTIVATED_FROM_POOL, REACTIVATED_IN_PERIOD,
 )
 from winback.models import DormancyPolicy, WinbackCase
@@ -124,7 +123,10 @@ def _clv_cac_inputs(f: "Figure") -> str:
 
 def _predicted_clv_cac_inputs(f: "Figure") -> str:
     n = f.extra.get("predicted_customers", 0)
-    if f.numerator is None or f.denominator is None or not n:
+    if not n:
+        # The card is n/a until the nightly fit gives the period's new customers a predicted CLV.
+        return _("no new customer of the period has a predicted CLV (no usable purchase-model fit yet)")
+    if f.numerator is None or f.denominator is None:
         return ""
     # Translators: how the predicted CLV : CAC ratio is computed, e.g. "mean predicted CLV 310.00 of 4 new
     # customers / CAC 250.00".
@@ -169,55 +171,28 @@ def _count(name: str, value: int) -> Figure:
 
 # --- The state-change table -----------------------------------------------------------------------------
 
-def _build_changes(cur) -> None:
+def customer_range_params(customers: tuple[int | None, int | None]) -> dict[str, int]:
+    """A part's customers lo <= id < hi as statement parameters (None: unbounded on that side)."""
+    lo, hi = customers
+    return {"lo": 0 if lo is None else lo, "hi": 2**63 - 1 if hi is None else hi}
+
+
+def _build_changes(cur, *, customers: tuple[int | None, int | None] = (None, None), indexed: bool = True) -> None:
+    """m_changes of every customer, or of those with ``lo <= id < hi`` (a refresh's part; None: no bound);
+    ``indexed`` for the statements of single periods (the month sums read it whole, grouped)."""
     pg = is_postgresql()
+    lo, hi = customers
     cur.execute("DROP TABLE IF EXISTS m_changes")
-    cur.execute(CHANGES)
-    cur.execute("CREATE INDEX m_changes_t ON m_changes (t)")
-    cur.execute("CREATE INDEX m_changes_customer ON m_changes (customer_id, t)")
-    cur.execute("CREATE INDEX m_changes_next ON m_changes (next_t)")
-    if pg:
-        cur.execute("ANALYZE m_changes")
-
-
-def _month_index_sql(column: str) -> tuple[sql.Composable, list]:
-    """year * 12 + month of a timestamp in the business time zone, as SQL (Django's own extract per dialect)."""
-    year, year_params = connection.ops.datetime_extract_sql("year", column, (), settings.TIME_ZONE)
-    month, month_params = connection.ops.datetime_extract_sql("month", column, (), settings.TIME_ZONE)
-    return (sql.SQL("CAST(({year}) * 12 + ({month}) AS integer)").format(year=sql.SQL(year), month=sql.SQL(month)),
-            [*year_params, *month_params])
-
-
-def _build_revenue(cur, *, lo: dt.datetime, hi: dt.datetime) -> None:
-    """Many months at once: each customer's revenue and order count per month, in one pass over the
-    orders (instead of one per month), and each customer's first order."""
-    month, params = _month_index_sql("ordered_at")
-    cur.execute("DROP TABLE IF EXISTS m_rev")
-    cur.execute(render("CREATE TEMP TABLE m_rev AS"
-                       " SELECT customer_id, {month} AS month, sum(amount) AS revenue, count(*) AS n"
-                       " FROM {order} WHERE ordered_at >= %s AND ordered_at < %s GROUP BY 1, 2", month=month, order=Order),
-                [*params, _adapt(lo), _adapt(hi)])
-    cur.execute("CREATE INDEX m_rev_month ON m_rev (month, customer_id)")
-    cur.execute("DROP TABLE IF EXISTS m_first")
-    cur.execute(FIRST_ORDERS)
-    cur.execute("CREATE INDEX m_first_customer ON m_first (customer_id)")
-    if is_postgresql():
-        cur.execute("ANALYZE m_rev; ANALYZE m_first")
-
-
-def _monthly_revenue(cur, S: dt.datetime, month: int) -> dict[str, Any]:
-    q = {"s": _adapt(S), "m": month, "pm": month - 1}
-    out: dict[str, Any] = {}
-    cur.execute("SELECT COALESCE(sum(revenue), 0), count(*) FROM m_rev WHERE month = %(m)s", q)
-    out["revenue"], out["buyers"] = cur.fetchone()
-    cur.execute("""SELECT count(*) FROM m_rev r JOIN m_first f ON f.customer_id = r.customer_id
-                   WHERE r.month = %(m)s AND (r.n > 1 OR f.first_at < %(s)s)""", q)
-    out["repeat_buyers"] = cur.fetchone()[0]
-    out["rev_prev"], out["rev_lost"], out["rev_gained"] = _revenue_churn(cur, q, """
-        SELECT customer_id, sum(CASE WHEN month = %(pm)s THEN revenue ELSE 0 END) AS prev,
-               sum(CASE WHEN month = %(m)s THEN revenue ELSE 0 END) AS cur
-        FROM m_rev WHERE month IN (%(pm)s, %(m)s) GROUP BY customer_id""")
-    return out
+    if lo is None and hi is None:
+        cur.execute(CHANGES)
+    else:
+        cur.execute(CHANGES_OF_CUSTOMERS, customer_range_params(customers))
+    if indexed:
+        cur.execute("CREATE INDEX m_changes_t ON m_changes (t)")
+        cur.execute("CREATE INDEX m_changes_customer ON m_changes (customer_id, t)")
+        cur.execute("CREATE INDEX m_changes_next ON m_changes (next_t)")
+        if pg:
+            cur.execute("ANALYZE m_changes")
 
 
 def _revenue_churn(cur, q: dict[str, Any], per_customer: str) -> tuple:
@@ -250,7 +225,8 @@ def _bucket_sql(column: str) -> sql.Composable:
                    ).format(col=sql.Identifier(column))
 
 
-def _lifecycle_counts(cur, periods: list[Period]) -> dict[Period, dict[str, Any]]:
+def _lifecycle_counts(cur, periods: list[Period], *, reactivated_from_pool: dict[Period, int] | None = None
+                      ) -> dict[Period, dict[str, Any]]:
     """CS, CN, L0, Ln, LP, CE, R, RP and the days of tenure of the lost, for any set of periods, from
     histograms of the state changes over the periods' boundaries: one grouped pass each, however many periods.
 
@@ -260,7 +236,8 @@ def _lifecycle_counts(cur, periods: list[Period]) -> dict[Period, dict[str, Any]
       CS = sb <= a and (no eb or eb > a);   L0 = sb <= a and a < eb <= b;
       CN = acquired with a < sb <= b;       Ln = those with eb <= b;       CE = sb <= b and (no eb or eb > b);
     LP is CS over the inactive spells. R counts distinct customers: per bucket in one pass, by its own query
-    for a period of several buckets; RP asks per period."""
+    for a period of several buckets; RP asks per period unless the caller counted it (months: monthly.py).
+    The days of tenure stay exact (numeric on PostgreSQL) until the figure divides them."""
     bounds = sorted({instant for p in periods for instant in p.bounds()})
     adapt = connection.ops.adapt_datetimefield_value
     params: dict[str, Any] = {}
@@ -280,7 +257,7 @@ def _lifecycle_counts(cur, periods: list[Period]) -> dict[Period, dict[str, Any]
                        " FROM m_changes s JOIN {customer} c ON c.id = s.customer_id"
                        " WHERE s.active_after = true AND s.next_t IS NOT NULL) x GROUP BY 1, 2, 3",
                        **spells, days=_days_between("s.next_t", "c.acquired_at"), customer=Customer), params)
-    lost = [(int(sb), int(eb), bool(acq), float(days or 0)) for sb, eb, acq, days in cur.fetchall()]
+    lost = [(int(sb), int(eb), bool(acq), days or 0) for sb, eb, acq, days in cur.fetchall()]
     # R of a period that is one bucket (a month among months): distinct customers per bucket, in one pass.
     cur.execute(render("SELECT sb, count(DISTINCT customer_id) FROM ("
                        " SELECT {start} AS sb, customer_id FROM m_changes WHERE kind = 'reactivated') x GROUP BY 1",
@@ -307,9 +284,11 @@ def _lifecycle_counts(cur, periods: list[Period]) -> dict[Period, dict[str, Any]
             "L0": sum(n for sb, eb, _, act, n in rows if act and sb <= a and eb is not None and a < eb <= b),
             "CN": sum(n for sb, _, acq, act, n in rows if acq and a < sb <= b),
             "Ln": sum(n for sb, eb, acq, act, n in rows if acq and a < sb <= b and eb is not None and eb <= b),
-            "R": r, "RP": _reactivated_from_pool(cur, S, E),
-            "tenure_sum_days": sum(days for sb, eb, acq, days in lost
-                                   if (sb <= a and a < eb <= b) or (acq and a < sb <= b and eb <= b)),
+            "R": r,
+            "RP": (reactivated_from_pool[period] if reactivated_from_pool is not None
+                   else _reactivated_from_pool(cur, S, E)),
+            "tenure_sum_days": sum((days for sb, eb, acq, days in lost
+                                    if (sb <= a and a < eb <= b) or (acq and a < sb <= b and eb <= b)), start=0),
         }
     return out
 
@@ -319,9 +298,9 @@ def _reactivated_from_pool(cur, S: dt.datetime, E: dt.datetime) -> int:
     return cur.fetchone()[0]
 
 
-def _money_and_more(cur, S: dt.datetime, E: dt.datetime, S_prev: dt.datetime, month: int | None = None) -> dict[str, Any]:
+def _money_and_more(cur, S: dt.datetime, E: dt.datetime, S_prev: dt.datetime) -> dict[str, Any]:
     q = {"s": _adapt(S), "e": _adapt(E), "p": _adapt(S_prev)}
-    out: dict[str, Any] = _monthly_revenue(cur, S, month) if month is not None else _period_revenue(cur, q)
+    out: dict[str, Any] = _period_revenue(cur, q)
     out.update(_program(cur, q))
     out["won_back_revenue"], out["won_back_cases"] = won_back_revenue(start=S, end=E)
     return out
@@ -431,13 +410,14 @@ def _figures(c: dict[str, Any], m: dict[str, Any], margin: float) -> dict[str, F
 
 
 @contextmanager
-def state_changes():
-    """A cursor with the m_changes table built (and dropped afterwards), in one transaction."""
+def state_changes(*, customers: tuple[int | None, int | None] = (None, None), indexed: bool = True):
+    """A cursor with the m_changes table built (and dropped afterwards), in one transaction; ``customers``
+    (lo, hi) keeps those with lo <= id < hi (a refresh's part)."""
     with transaction.atomic(), connection.cursor() as cur:
         if is_postgresql():
             cur.execute("SET LOCAL work_mem = '256MB'")  # the month histograms hash in memory, not on disk
             cur.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these statements
-        _build_changes(cur)
+        _build_changes(cur, customers=customers, indexed=indexed)
         try:
             yield cur
         finally:
@@ -445,31 +425,27 @@ def state_changes():
 
 
 def metrics_compute(*, periods: Iterable[Period], cur=None) -> dict[Period, dict[str, Figure]]:
-    """Every figure for each period (one pass to build the state changes, then a few queries a period)."""
+    """Every figure for each period. Several months go the refresh's way (metrics/services/monthly.py: one
+    pass over the orders for all of them); other periods take a few queries each."""
     periods = list(periods)
+    if len(periods) > 1 and all(p.is_month() for p in periods):
+        from metrics.services.monthly import months_compute  # it builds on this module: imported here
+
+        return months_compute(months=periods)
     if cur is None:
         with state_changes() as cur:
             return metrics_compute(periods=periods, cur=cur)
     settings_row = business_settings()
     margin = float(settings_row.gross_margin)
     out: dict[Period, dict[str, Figure]] = {}
-    # Several months: one pass over the orders for all of them (the same sums, grouped by month).
-    by_month = len(periods) > 1 and all(p.is_month() for p in periods)
-    if by_month:
-        _build_revenue(cur, lo=min(p.previous().bounds()[0] for p in periods), hi=max(p.bounds()[1] for p in periods))
     lifecycle_counts = _lifecycle_counts(cur, periods)
     for period in periods:
         S, E = period.bounds()
-        counts = lifecycle_counts[period]
-        month = period.start.year * 12 + period.start.month if by_month else None
-        more = _money_and_more(cur, S, E, period.previous().bounds()[0], month=month)
-        out[period] = _figures(counts, more, margin)
+        more = _money_and_more(cur, S, E, period.previous().bounds()[0])
+        out[period] = _figures(lifecycle_counts[period], more, margin)
     from metrics.services.acquisition import acquisition_figures_add  # it builds on Figure: imported here, not above
     acquisition_figures_add(cur=cur, periods=periods, out=out, margin=margin, upsell_threshold=settings_row.upsell_threshold)
     figures_add(out=out, periods=periods)  # the win-back funnel and conversion, one statement for all periods
-    if by_month:
-        cur.execute("DROP TABLE m_rev")
-        cur.execute("DROP TABLE m_first")
     return out
 
 

@@ -169,10 +169,9 @@ HEADLINE = [
     "incremental_reactivation", "revenue_won_back", "nps", "csat", "ces", "repeat_purchase_rate",
     "coupon_redemption_rate", "gross_revenue_churn", "net_revenue_churn", "sales_per_customer", "tenure_lost_days",
     "historical_clv", "lost_profit", "new_customers", "winback_conversion_rate",
-    "cac", "clv_cac_ratio", "cac_payback", "cross_sell_rate", "upsell_rate", "loyalty_share",
+    "cac", "clv_cac_ratio", "clv_cac_ratio_predicted", "cac_payback", "cross_sell_rate", "upsell_rate",
+    "loyalty_share",
 ]
-# Not a card: the predicted CLV:CAC (in the API, the exports and the snapshots) is n/a while no purchase model
-# fit is usable, as on a small demo whose BG/NBD fit does not converge; issue 17's note says what is left.
 
 # The manager's home: the period figures that matter most, then the queue (QUEUE).
 HOME = ["churn_rate", "reactivation_rate", "case_win_rate", "incremental_reactivation", "revenue_won_back"]

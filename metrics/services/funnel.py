@@ -31,11 +31,13 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import (
-    Count, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery,
+    Count, DateTimeField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery,
 )
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from metrics.services.periods import Period
+from metrics.services.periods import Period, month_of
 from winback.models import Coupon, Disposition, WinbackCase
 
 if TYPE_CHECKING:
@@ -92,18 +94,22 @@ def funnel_cases(*, start: dt.datetime, end: dt.datetime) -> QuerySet[WinbackCas
     from metrics.services.program import CONVERSATION
 
     window = _attribution_window()
+    # Each flag is "the case is among the cases with such a call (coupon)": one uncorrelated subquery that the
+    # database hashes once, rather than a probe per case (the months of a refresh hold every case).
+    called = Disposition.objects.values("case_id")
+    coupons = Coupon.objects.filter(case__isnull=False)
     return (WinbackCase.objects
             .filter(kind=WinbackCase.Kind.WINBACK, opened_at__gte=start, opened_at__lt=end)
             .exclude(status=WinbackCase.Status.VOID)
             .annotate(
                 is_callable=Q(holdout=False)
-                & (~Q(customer__phone="") | Exists(Disposition.objects.filter(case=OuterRef("pk"))))
+                & (~Q(customer__phone="") | Q(pk__in=called))
                 & (Q(customer__do_not_call_since__isnull=True) | Q(customer__do_not_call_since__gt=F("opened_at")))
                 & (Q(customer__suppressed_at__isnull=True) | Q(customer__suppressed_at__gt=F("opened_at"))),
-                attempted=Exists(Disposition.objects.filter(case=OuterRef("pk"))),
-                reached=Exists(Disposition.objects.filter(case=OuterRef("pk"), outcome__in=CONVERSATION)),
-                offered=Exists(Coupon.objects.filter(case=OuterRef("pk"))),
-                redeemed=Exists(Coupon.objects.filter(case=OuterRef("pk"), redeemed_at__isnull=False)),
+                attempted=Q(pk__in=called),
+                reached=Q(pk__in=Disposition.objects.filter(outcome__in=CONVERSATION).values("case_id")),
+                offered=Q(pk__in=coupons.values("case_id")),
+                redeemed=Q(pk__in=coupons.filter(redeemed_at__isnull=False).values("case_id")),
                 holdout_back=Q(status__in=[WinbackCase.Status.WON, WinbackCase.Status.RETURNED],
                                closed_at__lt=ExpressionWrapper(F("opened_at") + window, output_field=DateTimeField())),
             ))
@@ -129,14 +135,33 @@ def funnel_counts(*, periods: list[Period]) -> dict[Period, dict[str, int]]:
     return {p: {part: row[f"{part}__{i}"] or 0 for part in PARTS} for i, p in enumerate(periods)}
 
 
-def figures_add(*, out: "dict[Period, dict[str, Figure]]", periods: list[Period]) -> None:
-    """Add each period's funnel stages, the holdout's reactivation and the conversion rate to its figures.
+def funnel_counts_by_month(*, months: list[Period]) -> dict[Period, dict[str, int]]:
+    """funnel_counts of calendar months, grouped by the month of opening: one statement whose filters do not
+    grow with the number of months."""
+    if not months:
+        return {}
+    S, E = min(p.bounds()[0] for p in months), max(p.bounds()[1] for p in months)
+    rows = (funnel_cases(start=S, end=E).annotate(month=TruncMonth("opened_at")).values("month")
+            .annotate(**{f"n_{part}": Count("id", filter=condition) for part, condition in PARTS.items()}).order_by())
+    found = {}
+    for row in rows:
+        month = row["month"]
+        if isinstance(month, dt.datetime):
+            month = (timezone.localtime(month) if timezone.is_aware(month) else month).date()
+        found[month_of(month)] = {part: row[f"n_{part}"] or 0 for part in PARTS}
+    return {p: found.get(p, dict.fromkeys(PARTS, 0)) for p in months}
+
+
+def figures_add(*, out: "dict[Period, dict[str, Figure]]", periods: list[Period],
+                by_period: dict[Period, dict[str, int]] | None = None) -> None:
+    """Add each period's funnel stages, the holdout's reactivation and the conversion rate to its figures
+    (``by_period``: funnel_counts of the periods, when the caller has them).
 
     A stage's value is its count; its numerator and denominator are the count and the stage before's, and
     ``share`` their ratio (None for the first stage or an empty stage before)."""
     from metrics.services.calculators import Figure
 
-    for period, counts in funnel_counts(periods=periods).items():
+    for period, counts in (by_period if by_period is not None else funnel_counts(periods=periods)).items():
         figures = out[period]
         previous: int | None = None
         for stage in STAGES:

@@ -108,7 +108,7 @@ def shop_with_history(agent) -> None:
     assert case is not None, "no callable case: the history above opens none"
     case_record_disposition(agent=agent, case_id=case.pk, data=DispositionInput(outcome="no_answer"), now=call_now)
     touchpoints_materialize(now=now)
-    call_command("metrics_refresh", "--months", "12", stdout=io.StringIO())
+    call_command("metrics_refresh", "--months", "12", "--inline", stdout=io.StringIO())
 
 
 @pytest.mark.postgres

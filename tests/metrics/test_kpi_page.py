@@ -18,7 +18,7 @@ def demo_with_snapshots():
 
     call_command("seed_demo", "--customers", "300", "--until", str(UNTIL), "--seed", "3", stdout=io.StringIO())
     lifecycle_scan(full=True, now=dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc))
-    call_command("metrics_refresh", "--start", "2024-06-01", "--end", "2025-07-01", stdout=io.StringIO())
+    call_command("metrics_refresh", "--start", "2024-06-01", "--end", "2025-07-01", "--inline", stdout=io.StringIO())
 
 
 def record_call(*, agent, reason: str, at: dt.datetime) -> None:

@@ -74,7 +74,8 @@ def demo_setup(*, customers: int, seed: int, months: int, stdout, until: dt.date
     if not fits_exist():
         call_command("fit_models", stdout=stdout)
     # Lifecycle events, statuses and the win-back queue as of now (a full build the first time).
-    call_command("winback_scan", "--no-progress", stdout=stdout)
+    # In this process: the workers start after it.
+    call_command("winback_scan", "--inline", "--no-progress", stdout=stdout)
     if not seeded.skipped:
         # The KPI page reads the months from their snapshots (the nightly refresh keeps them current).
-        call_command("metrics_refresh", stdout=stdout)
+        call_command("metrics_refresh", "--inline", "--no-progress", stdout=stdout)
