@@ -160,6 +160,25 @@ def batch_run_finish(*, run_id: int) -> bool:
     return True
 
 
+WORKER_PING_SECONDS = 1.0
+
+
+def batch_inline_reason() -> str:
+    """Why a command's run must go inline although the workers were asked for ("" when it need not): a run
+    that no worker picks up would wait for ever, and the embedded database takes one writer at a time."""
+    from django.db import connection
+
+    from config.celery import app
+
+    if connection.vendor == "sqlite":
+        return "The embedded SQLite database takes one writer at a time: running the batches in this process."
+    try:
+        answered = app.control.ping(timeout=WORKER_PING_SECONDS, limit=1)
+    except Exception:  # noqa: BLE001 - whatever the broker raised, there is no worker to hand the run to
+        answered = []
+    return "" if answered else "No Celery worker answered: running the batches in this process (as with --inline)."
+
+
 def batch_run_wait(*, run: BatchRun, progress: bool = False, timeout: float | None = None,
                    poll_seconds: float = 0.5) -> BatchRun:
     """Wait for a run on the workers to end, drawing its progress; raises BatchRunFailed or TimeoutError."""

@@ -326,6 +326,15 @@ class OrderAdmin(IsolatedDataColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)
     show_full_result_count = False
+    readonly_fields = ("import_run_link",)
+
+    @admin.display(description=_("import run"))
+    def import_run_link(self, obj: Order) -> str:
+        """The batch run of the CSV import that brought this order (none for the API's orders)."""
+        if obj.import_run_id is None:
+            return "-"
+        url = reverse("admin:core_batchrun_change", args=[obj.import_run_id])
+        return format_html('<a href="{}">{}</a>', url, obj.import_run_id)
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_money(self, obj: Order) -> str:

@@ -155,6 +155,10 @@ class Order(models.Model):
     currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
     coupon_code = models.CharField(_("coupon code"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # The import run (core.BatchRun) that created the order; its one audit record says who, which file and what
+    # came of it. A bare id, neither foreign key nor index: a constraint would cost a lookup per imported row and
+    # an index upkeep on every order, while only a person tracing one run reads orders by it (a rare scan).
+    import_run_id = models.BigIntegerField(_("import run"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("order")

@@ -30,7 +30,6 @@ from winback.services.policy import POLICY_FIELDS, policy_change
 from winback.services.policy_preview import (
     PolicyPreview, PolicyPreviewTooSlow, policy_preview, policy_rebuild_customers,
 )
-from winback.services.rule_tuning import lapse_rule_adopt
 
 
 class SettingsProblemsAdminMixin:
@@ -86,6 +85,9 @@ class DormancyPolicyAdmin(SettingsProblemsAdminMixin, admin.ModelAdmin):
 
     def adopt_view(self, request: HttpRequest, tuning_id: int, key: str) -> HttpResponse:
         """One click: the candidate of a tuning run becomes the policy (a new version, by this manager)."""
+        # Imported here: the backtest module loads scipy, which every web process would pay for at start-up.
+        from winback.services.rule_tuning import lapse_rule_adopt
+
         if not self.has_add_permission(request):
             raise PermissionDenied
         tuning = get_object_or_404(RuleTuning, pk=tuning_id)

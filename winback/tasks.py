@@ -5,7 +5,6 @@ from django.utils import timezone
 
 from winback.services.cases import cases_refresh_predicted_value
 from winback.services.lifecycle import lifecycle_refresh, lifecycle_scan_start
-from winback.services.rule_tuning import lapse_rule_tune
 
 
 @shared_task(
@@ -40,5 +39,8 @@ def refresh_priorities_task(customer_ids: list[int] | None = None) -> int:
              max_retries=2)
 def tune_lapse_rule_task() -> str:
     """After each nightly fit. Safe to run twice: each run adds a row; the admin shows the latest."""
+    # Imported here: the backtest's scipy would cost every process that loads the tasks a second at start-up.
+    from winback.services.rule_tuning import lapse_rule_tune
+
     tuning = lapse_rule_tune()
     return tuning.reason or f"best {tuning.best_key}, better than the current rule: {tuning.better}"

@@ -2,10 +2,11 @@
 
 The file is read as a stream (constant memory, whatever its size). Every row is validated; rejected rows go
 to an error report (row, column, reason) and the good rows are committed in batches, each batch in its own
-transaction. A row is never half-written: orders are classified before anything is written, and the other
-kinds write each row in a savepoint. Re-importing a file adds nothing: every row has an external_id, a
-repeat is left alone (customers and complaints are updated to what the file says, orders and survey
-answers never change).
+transaction. A row is never half-written: order lines are classified before anything is written, and the
+other kinds write each row in a savepoint. Orders are a batch run of their own, on the workers or inline
+(crm/services/import_orders.py), with one audit record per run. Re-importing a file adds nothing: every row
+has an external_id, a repeat is left alone (customers and complaints are updated to what the file says,
+orders and survey answers never change).
 
 Row numbers are spreadsheet rows: the header is row 1, the first record row 2 (a quoted field with line
 breaks still counts as one row).
@@ -14,7 +15,6 @@ breaks still counts as one row).
 import csv
 import io
 import queue
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from tqdm import tqdm
 
 from crm.inputs import ComplaintSerializer, CustomerInputSerializer, FeedbackSerializer
@@ -31,48 +31,17 @@ from crm.models import Complaint, Feedback
 from crm.services.audit import Actor
 from crm.services.customers import customer_upsert
 from crm.services.errors import ConflictError
+from crm.services.import_orders import ORDER_OPTIONAL, ORDER_REQUIRED, orders_import
+from crm.services.import_rows import (
+    ImportFileError, ImportResult, header_read, undecodable_error, width_error,
+)
 from crm.services.orders import (
-    OrderInput, OrderLineInput, order_input_parse, order_line_parse, order_lines_insert, orders_insert,
+    OrderInput, OrderLineInput, order_input_parse, order_line_parse, order_lines_insert,
 )
 from crm.services.records import record_upsert
 from crm.services.spend import spend_clean, spend_upsert
 
-NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
 ORDER_COLUMNS = ("external_id", "customer", "ordered_at", "amount", "currency", "coupon_code")
-
-
-class ImportFileError(Exception):
-    """The file as a whole cannot be imported (no header, unknown or missing columns): nothing was written."""
-
-
-@dataclass
-class ImportResult:
-    kind: str
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    # Rows whose opt-out or do-not-call the file would have undone: applied, with those kept (reported).
-    kept: int = 0
-    report_path: Path | None = None
-
-    def summary(self) -> str:
-        data = {"kind": self.kind, "rows": self.rows, "created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "rejected": self.rejected, "kept": self.kept}
-        if self.kept:
-            # Translators: after a CSV import; kind is the file's kind as typed (customers, orders...).
-            return ngettext(
-                "%(kind)s: %(rows)s row read, %(created)s created, %(updated)s updated, %(unchanged)s already "
-                "present, %(rejected)s rejected, %(kept)s with an opt-out or do-not-call kept",
-                "%(kind)s: %(rows)s rows read, %(created)s created, %(updated)s updated, %(unchanged)s already "
-                "present, %(rejected)s rejected, %(kept)s with an opt-out or do-not-call kept", self.rows) % data
-        # Translators: after a CSV import; kind is the file's kind as typed (customers, orders...).
-        return ngettext(
-            "%(kind)s: %(rows)s row read, %(created)s created, %(updated)s updated, %(unchanged)s already present, "
-            "%(rejected)s rejected",
-            "%(kind)s: %(rows)s rows read, %(created)s created, %(updated)s updated, %(unchanged)s already present, "
-            "%(rejected)s rejected", self.rows) % data
 
 
 @dataclass(frozen=True)
@@ -81,9 +50,10 @@ class ImportKind:
     optional: tuple[str, ...]
     parse: Callable[[dict[str, str]], tuple[Any, dict[str, str]]]
     # Writes one batch of (row number, parsed row); returns outcomes, the rejected rows' {row: {column: reason}}
-    # and the notes on rows written with a value kept ({row: {column: why}}).
-    write: Callable[[Actor, list[tuple[int, Any]]], "WriteResult"]
-    # A parse that never touches the database may run in a thread beside the writes (orders).
+    # and the notes on rows written with a value kept ({row: {column: why}}). None: the kind has its own
+    # driver (orders: a batch run).
+    write: Callable[[Actor, list[tuple[int, Any]]], "WriteResult"] | None
+    # A parse that never touches the database may run in a thread beside the writes (order lines).
     parse_in_thread: bool = False
     # Rows written together (an order's lines): the raw row's group. A batch is never cut inside a run of
     # rows of one group, and a group's rejected rows still reach the write (as a parsed item with
@@ -152,14 +122,6 @@ RowNotes = dict[int, dict[str, str]]
 WriteResult = tuple[dict[str, int], RowNotes, RowNotes]  # (outcome counts, rejected rows, kept-value notes)
 
 
-def _write_orders(actor: Actor, batch: list[tuple[int, OrderInput]]) -> WriteResult:
-    result = orders_insert(actor=actor, items=[item for _, item in batch], all_or_nothing=False)
-    errors: RowNotes = {}
-    for error in result.errors:
-        errors.setdefault(batch[error["index"]][0], {})[error["field"]] = error["message"]
-    return {"created": len(result.created), "unchanged": len(result.existing)}, errors, {}
-
-
 def _write_order_lines(actor: Actor, batch: list[tuple[int, LineRow]]) -> WriteResult:
     """An order's rows make one group: written whole or not at all (see order_lines_insert)."""
     groups: dict[str, list[tuple[int, LineRow]]] = {}
@@ -216,12 +178,13 @@ KINDS: dict[str, ImportKind] = {
         parse=_serializer_parse(CustomerInputSerializer),
         write=_row_by_row(lambda actor, data, kept: customer_upsert(actor=actor, data=data, kept=kept)[0]),
     ),
+    # Read and written as a batch run by crm/services/import_orders.py (csv_import hands it over): this entry
+    # gives its columns and the row parser only.
     "orders": ImportKind(
-        required=("external_id", "customer", "ordered_at", "amount"),
-        optional=("currency", "coupon_code"),
+        required=ORDER_REQUIRED,
+        optional=ORDER_OPTIONAL,
         parse=_parse_order,
-        write=_write_orders,
-        parse_in_thread=True,
+        write=None,
     ),
     # Lines for stored orders: an order's rows (grouped by order, in the file's order) are its lines 1..n.
     # They must sum to the order's amount; they are written only to an order without lines, and the same
@@ -262,27 +225,7 @@ KINDS: dict[str, ImportKind] = {
 def _records(stream: io.TextIOBase, spec: ImportKind) -> Iterator[tuple[int, dict[str, str] | None, str]]:
     """Yield (row number, {column: value}, "") or, for a row that is not a record, (row number, None, why)."""
     reader = csv.reader(stream)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFileError(gettext("The file is empty: expected a header row.")) from None
-    except csv.Error as exc:
-        raise ImportFileError(gettext("The header row is not valid CSV: %(why)s.") % {"why": exc}) from None
-    names = [h.strip().lower() for h in header]
-    unknown = [n for n in names if n not in spec.columns]
-    missing = [c for c in spec.required if c not in names]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if unknown or missing or duplicated:
-        problems = []
-        # Column names are the file's and the API's: kept as they are in every language.
-        if missing:
-            problems.append(gettext("missing required column(s) %(columns)s") % {"columns": ", ".join(missing)})
-        if unknown:
-            problems.append(gettext("unknown column(s) %(columns)s") % {"columns": ", ".join(unknown)})
-        if duplicated:
-            problems.append(gettext("repeated column(s) %(columns)s") % {"columns": ", ".join(duplicated)})
-        raise ImportFileError(gettext("Header: %(problems)s. Expected columns: %(columns)s.") % {
-            "problems": gettext("; ").join(problems), "columns": ", ".join(spec.columns)})
+    names = header_read(reader, required=spec.required, columns=spec.columns)
     width = len(names)
     row_number = 1
     while True:
@@ -297,14 +240,11 @@ def _records(stream: io.TextIOBase, spec: ImportKind) -> Iterator[tuple[int, dic
         if not values or values == [""]:
             continue  # a blank line holds nothing to import (but is still a spreadsheet row)
         if len(values) != width:
-            yield row_number, None, gettext("Expected %(width)s fields, found %(found)s.") % {
-                "width": width, "found": len(values)}
+            yield row_number, None, width_error(width, len(values))
             continue
         row = dict(zip(names, values))
-        if undecodable := [name for name, value in row.items() if NOT_UTF8.search(value)]:
-            yield row_number, None, gettext(
-                "Not UTF-8 text (in %(columns)s): save the file as UTF-8 and import it again; the other rows were "
-                "read.") % {"columns": ", ".join(undecodable)}
+        if why := undecodable_error(row):
+            yield row_number, None, why
             continue
         yield row_number, row, ""
 
@@ -376,10 +316,17 @@ def csv_import(
     report_path: Path,
     batch_size: int = 5000,
     progress: bool = False,
+    inline: bool = True,
 ) -> ImportResult:
-    """Import ``path`` as ``kind``; rejected rows are written to ``report_path`` (row, column, reason)."""
+    """Import ``path`` as ``kind``; rejected rows are written to ``report_path`` (row, column, reason).
+
+    Orders are a batch run (crm/services/import_orders.py): its parts run in this process when ``inline``,
+    else on the workers while this waits; ``batch_size`` is then about the rows of one part."""
     if kind not in KINDS:
         raise ImportFileError(gettext("Unknown kind '%(kind)s': one of %(kinds)s.") % {"kind": kind, "kinds": ", ".join(KINDS)})
+    if kind == "orders":
+        return orders_import(path=path, actor=actor, report_path=report_path, batch_size=batch_size, inline=inline,
+                             progress=progress)
     spec = KINDS[kind]
     result = ImportResult(kind=kind, report_path=report_path)
     with open(path, "rb") as raw, open(report_path, "w", newline="", encoding="utf-8") as report_file, tqdm(

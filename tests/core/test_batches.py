@@ -172,3 +172,34 @@ def test_the_database_holds_the_count_to_the_total():
     run = BatchRun.objects.create(kind="test_double", parts_total=1)
     with pytest.raises(IntegrityError), transaction.atomic():
         BatchRun.objects.filter(pk=run.pk).update(parts_done=2)
+
+
+def test_a_command_asked_for_the_workers_runs_inline_when_none_answers_and_says_why(monkeypatch):
+    import io
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    from config.celery import app
+
+    # Given no worker answering (on SQLite the embedded database is the reason, whatever answers)
+    monkeypatch.setattr(app.control, "ping", lambda **kwargs: [])
+    err = io.StringIO()
+    # When a full scan is asked for without --inline
+    call_command("winback_scan", "--full", "--no-progress", stdout=io.StringIO(), stderr=err)
+    # Then it ran in this process, finished, and said why
+    run = BatchRun.objects.get()
+    assert (run.inline, run.status) == (True, "done")
+    expected = "takes one writer at a time" if connection.vendor == "sqlite" else "No Celery worker answered"
+    assert expected in err.getvalue()
+
+
+def test_the_workers_are_used_when_one_answers(monkeypatch, enqueued):
+    from django.db import connection
+
+    from config.celery import app
+    from core.batches import batch_inline_reason
+
+    monkeypatch.setattr(app.control, "ping", lambda **kwargs: [{"worker@host": {"ok": "pong"}}])
+    assert batch_inline_reason() == ("" if connection.vendor != "sqlite" else
+                                     "The embedded SQLite database takes one writer at a time: running the batches in this process.")

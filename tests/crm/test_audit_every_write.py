@@ -2,6 +2,7 @@
 task. What the system derives (lifecycle statuses) is recorded by its own events instead (README)."""
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from crm.models import AuditEntry, Customer
+from crm.models import AuditEntry, Customer, Order
 from crm.services.audit import SYSTEM, Actor
 from crm.services.customers import customer_create
 from crm.services.orders import OrderInput, orders_insert
@@ -127,10 +128,17 @@ def test_a_csv_import_is_audited_with_the_file_set_based(tmp_path):
     # When both are imported
     call_command("import_csv", "customers", str(people), "--no-progress")
     call_command("import_csv", "orders", str(orders), "--no-progress")
-    # Then every row has its audit row, labelled with the file
+    # Then every customer row has its audit row, labelled with the file
     assert set(AuditEntry.objects.filter(entity="crm.customer").values_list("actor_label", flat=True)) == {
         "import_csv people.csv"}
-    assert AuditEntry.objects.filter(entity="crm.order", actor_label="import_csv orders.csv").count() == 2
+    # ... and the orders, a bulk load (issue 18), have one record for the run: who, the file and its hash, the
+    # counts; each order carries the run's id instead of an audit row of its own
+    assert not AuditEntry.objects.filter(entity="crm.order").exists()
+    run = AuditEntry.objects.get(entity="core.batchrun", actor_label="import_csv orders.csv")
+    assert (run.action, run.changes["file"], run.changes["created"], run.changes["rejected"]) == (
+        "create", "orders.csv", 2, 0)
+    assert run.changes["sha256"] == hashlib.sha256(orders.read_bytes()).hexdigest()
+    assert set(Order.objects.values_list("import_run_id", flat=True)) == {run.entity_id}
 
 
 def test_bulk_order_writes_audit_every_row_in_a_fixed_number_of_statements():

@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.batches import BatchRunFailed, batch_run_wait
+from core.batches import BatchRunFailed, batch_inline_reason, batch_run_wait
 from metrics.services.periods import months_between
 from metrics.services.snapshots import DEFAULT_MONTHS, DEFAULT_PARTS, metrics_refresh_start, recent_months
 
@@ -39,6 +39,9 @@ class Command(BaseCommand):
                 raise CommandError("--months must be at least 1.")
             periods = recent_months(months=months)
         progress = not no_progress and self.stderr.isatty()
+        if not inline and (reason := batch_inline_reason()):
+            self.stderr.write(reason)
+            inline = True
         try:
             run = metrics_refresh_start(periods=periods, parts=parts, inline=inline, progress=progress)
             if not inline:

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandParser
 
+from core.batches import batch_inline_reason
 from winback.services.lifecycle import lifecycle_scan
 
 
@@ -15,6 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, full: bool, batch_size: int, inline: bool, no_progress: bool, **options) -> None:
+        if not inline and (reason := batch_inline_reason()):
+            self.stderr.write(reason)
+            inline = True
         result = lifecycle_scan(full=full, batch_size=batch_size, inline=inline,
                                 progress=not no_progress and self.stderr.isatty())
         self.stdout.write(result.summary())
