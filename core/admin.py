@@ -61,7 +61,8 @@ class BatchRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("progress"))
     def progress(self, obj: BatchRun) -> str:
-        return _("%(done)s of %(total)s batches") % {"done": obj.parts_done, "total": obj.parts_total}
+        return ngettext("%(done)s of %(total)s batch", "%(done)s of %(total)s batches", obj.parts_total) % {
+            "done": obj.parts_done, "total": obj.parts_total}
 
 
 admin.site.unregister(AccessAttempt)
