@@ -36,6 +36,9 @@ class BatchKind:
     name: str
     run_part: Callable[..., dict[str, Any]]
     finish: Callable[..., dict[str, Any]]
+    # Finished runs older than this are deleted (an hourly scan leaves 8,760 a year); None keeps them, as an
+    # import's run must be: its orders carry its id.
+    keep_days: int | None = None
 
 
 class BatchRunFailed(Exception):
@@ -196,6 +199,18 @@ def batch_run_wait(*, run: BatchRun, progress: bool = False, timeout: float | No
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{run} did not end within {timeout:.0f}s")
             time.sleep(poll_seconds)
+
+
+def batch_runs_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete the finished runs (and their parts) of each kind past its keep_days; returns the runs deleted."""
+    now = now or timezone.now()
+    deleted = 0
+    for kind in _KINDS.values():
+        if kind.keep_days is not None:
+            old = BatchRun.objects.filter(kind=kind.name, status=BatchRun.Status.DONE,
+                                          finished_at__lt=now - dt.timedelta(days=kind.keep_days))
+            deleted += old.delete()[1].get(BatchRun._meta.label, 0)
+    return deleted
 
 
 def batch_runs_resume(*, stale_after: dt.timedelta = dt.timedelta(minutes=20), now: dt.datetime | None = None) -> int:

@@ -4,7 +4,7 @@ from celery import Task, shared_task
 from celery.signals import task_success
 from django.db import OperationalError
 
-from core.batches import batch_part_run, batch_run_finish, batch_runs_resume
+from core.batches import batch_part_run, batch_run_finish, batch_runs_prune, batch_runs_resume
 from core.selectors import REPORTED_TASKS, task_heartbeat_name
 from core.services import heartbeat_record
 
@@ -48,4 +48,5 @@ def batch_finish_task(self: Task, run_id: int) -> None:
 
 @shared_task(name="core.batch_runs_resume", ignore_result=True)
 def batch_runs_resume_task() -> int:
+    batch_runs_prune()
     return batch_runs_resume()

@@ -203,3 +203,18 @@ def test_the_workers_are_used_when_one_answers(monkeypatch, enqueued):
     monkeypatch.setattr(app.control, "ping", lambda **kwargs: [{"worker@host": {"ok": "pong"}}])
     assert batch_inline_reason() == ("" if connection.vendor != "sqlite" else
                                      "The embedded SQLite database takes one writer at a time: running the batches in this process.")
+
+
+def test_finished_runs_of_a_kind_with_keep_days_are_pruned_and_the_others_kept():
+    from core.batches import batch_runs_prune
+
+    batch_kind_register(BatchKind(name="test_kept_a_week", run_part=_part, finish=_finish, keep_days=7))
+    now = timezone.now()
+    old = BatchRun.objects.create(kind="test_kept_a_week", status="done", finished_at=now - dt.timedelta(days=8))
+    BatchRunPart.objects.create(run=old, index=0)
+    recent = BatchRun.objects.create(kind="test_kept_a_week", status="done", finished_at=now - dt.timedelta(days=6))
+    failed = BatchRun.objects.create(kind="test_kept_a_week", status="failed", finished_at=now - dt.timedelta(days=30))
+    kept_forever = BatchRun.objects.create(kind="test_double", status="done", finished_at=now - dt.timedelta(days=900))
+    assert batch_runs_prune(now=now) == 1
+    assert set(BatchRun.objects.values_list("pk", flat=True)) == {recent.pk, failed.pk, kept_forever.pk}
+    assert not BatchRunPart.objects.filter(run_id=old.pk).exists()

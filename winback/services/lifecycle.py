@@ -198,7 +198,7 @@ def _from_json(counts: dict[str, Any]) -> dict[str, Any]:
 
 def lifecycle_batches_register() -> None:
     """The scan's batches, for the workers (winback's AppConfig.ready)."""
-    batch_kind_register(BatchKind(name=SCAN_KIND, run_part=_scan_part, finish=_scan_finish))
+    batch_kind_register(BatchKind(name=SCAN_KIND, run_part=_scan_part, finish=_scan_finish, keep_days=90))
 
 
 def _full_scopes(batch_size: int) -> Iterator[Scope]:
