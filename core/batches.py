@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -28,7 +29,9 @@ from core.models import BatchRun, BatchRunPart
 
 log = logging.getLogger(__name__)
 
-MAX_ERROR_CHARS = 2000  # a traceback's last line is what a person needs; the log has the rest
+MAX_ERROR_CHARS = 2000
+# The tasks (core/tasks.py) are sent by name: they call this module, so it does not import theirs.
+PART_TASK, FINISH_TASK = "core.batch_part", "core.batch_finish"  # a traceback's last line is what a person needs; the log has the rest
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ def batch_kind(name: str) -> BatchKind:
         raise LookupError(f"no batch kind {name!r} is registered (known: {', '.join(sorted(_KINDS)) or 'none'})") from None
 
 
+def _send(task_name: str, arg: int) -> None:
+    current_app.tasks[task_name].delay(arg)
+
+
 def batch_run_start(
     *, kind: str, parts: list[dict[str, Any]], params: dict[str, Any] | None = None, label: str = "",
     inline: bool = False, user=None, progress: bool = False,
@@ -69,17 +76,15 @@ def batch_run_start(
 
     Raises BatchRunFailed when an inline run fails (the run's row says which part and why)."""
     batch_kind(kind)  # an unknown kind fails here, before anything is written or enqueued
-    from core.tasks import batch_finish_task, batch_part_task
-
     with transaction.atomic():
         run = BatchRun.objects.create(kind=kind, label=label[:200], params=params or {}, parts_total=len(parts),
                                       inline=inline, created_by=user if getattr(user, "pk", None) else None)
         BatchRunPart.objects.bulk_create([BatchRunPart(run=run, index=i, params=p) for i, p in enumerate(parts)])
         if not inline:
             for part_id in run.parts.order_by("index").values_list("id", flat=True):
-                batch_part_task.delay(part_id)  # sent after the commit (core/task_base.py)
+                _send(PART_TASK, part_id)  # after the commit (core/task_base.py)
             if not parts:
-                batch_finish_task.delay(run.pk)
+                _send(FINISH_TASK, run.pk)
     if inline:
         _run_inline(run, progress=progress)
     return run
@@ -101,8 +106,6 @@ def _run_inline(run: BatchRun, *, progress: bool) -> None:
 
 def batch_part_run(*, part_id: int) -> bool:
     """Run one part unless it is done; True when it ran. The last part to finish enqueues the finish."""
-    from core.tasks import batch_finish_task
-
     try:
         with transaction.atomic():
             part = BatchRunPart.objects.select_for_update().select_related("run").filter(pk=part_id).first()
@@ -119,7 +122,7 @@ def batch_part_run(*, part_id: int) -> bool:
                 # This part failed before and has now succeeded: nothing else is wrong with the run.
                 BatchRun.objects.filter(pk=run.pk).update(status=BatchRun.Status.RUNNING, error="")
             if run.parts_done == run.parts_total and not run.inline:
-                batch_finish_task.delay(run.pk)
+                _send(FINISH_TASK, run.pk)
     except Exception as exc:
         _part_failed(part_id, exc)
         raise
@@ -171,12 +174,10 @@ def batch_inline_reason() -> str:
     that no worker picks up would wait for ever, and the embedded database takes one writer at a time."""
     from django.db import connection
 
-    from config.celery import app
-
     if connection.vendor == "sqlite":
         return "The embedded SQLite database takes one writer at a time: running the batches in this process."
     try:
-        answered = app.control.ping(timeout=WORKER_PING_SECONDS, limit=1)
+        answered = current_app.control.ping(timeout=WORKER_PING_SECONDS, limit=1)
     except Exception:  # noqa: BLE001 - whatever the broker raised, there is no worker to hand the run to
         answered = []
     return "" if answered else "No Celery worker answered: running the batches in this process (as with --inline)."
@@ -218,8 +219,6 @@ def batch_runs_resume(*, stale_after: dt.timedelta = dt.timedelta(minutes=20), n
     and, when they all are, the finish. Safe because parts and finish do nothing twice. Returns the tasks sent.
 
     Runs that failed are left for a person: their error says why, and re-running is a new run."""
-    from core.tasks import batch_finish_task, batch_part_task
-
     now = now or timezone.now()
     stalled = BatchRun.objects.filter(
         Q(status=BatchRun.Status.RUNNING) | Q(status=BatchRun.Status.FINISHING), inline=False,
@@ -228,9 +227,9 @@ def batch_runs_resume(*, stale_after: dt.timedelta = dt.timedelta(minutes=20), n
     for run in stalled:
         undone = list(run.parts.filter(done_at__isnull=True).values_list("id", flat=True))
         for part_id in undone:
-            batch_part_task.delay(part_id)
+            _send(PART_TASK, part_id)
         if not undone:
-            batch_finish_task.delay(run.pk)
+            _send(FINISH_TASK, run.pk)
         BatchRun.objects.filter(pk=run.pk).update(updated_at=now)
         sent += len(undone) or 1
     # An inline run lives in the process that started it: if that stopped moving, nobody will finish it.
