@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from core import tasks  # noqa: F401 - registers the batch tasks, which core.batches sends by name
         from core.roles import roles_sync_permissions
 
         # Every app: model permissions appear per app, after that app migrates.

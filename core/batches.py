@@ -29,9 +29,10 @@ from core.models import BatchRun, BatchRunPart
 
 log = logging.getLogger(__name__)
 
-MAX_ERROR_CHARS = 2000
-# The tasks (core/tasks.py) are sent by name: they call this module, so it does not import theirs.
-PART_TASK, FINISH_TASK = "core.batch_part", "core.batch_finish"  # a traceback's last line is what a person needs; the log has the rest
+MAX_ERROR_CHARS = 2000  # a traceback's last line is what a person needs; the log has the rest
+# The tasks (core/tasks.py) are sent by name: they call this module, so it does not import theirs. Every
+# process registers them at start-up (core's AppConfig.ready), not only the workers.
+PART_TASK, FINISH_TASK = "core.batch_part", "core.batch_finish"
 
 
 @dataclass(frozen=True)

@@ -218,3 +218,19 @@ def test_finished_runs_of_a_kind_with_keep_days_are_pruned_and_the_others_kept()
     assert batch_runs_prune(now=now) == 1
     assert set(BatchRun.objects.values_list("pk", flat=True)) == {recent.pk, failed.pk, kept_forever.pk}
     assert not BatchRunPart.objects.filter(run_id=old.pk).exists()
+
+
+def test_a_fresh_process_can_send_the_batch_tasks():
+    """A command or the web sends parts by name: the tasks must be registered without a worker's autodiscovery
+    (this test process imported core.tasks itself, so a fresh one is asked)."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    code = ("import django; django.setup(); from celery import current_app;"
+            " print(sorted(n for n in current_app.tasks if n.startswith('core.batch')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=settings.BASE_DIR,
+                         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}, check=True)
+    assert out.stdout.strip() == "['core.batch_finish', 'core.batch_part', 'core.batch_runs_resume']"
