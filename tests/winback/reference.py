@@ -23,7 +23,7 @@ def model_threshold_us(policy: dict, span_us: int, x: int) -> int:
     tx_weeks = span_us / (7 * DAY_US)
     root = ((1.0 / p - 1.0) * (b + x - 1) / a) ** (1.0 / (r + x))
     weeks = (alpha + tx_weeks) * root - alpha - tx_weeks
-    return int(math.floor(min(max(weeks * 7 * DAY_US, policy["min_days"] * DAY_US), policy["max_days"] * DAY_US)))
+    return int(math.floor(min(max(weeks * (7 * DAY_US), policy["min_days"] * DAY_US), policy["max_days"] * DAY_US)))
 
 
 def thresholds(policy: dict, orders: list[dt.datetime], i: int) -> tuple[dt.timedelta, dt.timedelta]:
