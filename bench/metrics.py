@@ -2,7 +2,7 @@
 
     VAR_DIR=/tmp/bench-metrics-var DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
         REDIS_URL=redis://127.0.0.1:6379/12 .venv/bin/python bench/metrics.py [--customers 1000000] \
-        [--orders 10000000] [--keep] [--reuse] [--no-workers]
+        [--orders 10000000] [--keep] [--reuse] [--no-workers] [--only-refresh]
 
 PostgreSQL only. It works in its own database (`bench_metrics_<customers>_<orders>` on the DATABASE_URL
 server, dropped, created and migrated afresh; with --reuse an existing one built by this bench with the same
@@ -30,6 +30,8 @@ scale is used as it is), and measures in one run:
      then --requests timed GETs, p50/p95; then its parts timed one by one (kpis_for_period x2, series_for x6,
      cohort_retention, reasons_table, agent_table) and the queries one page sends;
   4. machine and software, and the command to reproduce.
+With --only-refresh (while changing the refresh) it runs the floor and the inline refresh once each, with the
+time per statement, and stops there (no workers, no KPI page).
 """
 
 import sys
@@ -327,6 +329,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--reuse", action="store_true", help="reuse the bench database if it holds this data")
     parser.add_argument("--no-workers", action="store_true", help="skip the refresh on Celery workers")
+    parser.add_argument("--only-refresh", action="store_true",
+                        help="while iterating: the floor and the inline refresh once each, no workers, no KPI page")
     args = parser.parse_args()
     calls_per_month = args.calls_per_month if args.calls_per_month is not None else args.customers // 40
 
@@ -451,7 +455,7 @@ def main() -> None:
                 floor_parts["orders"].append(time.perf_counter() - t1)
                 return rows, sums
 
-            floor_s, floor_runs, (floor_rows, floor_sums) = best_of(2, floor_run)
+            floor_s, floor_runs, (floor_rows, floor_sums) = best_of(1 if args.only_refresh else 2, floor_run)
         best_floor = floor_runs.index(floor_s)
         floor = {Period(m.astimezone(first.tzinfo).date(), add_months(m.astimezone(first.tzinfo).date(), 1)): (cs, l0)
                  for m, cs, l0, _ in floor_rows}
@@ -495,7 +499,7 @@ def main() -> None:
                 return metrics_refresh_start(periods=recent_months(months=MONTHS), parts=DEFAULT_PARTS, inline=True)
 
         try:
-            refresh_s, refresh_runs, run = best_of(2, refresh)
+            refresh_s, refresh_runs, run = best_of(1 if args.only_refresh else 2, refresh)
         finally:
             snapshots_module.months_figures = real_figures
             snapshots_module.refresh_part_compute = real_part
@@ -538,6 +542,9 @@ def main() -> None:
 
         worker_s: dict[int, float] = {}
         worker_same: dict[int, bool] = {}
+        if args.only_refresh:
+            print(f"   (--only-refresh: no workers, no KPI page; load {os.getloadavg()[0]:.2f})")
+            return
         if not args.no_workers:
             from config.celery import app
             from core.batches import batch_run_wait

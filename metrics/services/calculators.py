@@ -225,8 +225,8 @@ def _bucket_sql(column: str) -> sql.Composable:
                    ).format(col=sql.Identifier(column))
 
 
-def _lifecycle_counts(cur, periods: list[Period], *, reactivated_from_pool: dict[Period, int] | None = None
-                      ) -> dict[Period, dict[str, Any]]:
+def _lifecycle_counts(cur, periods: list[Period], *, reactivated_from_pool: dict[Period, int] | None = None,
+                      customers: tuple[int | None, int | None] = (None, None)) -> dict[Period, dict[str, Any]]:
     """CS, CN, L0, Ln, LP, CE, R, RP and the days of tenure of the lost, for any set of periods, from
     histograms of the state changes over the periods' boundaries: one grouped pass each, however many periods.
 
@@ -237,7 +237,8 @@ def _lifecycle_counts(cur, periods: list[Period], *, reactivated_from_pool: dict
       CN = acquired with a < sb <= b;       Ln = those with eb <= b;       CE = sb <= b and (no eb or eb > b);
     LP is CS over the inactive spells. R counts distinct customers: per bucket in one pass, by its own query
     for a period of several buckets; RP asks per period unless the caller counted it (months: monthly.py).
-    The days of tenure stay exact (numeric on PostgreSQL) until the figure divides them."""
+    The days of tenure stay exact (numeric on PostgreSQL) until the figure divides them. ``customers``: the
+    range m_changes was built for (a refresh's part), so that the join reads only those customers' rows."""
     bounds = sorted({instant for p in periods for instant in p.bounds()})
     adapt = connection.ops.adapt_datetimefield_value
     params: dict[str, Any] = {}
@@ -252,11 +253,14 @@ def _lifecycle_counts(cur, periods: list[Period], *, reactivated_from_pool: dict
                        " SELECT {start} AS sb, {end} AS eb, kind = 'acquired' AS acquired, active_after AS active"
                        " FROM m_changes) x GROUP BY 1, 2, 3, 4", **spells), params)
     rows = [(int(sb), None if eb is None else int(eb), bool(acq), bool(active), n) for sb, eb, acq, active, n in cur.fetchall()]
+    # A part's range on the customers too: the join then reads a range of their primary key, not the whole table.
+    in_range = "" if customers == (None, None) else " AND c.id >= %(lo)s AND c.id < %(hi)s"
     cur.execute(render("SELECT sb, eb, acquired, sum(days) FROM ("
                        " SELECT {start} AS sb, {end} AS eb, s.kind = 'acquired' AS acquired, {days} AS days"
                        " FROM m_changes s JOIN {customer} c ON c.id = s.customer_id"
-                       " WHERE s.active_after = true AND s.next_t IS NOT NULL) x GROUP BY 1, 2, 3",
-                       **spells, days=_days_between("s.next_t", "c.acquired_at"), customer=Customer), params)
+                       " WHERE s.active_after = true AND s.next_t IS NOT NULL{in_range}) x GROUP BY 1, 2, 3",
+                       **spells, days=_days_between("s.next_t", "c.acquired_at"), customer=Customer, in_range=in_range),
+                {**params, **(customer_range_params(customers) if in_range else {})})
     lost = [(int(sb), int(eb), bool(acq), days or 0) for sb, eb, acq, days in cur.fetchall()]
     # R of a period that is one bucket (a month among months): distinct customers per bucket, in one pass.
     cur.execute(render("SELECT sb, count(DISTINCT customer_id) FROM ("

@@ -34,24 +34,31 @@ def _month(value) -> dt.date | None:
     return value.date().replace(day=1) if isinstance(value, dt.datetime) else value.replace(day=1)
 
 
-def cohort_active_counts(cur, *, first: dt.date, last_boundary: dt.date) -> dict[tuple[dt.date, dt.date], int]:
+def cohort_active_counts(cur, *, first: dt.date, last_boundary: dt.date,
+                         customers: tuple[int | None, int | None] = (None, None)) -> dict[tuple[dt.date, dt.date], int]:
     """{(cohort month, boundary month): customers of the cohort active at the boundary's first instant}, for
     cohorts from ``first`` and boundaries up to ``last_boundary``. Needs the m_changes table (calculators).
 
     One grouped pass over the active spells: a spell [t, next_t) covers a boundary b when t is in a month
     before b's and next_t (if any) is in b's month or later; so per cohort, active at b = spells starting
-    before b's month minus spells that also ended before it."""
+    before b's month minus spells that also ended before it. ``customers``: the range (lo, hi) m_changes was
+    built for (a refresh's part), so that the join reads only those customers' rows."""
     ops, tz = connection.ops, settings.TIME_ZONE
     trunc = {col: ops.datetime_trunc_sql("month", col, (), tz) for col in ("c.acquired_at", "s.t", "s.next_t")}
     S = Period(first, add_months(first, 1)).bounds()[0]
     E = Period(last_boundary, add_months(last_boundary, 1)).bounds()[0]
-    # Index: the customers' primary key (m_changes has its own).
+    # Index: the customers' primary key (m_changes has its own); a part's range of it, not the whole table.
+    in_range = "" if customers == (None, None) else " AND c.id >= %s AND c.id < %s"
     statement = render(
         "SELECT {cohort}, {start}, {end}, count(*) FROM m_changes s JOIN {customer} c ON c.id = s.customer_id"
-        " WHERE s.active_after = true AND c.acquired_at >= %s AND c.acquired_at < %s AND s.t < %s GROUP BY 1, 2, 3",
-        cohort=trunc["c.acquired_at"][0], start=trunc["s.t"][0], end=trunc["s.next_t"][0], customer=Customer)
+        " WHERE s.active_after = true AND c.acquired_at >= %s AND c.acquired_at < %s AND s.t < %s{in_range}"
+        " GROUP BY 1, 2, 3",
+        cohort=trunc["c.acquired_at"][0], start=trunc["s.t"][0], end=trunc["s.next_t"][0], customer=Customer,
+        in_range=in_range)
+    lo, hi = customers
     params = [*trunc["c.acquired_at"][1], *trunc["s.t"][1], *trunc["s.next_t"][1],
-              *(ops.adapt_datetimefield_value(x) for x in (S, E, E))]
+              *(ops.adapt_datetimefield_value(x) for x in (S, E, E)),
+              *(() if customers == (None, None) else (0 if lo is None else lo, 2**63 - 1 if hi is None else hi))]
     cur.execute(statement, params)
     spells: dict[dt.date, list[tuple[dt.date, dt.date | None, int]]] = defaultdict(list)
     for cohort, start, end, n in cur.fetchall():

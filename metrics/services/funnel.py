@@ -44,28 +44,34 @@ if TYPE_CHECKING:
     from metrics.services.calculators import Figure
 
 
-# The stages in order, each a condition on the annotated cases of funnel_cases() (cumulative: see STAGE_Q).
+# The stages in order, each a condition on the annotated cases of funnel_cases() (cumulative: see STAGE_Q):
+# the values some of the cases' columns and flags must have.
 STAGES = ["opened", "callable", "attempted", "reached", "offered", "redeemed", "reactivated"]
 _STEP = {
-    "opened": Q(),
-    "callable": Q(is_callable=True),
-    "attempted": Q(attempted=True),
-    "reached": Q(reached=True),
-    "offered": Q(offered=True),
-    "redeemed": Q(redeemed=True),
-    "reactivated": Q(status=WinbackCase.Status.WON),
+    "opened": {},
+    "callable": {"is_callable": True},
+    "attempted": {"attempted": True},
+    "reached": {"reached": True},
+    "offered": {"offered": True},
+    "redeemed": {"redeemed": True},
+    "reactivated": {"status": WinbackCase.Status.WON},
 }
-STAGE_Q: dict[str, Q] = {}
-_so_far = Q()
+_STAGE_VALUES: dict[str, dict[str, Any]] = {}
+_so_far: dict[str, Any] = {}
 for _stage in STAGES:
-    _so_far = _so_far & _STEP[_stage]
-    STAGE_Q[_stage] = _so_far
-CONVERTED_Q = Q(is_callable=True, status=WinbackCase.Status.WON)
-HOLDOUT_Q = Q(holdout=True)
-HOLDOUT_BACK_Q = Q(holdout=True, holdout_back=True)
-
+    _so_far = {**_so_far, **_STEP[_stage]}
+    _STAGE_VALUES[_stage] = _so_far
 # Drill-down parts besides the stages: the conversion's numerator and the holdout's two counts.
-PARTS: dict[str, Q] = {**STAGE_Q, "converted": CONVERTED_Q, "holdout": HOLDOUT_Q, "holdout_back": HOLDOUT_BACK_Q}
+_PART_VALUES: dict[str, dict[str, Any]] = {
+    **_STAGE_VALUES, "converted": {"is_callable": True, "status": WinbackCase.Status.WON},
+    "holdout": {"holdout": True}, "holdout_back": {"holdout": True, "holdout_back": True}}
+# The columns and flags the parts look at (a case's "profile": funnel_counts_by_month groups the cases by it).
+_PROFILE = sorted({name for values in _PART_VALUES.values() for name in values})
+STAGE_Q: dict[str, Q] = {stage: Q(**values) for stage, values in _STAGE_VALUES.items()}
+CONVERTED_Q = Q(**_PART_VALUES["converted"])
+HOLDOUT_Q = Q(**_PART_VALUES["holdout"])
+HOLDOUT_BACK_Q = Q(**_PART_VALUES["holdout_back"])
+PARTS: dict[str, Q] = {part: Q(**values) for part, values in _PART_VALUES.items()}
 
 FIGURE_NAMES = {stage: f"funnel_{stage}" for stage in STAGES}
 # The stages' names inside the funnel drawing, where "Funnel:" (the figures' labels elsewhere) goes without saying.
@@ -137,18 +143,23 @@ def funnel_counts(*, periods: list[Period]) -> dict[Period, dict[str, int]]:
 
 def funnel_counts_by_month(*, months: list[Period]) -> dict[Period, dict[str, int]]:
     """funnel_counts of calendar months, grouped by the month of opening: one statement whose filters do not
-    grow with the number of months."""
+    grow with the number of months. It counts the cases per month and profile (their flags and status: a
+    few dozen combinations), so that each case's flags are worked out once, not once per part that reads
+    them; the parts' counts are then sums of the profiles that match (a NULL flag matches no part, as in SQL)."""
     if not months:
         return {}
     S, E = min(p.bounds()[0] for p in months), max(p.bounds()[1] for p in months)
-    rows = (funnel_cases(start=S, end=E).annotate(month=TruncMonth("opened_at")).values("month")
-            .annotate(**{f"n_{part}": Count("id", filter=condition) for part, condition in PARTS.items()}).order_by())
-    found = {}
+    rows = (funnel_cases(start=S, end=E).annotate(month=TruncMonth("opened_at")).values("month", *_PROFILE)
+            .annotate(n=Count("id")).order_by())
+    found: dict[Period, dict[str, int]] = {}
     for row in rows:
         month = row["month"]
         if isinstance(month, dt.datetime):
             month = (timezone.localtime(month) if timezone.is_aware(month) else month).date()
-        found[month_of(month)] = {part: row[f"n_{part}"] or 0 for part in PARTS}
+        counts = found.setdefault(month_of(month), dict.fromkeys(PARTS, 0))
+        for part, values in _PART_VALUES.items():
+            if all(row[name] == value for name, value in values.items()):
+                counts[part] += row["n"]
     return {p: found.get(p, dict.fromkeys(PARTS, 0)) for p in months}
 
 
@@ -179,15 +190,35 @@ def figures_add(*, out: "dict[Period, dict[str, Figure]]", periods: list[Period]
                                      float(converted), float(callable_n))
 
 
+def _agent_conversion_cases(*, start: dt.datetime, end: dt.datetime) -> QuerySet[WinbackCase]:
+    last_call = Disposition.objects.filter(case=OuterRef("pk")).order_by("-created_at", "-id").values("agent")[:1]
+    return funnel_cases(start=start, end=end).filter(STAGE_Q["attempted"]).annotate(last_agent=Subquery(last_call))
+
+
 def agent_conversions(*, period: Period) -> dict[int, tuple[int, int]]:
     """{agent id: (cases won, cases)}: the callable cases opened in P with a call, each the agent's whose last
     call it was."""
     S, E = period.bounds()
-    last_call = Disposition.objects.filter(case=OuterRef("pk")).order_by("-created_at", "-id").values("agent")[:1]
-    rows = (funnel_cases(start=S, end=E).filter(STAGE_Q["attempted"]).annotate(last_agent=Subquery(last_call))
-            .values("last_agent").annotate(n=Count("id"), won=Count("id", filter=Q(status=WinbackCase.Status.WON)))
-            .order_by())
+    rows = (_agent_conversion_cases(start=S, end=E).values("last_agent")
+            .annotate(n=Count("id"), won=Count("id", filter=Q(status=WinbackCase.Status.WON))).order_by())
     return {r["last_agent"]: (r["won"], r["n"]) for r in rows if r["last_agent"] is not None}
+
+
+def agent_conversions_by_month(*, months: list[Period]) -> dict[Period, dict[int, tuple[int, int]]]:
+    """agent_conversions of calendar months in one statement, grouped by the month of opening."""
+    out: dict[Period, dict[int, tuple[int, int]]] = {p: {} for p in months}
+    if not months:
+        return out
+    S, E = min(p.bounds()[0] for p in months), max(p.bounds()[1] for p in months)
+    rows = (_agent_conversion_cases(start=S, end=E).annotate(month=TruncMonth("opened_at")).values("month", "last_agent")
+            .annotate(n=Count("id"), won=Count("id", filter=Q(status=WinbackCase.Status.WON))).order_by())
+    for r in rows:
+        month = r["month"]
+        if isinstance(month, dt.datetime):
+            month = (timezone.localtime(month) if timezone.is_aware(month) else month).date()
+        if r["last_agent"] is not None and month_of(month) in out:
+            out[month_of(month)][r["last_agent"]] = (r["won"], r["n"])
+    return out
 
 
 def funnel_section(*, figures: "dict[str, Figure]", period: Period) -> dict[str, Any]:

@@ -16,7 +16,9 @@ for a month m, "before S" is "a month before m", so each condition on instants b
 """
 
 import datetime as dt
+import zoneinfo
 from collections import defaultdict
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +35,7 @@ from metrics.services.calculators import (
     Figure, _figures, _lifecycle_counts, customer_range_params, state_changes, won_back_revenue,
 )
 from metrics.services.cohorts import cohort_active_counts
-from metrics.services.funnel import figures_add, funnel_counts_by_month
+from metrics.services.funnel import agent_conversions_by_month, figures_add, funnel_counts_by_month
 from metrics.services.periods import Period, month_of
 from metrics.services.program import agent_table_compute, reason_counts
 from metrics.sql import (
@@ -82,11 +84,49 @@ def _month_sql(column: str) -> sql.Composable:
     return sql.SQL("CAST(({year}) * 12 + ({month}) AS integer)").format(year=parts[0], month=parts[1])
 
 
+# The orders' months on PostgreSQL: the number of month starts (business time zone) at or before the order,
+# from January 1970 (orders are from 1970 on: crm's check), a binary search per row instead of two date_parts.
+_EPOCH_YEAR = 1970
+
+
+def _order_month_sql(column: str) -> sql.Composable:
+    """The month index of an order's time before ``until`` (see _order_month_params); _month_sql elsewhere."""
+    if not is_postgresql():
+        return _month_sql(column)
+    return sql.SQL("CAST(%(month_base)s + width_bucket({column}, CAST(%(month_starts)s AS timestamptz[])) AS integer)").format(
+        column=sql.Identifier(*column.split(".")))
+
+
+def _order_month_params(until: dt.date) -> dict[str, Any]:
+    """_order_month_sql's parameters for orders before the month ``until`` (a month's first day)."""
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    starts, day = [], dt.date(_EPOCH_YEAR, 1, 1)
+    while day < until:
+        starts.append(dt.datetime.combine(day, dt.time(), tzinfo=zone))
+        day = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    # width_bucket counts the starts at or before the time: 1 for January 1970 (index 1970 * 12 + 1).
+    return {"month_base": _EPOCH_YEAR * 12, "month_starts": starts}
+
+
 def _customers_sql(column: str, customers: Customers) -> sql.Composable:
     """A part's condition on its customers (nothing for all of them)."""
     if customers == ALL_CUSTOMERS:
         return sql.SQL("")
     return sql.SQL(" AND {column} >= %(lo)s AND {column} < %(hi)s").format(column=sql.Identifier(*column.split(".")))
+
+
+@contextmanager
+def _planner(**values: str):
+    """PostgreSQL's planner settings for one statement (inside the part's transaction), e.g. a plan type off."""
+    if not is_postgresql():
+        yield
+        return
+    with connection.cursor() as cur:
+        for name, value in values.items():
+            cur.execute(render("SET LOCAL {name} = {value}", name=sql.Identifier(name), value=sql.Literal(value)))
+        yield  # an error rolls the transaction back, the settings with it
+        for name in values:
+            cur.execute(render("SET LOCAL {name} TO DEFAULT", name=sql.Identifier(name)))
 
 
 def _exact(value: Any) -> str:
@@ -117,6 +157,8 @@ def months_part_compute(*, months: list[Period], customers: Customers = ALL_CUST
     m0, m1 = month_index(months[0].start), month_index(months[-1].start)
     until = connection.ops.adapt_datetimefield_value(months[-1].bounds()[1])
     q: dict[str, Any] = {"m0": m0, "m1": m1, "until": until, **customer_range_params(customers)}
+    if is_postgresql():
+        q.update(_order_month_params(months[-1].end))
     per: dict[int, dict[str, Any]] = {month_index(p.start): {} for p in months}
     cells: dict[tuple[dt.date, dt.date], int] = {}
     if CUSTOMER_SUMS in sums:
@@ -152,16 +194,21 @@ def _customer_sums(cur, *, months: list[Period], customers: Customers, cohorts: 
     cur.execute(render(SPELLS, month_t=_month_sql("t"), month_next=_month_sql("next_t")))
     cur.execute(MONTH_REACTIVATED_FROM_POOL, q)
     pool = {int(m): n for m, n in cur.fetchall()}
-    lifecycle = _lifecycle_counts(cur, months, reactivated_from_pool={p: pool.get(month_index(p.start), 0)
-                                                                       for p in months})
+    lifecycle = _lifecycle_counts(cur, months, customers=customers,
+                                  reactivated_from_pool={p: pool.get(month_index(p.start), 0) for p in months})
     for p, counts in lifecycle.items():
         per[month_index(p.start)].update({k: counts[k] for k in LIFECYCLE_KEYS},
                                          tenure_sum_days=_exact(counts["tenure_sum_days"]))
-    cells = cohort_active_counts(cur, first=cohorts[0], last_boundary=cohorts[1]) if cohorts else {}
+    cells = cohort_active_counts(cur, first=cohorts[0], last_boundary=cohorts[1], customers=customers) if cohorts else {}
 
     cur.execute("DROP TABLE IF EXISTS m_cm")
-    cur.execute(render(CUSTOMER_MONTHS, month=_month_sql("ordered_at"), order=Order,
-                       customers=_customers_sql("customer_id", customers)), q)
+    with _planner(max_parallel_workers_per_gather="0"):
+        # An index-only scan of order_customer_time (it includes the amount) reads just the part's customers,
+        # in customer order: a range of customers is most of the table's pages when orders lie in the order
+        # they were placed. Serial: the parts are the parallelism (on the workers), and gathering partly
+        # grouped rows cost more than it saved (measured on 1M customers / 10M orders).
+        cur.execute(render(CUSTOMER_MONTHS, month=_order_month_sql("ordered_at"), order=Order,
+                           customers=_customers_sql("customer_id", customers)), q)
     cur.execute(MONTH_MONEY, {**q, "bp": _BP, "threshold": int(threshold * _BP)})
     _put(per, cur.fetchall(), "revenue", "buyers", "repeat_buyers", "upsell_buyers", "upsold", "rev_prev", "rev_lost",
          "rev_gained", cents=MONEY_KEYS)
@@ -181,8 +228,11 @@ def _line_sums(cur, *, customers: Customers, q: dict[str, Any], per: dict[int, d
     """Cross-sell's counts: one pass over the order lines (and their orders) of the customers."""
     cur.execute("DROP TABLE IF EXISTS m_catm")
     cur.execute("DROP TABLE IF EXISTS m_catf")
-    cur.execute(render(CATEGORY_MONTHS, month=_month_sql("o.ordered_at"), line=OrderLine, order=Order,
-                       customers=_customers_sql("o.customer_id", customers)), q)
+    with _planner(enable_hashjoin="off"):
+        # Every order probing a hash of the lines costs twice a merge of the two along their ids (or a look-up
+        # of each line's order): the lines are the few, the orders the many.
+        cur.execute(render(CATEGORY_MONTHS, month=_order_month_sql("o.ordered_at"), line=OrderLine, order=Order,
+                           customers=_customers_sql("o.customer_id", customers)), q)
     cur.execute(FIRST_CATEGORY_MONTHS)
     cur.execute(MONTH_CROSS_SELL_BASE, q)
     _put(per, cur.fetchall(), "cross_base")
@@ -249,13 +299,15 @@ def program_sums(*, months: list[Period], tables: bool = False) -> dict[str, dic
     with connection.cursor() as cur:
         program = _program_by_month(cur, months)
     funnel = funnel_counts_by_month(months=months)
+    conversions = agent_conversions_by_month(months=months) if tables else {}
     out = {}
     for p in months:
         m = month_index(p.start)
         S, E = p.bounds()
         row = {**program[m], "won_back": list(won_back_revenue(start=S, end=E)), "funnel": funnel[p]}
         if tables:
-            row.update(agent_table=agent_table_compute(period=p), reason_counts=reason_counts(period=p))
+            row.update(agent_table=agent_table_compute(period=p, conversions=conversions[p]),
+                       reason_counts=reason_counts(period=p))
         out[str(m)] = row
     return out
 

@@ -121,7 +121,9 @@ def agent_table(*, period: Period, live: bool = False) -> list[dict]:
     return agent_table_compute(period=period)
 
 
-def agent_table_compute(*, period: Period) -> list[dict]:
+def agent_table_compute(*, period: Period, conversions: dict[int, tuple[int, int]] | None = None) -> list[dict]:
+    """The agent table of P computed now (``conversions``: funnel.agent_conversions of P, when the caller has
+    them, e.g. for many months from one statement)."""
     window = dt.timedelta(days=(DormancyPolicy.objects.order_by("-id").values_list("attribution_window_days", flat=True).first() or 30))
     rows: dict[int, dict] = defaultdict(lambda: {k: 0 for k in AGENT_COLUMNS})
     for r in calls_in(period=period).values("agent").annotate(
@@ -148,7 +150,9 @@ def agent_table_compute(*, period: Period) -> list[dict]:
     # Conversion: the callable cases opened in P, each the agent's whose last call it was (metrics.services.funnel).
     from metrics.services.funnel import agent_conversions  # funnel -> program at import: import late
 
-    for agent_id, (won, cases) in agent_conversions(period=period).items():
+    if conversions is None:
+        conversions = agent_conversions(period=period)
+    for agent_id, (won, cases) in conversions.items():
         rows[agent_id]["_converted"], rows[agent_id]["_conversion_cases"] = won, cases
     users = {u.pk: u.get_username() for u in get_user_model().objects.filter(pk__in=rows)}
     out = []
