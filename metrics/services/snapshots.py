@@ -146,7 +146,7 @@ def _finish(*, run: BatchRun, results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def refresh_batches_register() -> None:
     """A refresh's batches, for the workers (metrics' AppConfig.ready)."""
-    batch_kind_register(BatchKind(name=REFRESH_KIND, run_part=_run_part, finish=_finish))
+    batch_kind_register(BatchKind(name=REFRESH_KIND, run_part=_run_part, finish=_finish, keep_days=90))
 
 
 def metrics_refresh_start(*, periods: Iterable[Period], parts: int = DEFAULT_PARTS, inline: bool = False,

@@ -173,24 +173,35 @@ _CLOSE_REACTIVATED = (
     "  close_reason = 'Ordered again.'"
     " FROM (SELECT x.case_id, x.at,"
     "        (SELECT min(o.id) FROM {order} o WHERE o.customer_id = x.customer_id AND o.ordered_at = x.at) AS order_id"
-    "       FROM (SELECT wc.id AS case_id, wc.customer_id, min(e.occurred_at) AS at"
-    "             FROM {case} wc"
-    "             JOIN lc_customers b ON b.customer_id = wc.customer_id"
-    "             JOIN {lifecycle_event} e ON e.customer_id = wc.customer_id AND e.kind = 'reactivated'"
-    "                                    AND e.occurred_at > wc.lapsed_at"
-    # (Not scoped by the id list: with "= ANY(ids)" the planner chose a plan 30x slower at 1M customers;
-    # the join to lc_customers already limits it to the batch.)
-    "             WHERE wc.status = 'open' AND wc.kind = 'winback'"
-    "             GROUP BY wc.id, wc.customer_id) x) r"
+    "       FROM (SELECT wc.id AS case_id, wc.customer_id,"
+    "               (SELECT min(e.occurred_at) FROM {lifecycle_event} e WHERE e.customer_id = wc.customer_id"
+    "                  AND e.kind = 'reactivated' AND e.occurred_at > wc.lapsed_at) AS at"
+    "             FROM {open_cases_of_batch}{fence}) x"
+    "       WHERE x.at IS NOT NULL{fence}) r"
     " WHERE {case}.id = r.case_id"
 )
+# The batch's open win-back cases (wc), found from the batch's customers (not scoped by the id list: with
+# "= ANY(ids)" the planner chose a plan 30x slower at 1M customers). PostgreSQL: a lateral subquery kept
+# apart (OFFSET 0), so the plan starts from lc_customers whatever the statistics of the cases say; joined
+# the other way round (the cases table freshly filled and not yet analysed looks empty), an incremental
+# batch of 1,000 customers read every open case and its events. Index: one_open_case_per_customer.
+_OPEN_CASES_OF_BATCH = {
+    True: "lc_customers b CROSS JOIN LATERAL (SELECT c.id, c.customer_id, c.lapsed_at FROM {case} c"
+          " WHERE c.customer_id = b.customer_id AND c.status = 'open' AND c.kind = 'winback' OFFSET 0) wc",
+    False: "lc_customers b JOIN {case} wc ON wc.customer_id = b.customer_id AND wc.status = 'open' AND wc.kind = 'winback'",
+}
+# PostgreSQL: subqueries kept apart, so each case's reactivation instant is looked up once, not once per use
+# (SQLite has no OFFSET without LIMIT, and evaluates them as written).
+_FENCE = {True: " OFFSET 0", False: ""}
 
 
 def cases_close_reactivated(*, cur, params: dict[str, Any], window_days: int) -> int:
     """A reactivation closes the open case: won if a contact or coupon of the case falls inside the
     attribution window before the order, else the customer returned on their own (docs/metrics.md s.1)."""
     window = sql.SQL(_minus_days("r.at", window_days))
-    statement = _render(_CLOSE_REACTIVATED, window=window)
+    statement = _render(_CLOSE_REACTIVATED, window=window,
+                        open_cases_of_batch=_compose(_OPEN_CASES_OF_BATCH[is_postgresql()]),
+                        fence=_FENCE[is_postgresql()])
     return _apply(cur, statement, params, kind=Kind.CLOSED, from_status=Status.OPEN, actor="lifecycle scan")
 
 
