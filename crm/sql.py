@@ -38,8 +38,9 @@ AUDIT_NEW_ORDERS = render(
     " FROM {order} o WHERE o.external_id = ANY(%s)",
     audit=AuditEntry, order=Order)
 
-# Primary key. The denormalised figures move by the batch's deltas; a prospect becomes active.
-MOVE_CUSTOMER_FIGURES = render(
+# How new orders move a customer's denormalised figures (d: n orders, s their sum, mn/mx their first and
+# last instants); a prospect becomes active. The API's batches and an import's finish both use it.
+CUSTOMER_FIGURES_MOVE = (
     "UPDATE {customer} AS c SET"
     "  order_count = c.order_count + d.n,"
     "  total_spent = c.total_spent + d.s,"
@@ -48,6 +49,10 @@ MOVE_CUSTOMER_FIGURES = render(
     "  status = CASE WHEN c.status = 'prospect' THEN 'active' ELSE c.status END,"
     "  history_version = c.history_version + 1,"
     "  updated_at = %s"
+)
+# Primary key. The figures move by the batch's deltas.
+MOVE_CUSTOMER_FIGURES = render(
+    CUSTOMER_FIGURES_MOVE +
     " FROM unnest(%s::bigint[], %s::int[], %s::numeric[], %s::timestamptz[], %s::timestamptz[]) AS d(id, n, s, mn, mx)"
     " WHERE c.id = d.id",
     customer=Customer)

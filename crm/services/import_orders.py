@@ -69,6 +69,7 @@ from crm.models import AuditEntry, Customer, Order
 from crm.services.audit import Actor, audit_record
 from crm.services.import_rows import ImportResult, header_read, undecodable_error, width_error
 from crm.services.orders import OrderInput, _differences, order_input_parse
+from crm.sql import CUSTOMER_FIGURES_MOVE
 from crm.signals import history_changed
 
 log = logging.getLogger(__name__)
@@ -198,14 +199,7 @@ _MEMORY_END = "SET LOCAL work_mem TO DEFAULT"
 # of the same customers (the API, another import's finish) queues up instead of deadlocking, without a
 # separate locking pass over a hundred thousand rows.
 _FINISH_MOVE = (
-    "UPDATE {customer} AS c SET"
-    "  order_count = c.order_count + d.n,"
-    "  total_spent = c.total_spent + d.s,"
-    "  last_order_at = GREATEST(c.last_order_at, d.mx),"
-    "  acquired_at = LEAST(c.acquired_at, d.mn),"
-    "  status = CASE WHEN c.status = 'prospect' THEN 'active' ELSE c.status END,"
-    "  history_version = c.history_version + 1,"
-    "  updated_at = %s"
+    CUSTOMER_FIGURES_MOVE +
     " FROM (SELECT customer_id, sum(n) AS n, sum(s) AS s, min(mn) AS mn, max(mx) AS mx FROM {delta}"
     "       GROUP BY customer_id ORDER BY customer_id) d"
     " WHERE c.id = d.customer_id"
