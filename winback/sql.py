@@ -82,23 +82,19 @@ FULL_SCAN_BOUNDS = render("SELECT id FROM (SELECT id, row_number() OVER (ORDER B
 EVENTS_FROM_RAW = "INSERT INTO lc_events SELECT customer_id, kind, occurred_at FROM lc_raw WHERE kind NOT LIKE 'due%%'"
 DUE_FROM_RAW = ("UPDATE lc_customers SET due_at = d.due FROM (SELECT customer_id, min(occurred_at) AS due FROM lc_raw"
                 " WHERE kind LIKE 'due%%' GROUP BY customer_id) d WHERE d.customer_id = lc_customers.customer_id")
-# The latest event and the status it gives, in one pass (a customer without events keeps the column's
-# default, 'prospect').
 LAST_EVENT = (
-    "UPDATE lc_customers SET last_kind = x.last_kind, last_at = x.occurred_at, status = x.status"
-    " FROM (SELECT y.customer_id, y.last_kind, y.occurred_at, " + STATUS_SQL + " AS status"
-    "       FROM (SELECT customer_id, kind AS last_kind, occurred_at,"
-    "                    row_number() OVER (PARTITION BY customer_id ORDER BY occurred_at DESC, " + PRECEDENCE_SQL + " DESC) AS rn"
-    "             FROM lc_events) y"
-    "       WHERE y.rn = 1) x"
-    " WHERE x.customer_id = lc_customers.customer_id"
+    "UPDATE lc_customers SET last_kind = x.kind, last_at = x.occurred_at"
+    " FROM (SELECT customer_id, kind, occurred_at,"
+    "              row_number() OVER (PARTITION BY customer_id ORDER BY occurred_at DESC, " + PRECEDENCE_SQL + " DESC) AS rn"
+    "       FROM lc_events) x"
+    " WHERE x.rn = 1 AND x.customer_id = lc_customers.customer_id"
 )
 # At risk ends with the next order (the rule restarts from it, docs/metrics.md s.1), which is no event of its own:
-# a customer whose latest event is at_risk and who ordered after it is active. Only those rows are written.
-# Index: order_customer_time.
+# a customer whose latest event is at_risk and who ordered after it is active. Index: order_customer_time.
 STATUS_FROM_LAST_EVENT = render(
-    "UPDATE lc_customers SET status = 'active' WHERE last_kind = 'at_risk' AND EXISTS (SELECT 1 FROM {order} o"
-    "   WHERE o.customer_id = lc_customers.customer_id AND o.ordered_at > lc_customers.last_at)", order=Order)
+    "UPDATE lc_customers SET status = CASE WHEN last_kind = 'at_risk' AND EXISTS (SELECT 1 FROM {order} o"
+    "   WHERE o.customer_id = lc_customers.customer_id AND o.ordered_at > lc_customers.last_at) THEN 'active'"
+    " ELSE " + STATUS_SQL + " END", order=Order)
 EVENTS_INSERT_PYTHON = "INSERT INTO lc_events (customer_id, kind, occurred_at) VALUES (%s, %s, %s)"
 DUE_UPDATE_PYTHON = "UPDATE lc_customers SET due_at = %s WHERE customer_id = %s"
 GONE_EARLIEST = render("SELECT min(occurred_at) FROM {event} WHERE id IN (SELECT id FROM lc_gone)", event=LifecycleEvent)
@@ -122,13 +118,13 @@ COUPONS_REDEEM = render(
     coupon=Coupon, order=Order)
 TEMP_TABLES_POSTGRESQL = (
     "CREATE TEMP TABLE lc_customers (customer_id bigint PRIMARY KEY, version integer NOT NULL,"
-    "  due_at timestamptz, status varchar(12) NOT NULL DEFAULT 'prospect', last_kind varchar(12), last_at timestamptz);"
+    "  due_at timestamptz, status varchar(12), last_kind varchar(12), last_at timestamptz);"
     " CREATE TEMP TABLE lc_raw (customer_id bigint NOT NULL, kind varchar(16) NOT NULL, occurred_at timestamptz NOT NULL);"
     " CREATE TEMP TABLE lc_events (customer_id bigint NOT NULL, kind varchar(12) NOT NULL, occurred_at timestamptz NOT NULL)"
 )
 TEMP_TABLES_SQLITE = (
     "CREATE TEMP TABLE lc_customers (customer_id integer PRIMARY KEY, version integer NOT NULL,"
-    " due_at datetime, status text NOT NULL DEFAULT 'prospect', last_kind text, last_at datetime)",
+    " due_at datetime, status text, last_kind text, last_at datetime)",
     "CREATE TEMP TABLE lc_events (customer_id integer NOT NULL, kind text NOT NULL, occurred_at datetime NOT NULL)",
 )
 DROP_TEMP_TABLES = {True: ("DROP TABLE lc_customers", "DROP TABLE lc_events", "DROP TABLE lc_raw"),

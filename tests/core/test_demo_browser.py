@@ -8,6 +8,7 @@ import pytest
 
 from config.management.commands.demo import demo_setup
 from crm.services.demo_data import DEMO_LOGINS
+from predictions.models import ModelFit
 from tests.browser import browser, login, page  # noqa: F401 (browser, page: fixtures)
 from tests.core.test_demo_activity import MONTHS, PERIOD, UNTIL
 
@@ -33,7 +34,10 @@ def test_the_demo_managers_kpi_page_has_a_figure_in_every_card_and_rows_in_every
     expect(values.first).to_be_visible()
     texts = {page.locator("#kpi-cards .kpi-card").nth(i).get_attribute("data-metric"): values.nth(i).inner_text().strip()
              for i in range(values.count())}
-    assert texts and not [name for name, text in texts.items() if not text or "n/a" in text], texts
+    # (the predicted CLV:CAC needs a usable purchase-model fit, which this demo's 300 customers do not give;
+    # the 5,000 of `make demo` do: test_demo_activity says the same)
+    empty = [name for name, text in texts.items() if not text or "n/a" in text]
+    assert texts and empty == ([] if ModelFit.objects.filter(usable=True).exists() else ["clv_cac_ratio_predicted"]), texts
 
     # And the reasons, agents and cohorts tables have rows, none of them n/a
     for table, at_least in (("#kpi-reasons", 3), ("#kpi-agents", 3), ("#kpi-cohorts", 1)):
