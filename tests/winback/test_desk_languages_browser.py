@@ -49,6 +49,9 @@ def customer_case(name: str, locale: str, priority: int) -> WinbackCase:
 
 def page_is_right(page, language: str) -> None:
     """In the language and its direction, nothing left in English, no sideways scrolling on a desktop or a phone."""
+    # The URL changes when the navigation commits, before the stylesheet has loaded: an unstyled page is wider
+    # than a phone, so the widths are measured once the page has loaded.
+    page.wait_for_load_state("load")
     expect(page.locator("html")).to_have_attribute("lang", language)
     expect(page.locator("html")).to_have_attribute("dir", DIRECTION[language])
     problems = page_language_problems(page, language)
