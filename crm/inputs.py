@@ -5,12 +5,11 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from core.bounds import text_error
 from core.fields import BusinessDateTimeField
-from crm.models import AMOUNT_MAX, LINE_QUANTITY_MAX, Complaint, Contact, Customer, Feedback, Order
+from crm.models import AMOUNT_MAX, LINE_QUANTITY_MAX, Complaint, Contact, Customer, Feedback
 from crm.validators import phone_normalize, validate_locale, validate_time_zone
 
 # Free text (notes, summaries, comments) from the API: far more than a person writes, far less than a body.
